@@ -1,0 +1,32 @@
+/**
+ * AMD Instinct GPUs the tool deploys to. HBM decides what fits; the gfx target decides which quantization formats
+ * run natively (MXFP4 only on gfx950).
+ *
+ * Sources: guide "Maximizing instances per node" (HBM capacities); rocm-facts.md §5 (hardware table).
+ */
+import type { gpuModels } from "../config/schema";
+
+export type GpuModel = (typeof gpuModels)[number];
+
+export interface GpuSpec {
+  model: GpuModel;
+  displayName: string;
+  /** LLVM target of the compute die. */
+  gfx: "gfx942" | "gfx950";
+  /** HBM per GPU in GiB, as PyTorch reports it. */
+  hbmGiB: number;
+  /** Native MXFP4/MXFP6 support (OCP microscaling). */
+  mxfp4: boolean;
+  /** FP8 flavour: gfx942 uses FNUZ, gfx950 OCP (vLLM converts OCP checkpoints on gfx942). */
+  fp8: "fnuz" | "ocp";
+}
+
+export const GPUS: Record<GpuModel, GpuSpec> = {
+  mi300x: { model: "mi300x", displayName: "MI300X", gfx: "gfx942", hbmGiB: 192, mxfp4: false, fp8: "fnuz" },
+  mi325x: { model: "mi325x", displayName: "MI325X", gfx: "gfx942", hbmGiB: 256, mxfp4: false, fp8: "fnuz" },
+  mi350x: { model: "mi350x", displayName: "MI350X", gfx: "gfx950", hbmGiB: 288, mxfp4: true, fp8: "ocp" },
+  mi355x: { model: "mi355x", displayName: "MI355X", gfx: "gfx950", hbmGiB: 288, mxfp4: true, fp8: "ocp" },
+};
+
+/** GPUs joined by XGMI in one fully connected island: the natural maximum tensor-parallel size (rocm-facts §5). */
+export const XGMI_ISLAND_GPUS = 8;

@@ -1,0 +1,188 @@
+/**
+ * The stack config contract: `rocm-vllm:cluster` and `rocm-vllm:deployments` in `stacks/Pulumi.<stack>.yaml`.
+ *
+ * The schema checks shapes and single values; rules that relate values to each other or to the catalogs live in
+ * `planner/rules` and report through the same `Problem` type. Objects are strict, so a typo is an error, not a
+ * silently ignored key.
+ */
+import { z } from "zod";
+
+/** DNS label: used in container names, so it must also be safe in shell and Docker. */
+export const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a DNS label: lower-case letters, digits and '-'");
+
+const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const ipv6 = /^[0-9a-fA-F:]+$/;
+const hostname = /^(?=.{1,253}$)[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*$/;
+
+/** True for literal IPv4/IPv6 addresses (the only values vLLM, Ray and RCCL accept as a node address). */
+export function isIpAddress(value: string): boolean {
+  return ipv4.test(value) || (value.includes(":") && ipv6.test(value));
+}
+
+const host = z
+  .string()
+  .refine((h) => isIpAddress(h) || hostname.test(h), "must be an IP address or a DNS host name");
+const ipAddress = z.string().refine(isIpAddress, "must be an IPv4 or IPv6 address");
+
+/** Docker image reference: repository with a tag or a digest. Restricted to characters that need no quoting. */
+const image = z
+  .string()
+  .regex(
+    /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/,
+    "must be a Docker image reference like rocm/vllm:<tag> or repo@sha256:<digest>",
+  )
+  .refine((i) => /:[\w][\w.-]*$/.test(i) || i.includes("@sha256:"), "must be pinned to a tag or digest");
+
+const absolutePath = z.string().regex(/^\/[\w.\-/]*$/, "must be an absolute path of letters, digits, '.', '_', '-', '/'").refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+
+/** Hugging Face id (`org/name`) or an absolute path inside the model cache. */
+const modelRef = z
+  .string()
+  .refine(
+    (m) => /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(m) || (/^\/[\w.\-/]+$/.test(m) && !m.split("/").includes("..")),
+    "must be a Hugging Face id like org/name or an absolute path",
+  );
+
+const versionString = z.string().regex(/^\d+\.\d+\.\d+$/, "must be a version like 0.11.1");
+
+export const gpuModels = ["mi300x", "mi325x", "mi350x", "mi355x"] as const;
+export const profiles = ["balanced", "latency", "streaming", "throughput"] as const;
+export const attentionChoices = [
+  "auto",
+  "aiter-mha",
+  "aiter-mla",
+  "aiter-unified",
+  "triton-unified",
+  "triton-prefill-decode",
+] as const;
+export const quantizations = ["none", "fp8", "ptpc_fp8", "awq", "gptq", "quark", "compressed-tensors", "mxfp4"] as const;
+export const dtypes = ["auto", "float16", "bfloat16"] as const;
+export const kvCacheDtypes = ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] as const;
+export const cudagraphModes = ["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"] as const;
+export const quickReduceModes = ["NONE", "FP", "INT8", "INT6", "INT4"] as const;
+export const speculativeMethods = ["eagle", "eagle3", "ngram", "medusa", "mlp_speculator", "draft_model", "deepseek_mtp", "mtp"] as const;
+
+const positiveInt = z.number().int().positive();
+
+export const nodeSchema = z.strictObject({
+  name: dnsLabel,
+  host,
+  /** Data-plane address when `host` is a DNS name or differs from the fabric address. */
+  ip: ipAddress.optional(),
+  gpus: z.number().int().min(1).max(64).default(8),
+});
+
+export const clusterSchema = z.strictObject({
+  gpu: z.enum(gpuModels),
+  image,
+  vllmVersion: versionString.optional(),
+  ssh: z
+    .strictObject({
+      user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a POSIX user name").default("root"),
+      port: z.number().int().min(1).max(65535).default(22),
+      /** Private key file on the machine running `pulumi`/`rocm-vllm` (a path, not key material). */
+      identityFile: absolutePath.optional(),
+    })
+    .default({ user: "root", port: 22 }),
+  network: z
+    .strictObject({
+      interface: z
+        .string()
+        .regex(/^[a-zA-Z0-9_.:-]{1,15}$/, "must be a network interface name such as ens50f0np0")
+        .optional(),
+      rdma: z.boolean().default(false),
+      gdrLevel: z.number().int().min(0).max(5).optional(),
+      /** RDMA devices for RCCL (`NCCL_IB_HCA`), e.g. `rdma0,rdma1`. */
+      ibHca: z.string().regex(/^[\^=]?[a-zA-Z0-9_:,]+$/, "must be a list like mlx5_0,mlx5_1").optional(),
+    })
+    .default({ rdma: false }),
+  nodes: z.array(nodeSchema).min(1, "needs at least one node"),
+  modelCache: absolutePath.default("/data/huggingface"),
+  debug: z.strictObject({ rccl: z.boolean().default(false) }).default({ rccl: false }),
+});
+
+/** Model shape for models outside the catalog, so memory can still be checked. */
+export const modelInfoSchema = z.strictObject({
+  paramsB: z.number().positive(),
+  layers: positiveInt,
+  heads: positiveInt,
+  kvHeads: positiveInt,
+  headDim: positiveInt,
+  bytesPerParam: z.number().positive().max(4).default(2),
+  maxContext: positiveInt.default(131072),
+  moe: z.boolean().default(false),
+  /** Share of parameters in routed experts (0..1), for expert-parallel memory accounting. */
+  expertFraction: z.number().min(0).max(1).default(0),
+  mla: z.strictObject({ kvLoraRank: positiveInt, ropeHeadDim: positiveInt }).optional(),
+});
+
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an upper-case environment variable name");
+
+export const deploymentSchema = z.strictObject({
+  name: dnsLabel,
+  model: modelRef,
+  servedModelName: z.string().regex(/^[\w./-]+$/, "must be letters, digits, '.', '_', '-', '/'").optional(),
+  modelInfo: modelInfoSchema.optional(),
+  nodes: z.array(dnsLabel).min(1).optional(),
+  replicas: positiveInt.default(1),
+  parallelism: z
+    .strictObject({
+      tensor: positiveInt.default(1),
+      pipeline: positiveInt.default(1),
+      data: positiveInt.default(1),
+      expert: z.boolean().default(false),
+    })
+    .default({ tensor: 1, pipeline: 1, data: 1, expert: false }),
+  profile: z.enum(profiles).default("balanced"),
+  attention: z.enum(attentionChoices).default("auto"),
+  aiter: z.boolean().default(true),
+  quantization: z.enum(quantizations).default("none"),
+  dtype: z.enum(dtypes).default("auto"),
+  kvCacheDtype: z.enum(kvCacheDtypes).default("auto"),
+  maxModelLen: positiveInt.optional(),
+  maxNumSeqs: positiveInt.optional(),
+  maxNumBatchedTokens: positiveInt.optional(),
+  gpuMemoryUtilization: z.number().gt(0, "must be above 0").lte(0.95, "must be at most 0.95 (guide)").optional(),
+  blockSize: z.union([1, 8, 16, 32, 64, 128, 256].map((n) => z.literal(n))).optional(),
+  cudagraphMode: z.enum(cudagraphModes).optional(),
+  asyncScheduling: z.boolean().optional(),
+  quickReduce: z.enum(quickReduceModes).default("NONE"),
+  speculative: z
+    .strictObject({
+      method: z.enum(speculativeMethods),
+      model: modelRef.optional(),
+      numSpeculativeTokens: z.number().int().min(1).max(16).default(2),
+    })
+    .optional(),
+  port: z.number().int().min(1024).max(65535).default(8000),
+  extraArgs: z.array(z.string().regex(/^[^\n\r\0]*$/, "must be a single line")).default([]),
+  extraEnv: z.record(envName, z.string().regex(/^[^\n\r\0]*$/, "must be a single line")).default({}),
+  timeouts: z
+    .strictObject({
+      /** How long `pulumi up` waits for `/health` and `/v1/models` (model loads take tens of minutes). */
+      readySeconds: z.number().int().min(30).default(3600),
+      /** How long a Ray head waits for its workers before it fails, naming the missing nodes. */
+      rayJoinSeconds: z.number().int().min(10).default(900),
+    })
+    .default({ readySeconds: 3600, rayJoinSeconds: 900 }),
+});
+
+export const deploymentsSchema = z.array(deploymentSchema).min(1, "needs at least one deployment");
+
+export type ClusterConfig = z.infer<typeof clusterSchema>;
+export type NodeConfig = z.infer<typeof nodeSchema>;
+export type DeploymentConfig = z.infer<typeof deploymentSchema>;
+export type ModelInfoConfig = z.infer<typeof modelInfoSchema>;
+
+/** The validated stack config, as the planner sees it. */
+export interface StackConfig {
+  cluster: ClusterConfig;
+  deployments: DeploymentConfig[];
+  /** Whether `rocm-vllm:hfToken` is set. Its value never enters the planner. */
+  hasHfToken: boolean;
+}
+
+/** Config namespace: the project name in `Pulumi.yaml`. */
+export const CONFIG_NAMESPACE = "rocm-vllm";

@@ -1,0 +1,216 @@
+/**
+ * The deployment plan: the single, complete and deterministic description of what runs where.
+ *
+ * Everything downstream renders this object and adds no knowledge of its own: the Pulumi components turn it into
+ * resources, `rocm-vllm plan` prints it, `rocm-vllm export` writes it as shell. A value that is not in the plan is not
+ * decided by the tool.
+ */
+
+/** A problem found in a stack config. One per line in every face of the tool. */
+export interface Problem {
+  /** Config path in the user's terms, e.g. `rocm-vllm:deployments[0].parallelism.tensor`. */
+  path: string;
+  /** The offending value, rendered for humans (`undefined` when the key is missing). */
+  value: string;
+  /** What is wrong. */
+  message: string;
+  /** What to do about it. */
+  fix: string;
+}
+
+/** A recommendation that was not followed, or a fact the operator should know. Never blocks a deployment. */
+export interface Warning {
+  /** Stable machine-readable code, e.g. `kv-demand-exceeds-budget`. */
+  code: string;
+  message: string;
+  path: string;
+}
+
+/** Why a value is in the plan: the rule that put it there, with its guide section. */
+export interface Reason {
+  /** What was decided, e.g. `NCCL_MIN_NCHANNELS=112`. */
+  what: string;
+  /** Rule name (the function or table entry in `planner/rules`). */
+  rule: string;
+  /** Guide section or fact sheet that justifies it. */
+  source: string;
+}
+
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+export interface VolumeMount {
+  hostPath: string;
+  containerPath: string;
+  readOnly: boolean;
+}
+
+/** What a container does in the deployment. */
+export type ContainerRole =
+  /** A `vllm serve` process with its own API server (single node, packed replica, DP rank 0 node). */
+  | "serve"
+  /** A headless `vllm serve` engine holding data-parallel ranks of a multi-node DP deployment. */
+  | "dp-engine"
+  /** Ray head of a multi-node deployment; it also launches `vllm serve` once the cluster is complete. */
+  | "ray-head"
+  /** Ray worker of a multi-node deployment; it retries joining until the head answers. */
+  | "ray-worker";
+
+/** One long-running GPU container, in the vocabulary of `docker run`. */
+export interface ContainerSpec {
+  /** Fixed container name, unique per node: replacements delete before they create. */
+  name: string;
+  role: ContainerRole;
+  /** Deployment this container belongs to. */
+  deployment: string;
+  /** Replica index inside the deployment. */
+  replica: number;
+  image: string;
+  /** Full environment, secrets excluded (see `secretEnv`). Sorted by key. */
+  env: Record<string, string>;
+  /** Names of variables whose values are secrets supplied at deploy time (never in the plan), e.g. `HF_TOKEN`. */
+  secretEnv: string[];
+  /** Entry point override; always set so images with `ENTRYPOINT ["vllm","serve"]` behave like `rocm/vllm`. */
+  entrypoint: string[];
+  /** Arguments after the entry point. */
+  command: string[];
+  /** Host device paths mapped into the container (same path inside). */
+  devices: string[];
+  groupAdd: string[];
+  ipcMode: "host" | "private";
+  networkMode: "host";
+  /** Size of `/dev/shm` in MB when the container has its own IPC namespace; absent with `ipcMode: host`. */
+  shmSizeMb?: number;
+  /** How shared memory for RCCL/PyTorch is provided, in words. */
+  sharedMemory: string;
+  securityOpt: string[];
+  capAdd: string[];
+  ulimits: Ulimit[];
+  volumes: VolumeMount[];
+  restart: "unless-stopped" | "no";
+  /** Host ports this container listens on (host networking), for clash checks and readiness. */
+  ports: number[];
+  /** Labels identifying the container as managed by rocm-vllm. Sorted by key. */
+  labels: Record<string, string>;
+}
+
+export interface NodePlan {
+  name: string;
+  /** SSH host name or address used to reach the node. */
+  host: string;
+  /** Address other nodes use to reach this one (`VLLM_HOST_IP`, Ray, RCCL bootstrap). */
+  ip: string;
+  ssh: { user: string; port: number; identityFile?: string };
+  gpus: number;
+  containers: ContainerSpec[];
+}
+
+/** One running `vllm serve` process that clients (or the DP front-end) talk to. */
+export interface InstancePlan {
+  /** Node that runs the `vllm serve` command (the API server for Ray / DP deployments). */
+  node: string;
+  host: string;
+  port: number;
+  /** GPU indices used on `node`. */
+  gpus: number[];
+  /** Every node and GPU this instance occupies (more than one entry for Ray and multi-node DP). */
+  placement: { node: string; gpus: number[] }[];
+  /** Full argv: `["vllm","serve",<model>, ...flags]`. */
+  argv: string[];
+  /** Full environment the vLLM process sees (secrets excluded). Sorted by key. */
+  env: Record<string, string>;
+  /** Container that runs it. */
+  container: string;
+  replica: number;
+  /** URL clients use, or `undefined` for headless engines. */
+  endpoint?: string;
+}
+
+export type AttentionBackend =
+  | "aiter-mha"
+  | "aiter-mla"
+  | "aiter-unified"
+  | "triton-unified"
+  | "triton-prefill-decode"
+  | "triton-mla";
+
+export interface MemoryBudget {
+  /** `true` when the model is in the catalog or `modelInfo` was given; otherwise nothing below is computed. */
+  checked: boolean;
+  hbmGiB: number;
+  gpuMemoryUtilization: number;
+  /** Bytes of weights per GPU (GiB), after quantization, TP/PP split and expert sharding. */
+  weightsPerGpuGiB?: number;
+  /** Allowance for activations, CUDA graphs and the runtime (GiB). */
+  overheadPerGpuGiB?: number;
+  /** Memory left for the KV cache on each GPU (GiB). */
+  kvBudgetPerGpuGiB?: number;
+  /** KV-cache bytes per token held by each GPU. */
+  kvBytesPerTokenPerGpu?: number;
+  /** Tokens the KV cache of one engine (one TP×PP group) can hold. */
+  kvCacheTokens?: number;
+  /** Tokens requested by `maxNumSeqs × maxModelLen`. */
+  kvDemandTokens?: number;
+  /** How the numbers were derived, in words. */
+  notes: string[];
+}
+
+export type DeploymentKind = "single-node" | "ray" | "data-parallel";
+
+export interface RayClusterPlan {
+  headNode: string;
+  headAddress: string;
+  gcsPort: number;
+  workerNodes: string[];
+  expectedNodes: number;
+  expectedGpus: number;
+  joinTimeoutSeconds: number;
+}
+
+export interface ReadinessCheck {
+  node: string;
+  host: string;
+  port: number;
+  container: string;
+  servedModelName: string;
+  timeoutSeconds: number;
+  /** POSIX shell run on the node: waits for `/health` and `/v1/models`; on timeout quotes the container's log. */
+  script: string;
+}
+
+export interface DeploymentPlan {
+  name: string;
+  model: string;
+  servedModelName: string;
+  kind: DeploymentKind;
+  attention: { backend: AttentionBackend; expectedLogLine: string };
+  /** Deployment-wide environment shared by every container of the deployment, before per-node values. */
+  env: Record<string, string>;
+  instances: InstancePlan[];
+  /** One Ray cluster per replica for `kind: ray`. */
+  rayClusters: RayClusterPlan[];
+  readiness: ReadinessCheck[];
+  memory: MemoryBudget;
+  reasons: Reason[];
+}
+
+export interface ClusterSummary {
+  gpu: string;
+  gpuArch: string;
+  hbmGiB: number;
+  image: string;
+  vllmVersion: string;
+  modelCache: string;
+}
+
+export interface Plan {
+  /** Format version of this object. */
+  planVersion: 1;
+  cluster: ClusterSummary;
+  nodes: NodePlan[];
+  deployments: DeploymentPlan[];
+  warnings: Warning[];
+}
