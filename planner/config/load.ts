@@ -1,0 +1,97 @@
+/**
+ * Reads a stack config, from the text of `stacks/Pulumi.<stack>.yaml` (CLI) or from Pulumi config values (program),
+ * and validates it. Both faces end in `parseStackConfig`, so they accept and refuse exactly the same configs.
+ */
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { problem, problemsFromZod, suggest } from "../problems";
+import type { Problem } from "../types";
+import { CONFIG_NAMESPACE, clusterSchema, deploymentsSchema, type StackConfig } from "./schema";
+
+export type LoadResult = { ok: true; config: StackConfig } | { ok: false; problems: Problem[] };
+
+const CLUSTER_KEY = `${CONFIG_NAMESPACE}:cluster`;
+const DEPLOYMENTS_KEY = `${CONFIG_NAMESPACE}:deployments`;
+const HF_TOKEN_KEY = `${CONFIG_NAMESPACE}:hfToken`;
+const SSH_KEY_KEY = `${CONFIG_NAMESPACE}:sshPrivateKey`;
+const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, SSH_KEY_KEY];
+
+export interface RawStackConfig {
+  cluster: unknown;
+  deployments: unknown;
+  hasHfToken: boolean;
+}
+
+function parseKey<T>(key: string, schema: z.ZodType<T>, input: unknown, problems: Problem[]): T | undefined {
+  if (input === undefined) {
+    problems.push(problem(key, undefined, "is required", `add ${key} to the stack file (see README.md)`));
+    return undefined;
+  }
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  problems.push(...problemsFromZod(key, result.error, input, schema));
+  return undefined;
+}
+
+/** Validates config values already read (from YAML or from `pulumi.Config`). */
+export function parseStackConfig(raw: RawStackConfig): LoadResult {
+  const problems: Problem[] = [];
+  const cluster = parseKey(CLUSTER_KEY, clusterSchema, raw.cluster, problems);
+  const deployments = parseKey(DEPLOYMENTS_KEY, deploymentsSchema, raw.deployments, problems);
+  if (problems.length > 0 || !cluster || !deployments) return { ok: false, problems };
+  return { ok: true, config: { cluster, deployments, hasHfToken: raw.hasHfToken } };
+}
+
+/** Parses the text of a `Pulumi.<stack>.yaml` file. Secrets stay encrypted: only their presence is recorded. */
+export function parseStackYaml(text: string, file = "stack file"): LoadResult {
+  if (text.trim() === "") {
+    return { ok: false, problems: [problem(file, "", "is empty", "write a config: section (see stacks/ for examples)")] };
+  }
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => {
+        const line = e.linePos?.[0];
+        const where = line ? `${file}:${line.line}:${line.col}` : file;
+        return problem(where, e.code, `is not valid YAML: ${e.message.split("\n")[0]}`, "fix the YAML syntax at that line");
+      }),
+    };
+  }
+  const root: unknown = doc.toJS();
+  if (root === null || typeof root !== "object" || Array.isArray(root)) {
+    return { ok: false, problems: [problem(file, root, "must be a YAML mapping with a config: key", "start the file with config:")] };
+  }
+  const config = (root as Record<string, unknown>).config;
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    return { ok: false, problems: [problem("config", config, "is missing or not a mapping", "put the rocm-vllm:* keys under config:")] };
+  }
+  const values: Record<string, unknown> = {};
+  const problems: Problem[] = [];
+  for (const [key, value] of Object.entries(config as Record<string, unknown>)) {
+    // Pulumi gives un-namespaced keys the project's namespace.
+    const full = key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`;
+    if (full.startsWith(`${CONFIG_NAMESPACE}:`) && !KNOWN_KEYS.includes(full)) {
+      const guess = suggest(full, KNOWN_KEYS);
+      problems.push(problem(full, value, "is not a rocm-vllm config key", guess ? `did you mean ${guess}?` : `use one of ${KNOWN_KEYS.join(", ")}`));
+      continue;
+    }
+    values[full] = value;
+  }
+  for (const secretKey of [HF_TOKEN_KEY, SSH_KEY_KEY]) {
+    const v = values[secretKey];
+    if (v !== undefined && !(typeof v === "object" && v !== null && "secure" in v)) {
+      problems.push(
+        problem(secretKey, "(plaintext, not shown)", "is stored in plaintext", `remove it and run: pulumi config set --secret ${secretKey.split(":")[1]} <value>`),
+      );
+    }
+  }
+  const result = parseStackConfig({
+    cluster: values[CLUSTER_KEY],
+    deployments: values[DEPLOYMENTS_KEY],
+    hasHfToken: values[HF_TOKEN_KEY] !== undefined,
+  });
+  if (problems.length === 0) return result;
+  return { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)] };
+}
+

@@ -1,0 +1,184 @@
+/**
+ * Config problems for people: one line each, naming the config path, the value and the fix.
+ *
+ * Zod issues are translated here so that schema errors read like rule errors; nothing else in the tool formats
+ * problems, so `plan`, `diff`, `export` and the Pulumi program print the same lines.
+ */
+import type { z } from "zod";
+import type { Problem } from "./types";
+
+/** Renders a config value briefly for a message. */
+export function showValue(value: unknown): string {
+  if (value === undefined) return "(missing)";
+  if (typeof value === "string") return JSON.stringify(value);
+  const text = JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export function problem(path: string, value: unknown, message: string, fix: string): Problem {
+  return { path, value: showValue(value), message, fix };
+}
+
+/** `rocm-vllm:deployments[0].parallelism.tensor` from a base key and a path of keys and indices. */
+export function configPath(base: string, path: readonly PropertyKey[]): string {
+  let out = base;
+  for (const key of path) out += typeof key === "number" ? `[${key}]` : `.${String(key)}`;
+  return out;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+/** Edit distance, to suggest the key a typo meant. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}
+
+/** The closest known name, when it is close enough to be a typo. */
+export function suggest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const d = distance(word, k);
+    if (d < bestScore) {
+      bestScore = d;
+      best = k;
+    }
+  }
+  return best !== undefined && bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let cur: unknown = schema;
+  const unwrap = (s: unknown): unknown => {
+    let x = s as { def?: { type?: string; innerType?: unknown; element?: unknown; shape?: unknown } };
+    while (x?.def && (x.def.type === "default" || x.def.type === "optional" || x.def.type === "nullable")) {
+      x = x.def.innerType as typeof x;
+    }
+    return x;
+  };
+  for (const key of path) {
+    const s = unwrap(cur) as { def?: { type?: string; element?: unknown; shape?: Record<string, unknown> } };
+    if (s?.def?.type === "array" && typeof key === "number") cur = s.def.element;
+    else if (s?.def?.type === "object" && s.def.shape) cur = s.def.shape[String(key)];
+    else return [];
+  }
+  const s = unwrap(cur) as { def?: { type?: string; shape?: Record<string, unknown> } };
+  return s?.def?.type === "object" && s.def.shape ? Object.keys(s.def.shape) : [];
+}
+
+/** Translates zod issues for one config key into problems. */
+export function problemsFromZod(
+  base: string,
+  error: z.ZodError,
+  input: unknown,
+  schema: z.ZodType,
+): Problem[] {
+  const out: Problem[] = [];
+  for (const issue of error.issues) {
+    const value = valueAt(input, issue.path);
+    const path = configPath(base, issue.path);
+    switch (issue.code) {
+      case "unrecognized_keys": {
+        const known = knownKeysAt(schema, issue.path);
+        for (const key of issue.keys) {
+          const guess = suggest(key, known);
+          out.push(
+            problem(
+              configPath(base, [...issue.path, key]),
+              valueAt(input, [...issue.path, key]),
+              `unknown key "${key}"`,
+              guess ? `did you mean "${guess}"?` : `remove it; known keys here: ${known.join(", ")}`,
+            ),
+          );
+        }
+        break;
+      }
+      case "invalid_value": {
+        const options = issue.values.map((v) => String(v));
+        const upper = typeof value === "string" ? options.find((o) => o === value.toUpperCase()) : undefined;
+        const guess = typeof value === "string" ? suggest(value, options) : undefined;
+        out.push(
+          problem(
+            path,
+            value,
+            "is not one of the accepted values",
+            upper
+              ? `write it in upper case: "${upper}" (vLLM rejects lower case)`
+              : `use one of: ${options.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`,
+          ),
+        );
+        break;
+      }
+      case "invalid_type": {
+        const expected = issue.expected;
+        out.push(
+          problem(
+            path,
+            value,
+            value === undefined ? "is required" : `must be ${article(expected)} ${expected}`,
+            value === undefined ? `add ${path.split(".").pop()}` : `write ${article(expected)} ${expected} here`,
+          ),
+        );
+        break;
+      }
+      case "too_small":
+        out.push(problem(path, value, issue.message.replace(/^Too small: expected .* to have /, "must have "), fixForRange(issue)));
+        break;
+      case "too_big":
+        out.push(problem(path, value, issue.message.replace(/^Too big: expected .* to have /, "must have "), fixForRange(issue)));
+        break;
+      case "invalid_union":
+        out.push(problem(path, value, "is not an accepted value", "see the config reference in README.md"));
+        break;
+      default:
+        out.push(problem(path, value, issue.message, "see the config reference in README.md"));
+    }
+  }
+  return out;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? "an" : "a";
+}
+
+function fixForRange(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string {
+  const bound = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
+  if (issue.origin === "array") return issue.code === "too_small" ? `list at least ${bound} item(s)` : `list at most ${bound} item(s)`;
+  const op = issue.code === "too_small" ? (issue.inclusive ? "at least" : "above") : issue.inclusive ? "at most" : "below";
+  return `use a value ${op} ${bound}`;
+}
+
+/** One line per problem: `path: message (got value). Fix: fix`. */
+export function formatProblem(p: Problem): string {
+  return `${p.path}: ${p.message} (got ${p.value}). Fix: ${p.fix}`;
+}
+
+export function formatProblems(problems: readonly Problem[]): string {
+  return problems.map(formatProblem).join("\n");
+}
+
+/** Thrown by faces that cannot return problems (the Pulumi program); its message is the formatted lines. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly Problem[]) {
+    super(`invalid stack config:\n${formatProblems(problems)}`);
+    this.name = "ConfigError";
+  }
+}
