@@ -1,0 +1,324 @@
+/**
+ * The planner: a validated stack config in, the complete deployment plan out.
+ *
+ * It only sequences the rules in `planner/rules` (each rule decides one thing and says why) and assembles their
+ * decisions into containers per node. Pure and synchronous: same config, same plan, byte for byte.
+ */
+import { createHash } from "node:crypto";
+import { GPUS, type GpuSpec } from "./catalog/gpus";
+import { findModel, type ModelEntry, modelFromConfig } from "./catalog/models";
+import type { VllmVersionSpec } from "./catalog/vllmVersions";
+import type { ClusterConfig, DeploymentConfig, StackConfig } from "./config/schema";
+import { attentionTraits, chooseAttention } from "./rules/attention";
+import { gpuContainerRuntime, HF_CACHE_IN_CONTAINER } from "./rules/containerRuntime";
+import { Decisions } from "./rules/decisions";
+import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } from "./rules/engineArgs";
+import { applyExtraEnv, checkExtraArgs } from "./rules/extraOptions";
+import { rayVisibilityOptOut, refuseVisibilityOverrides, visibleDevices } from "./rules/gpuVisibility";
+import { memoryBudget } from "./rules/memory";
+import { dataParallelNodeArgs, parallelismArgs, resolveShape, type Shape } from "./rules/parallelism";
+import { hipAndBlasEnv, rcclChannels } from "./rules/performanceEnv";
+import { dpRpcPort, emptySlots, type NodeSlots, placeReplica, RAY_GCS_PORT, replicaPort } from "./rules/placement";
+import { kvCacheDtype, quantizationArgs, quickReduce, speculativeConfig } from "./rules/quantization";
+import { rcclDebug, rdmaEnv, socketInterface } from "./rules/rccl";
+import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
+import { rayHeadScript, rayWorkerScript, readinessScript } from "./scripts/launchScripts";
+import type {
+  ContainerRole,
+  ContainerSpec,
+  DeploymentPlan,
+  InstancePlan,
+  NodePlan,
+  Plan,
+  Problem,
+  RayClusterPlan,
+  ReadinessCheck,
+  Warning,
+} from "./types";
+
+export interface PlanResult {
+  plan: Plan;
+  /** Empty when the config is valid; otherwise nothing may be provisioned from `plan`. */
+  problems: Problem[];
+}
+
+/** Entry point that launches every container: images such as `vllm/vllm-openai-rocm` set `ENTRYPOINT ["vllm","serve"]`. */
+export const CONTAINER_ENTRYPOINT = ["/usr/bin/env"];
+/** Label keys on every managed container. */
+export const LABELS = {
+  managed: "rocm-vllm.managed",
+  deployment: "rocm-vllm.deployment",
+  role: "rocm-vllm.role",
+  replica: "rocm-vllm.replica",
+  generation: "rocm-vllm.generation",
+} as const;
+
+const sorted = (r: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/** Builds the plan, or the list of problems that stop it. */
+export function buildPlan(config: StackConfig): PlanResult {
+  const problems: Problem[] = [];
+  const { cluster } = config;
+  const gpu = GPUS[cluster.gpu];
+  const version = resolveVllmVersion(cluster, problems);
+  const nodes = resolveNodes(cluster, problems);
+  checkDeploymentRefs(config.deployments, nodes, problems);
+  const plan: Plan = {
+    planVersion: 1,
+    cluster: {
+      gpu: gpu.displayName,
+      gpuArch: gpu.gfx,
+      hbmGiB: gpu.hbmGiB,
+      image: cluster.image,
+      vllmVersion: version?.version ?? cluster.vllmVersion ?? "unknown",
+      modelCache: cluster.modelCache,
+    },
+    nodes,
+    deployments: [],
+    warnings: [],
+  };
+  if (!version || problems.length > 0) return { plan, problems };
+
+  const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const warnings: Warning[] = [];
+  config.deployments.forEach((d, index) => {
+    const result = planDeployment({ d, index, cluster, gpu, version, nodes, slots, hasHfToken: config.hasHfToken });
+    problems.push(...result.problems);
+    warnings.push(...result.warnings);
+    if (!result.deployment) return;
+    plan.deployments.push(result.deployment);
+    for (const { node, spec } of result.containers) byName.get(node)?.containers.push(spec);
+  });
+  for (const node of nodes) node.containers.sort((a, b) => (a.name < b.name ? -1 : 1));
+  checkPortClashes(nodes, new Map(config.deployments.map((d, i) => [d.name, i])), problems);
+  plan.warnings = warnings;
+  return { plan, problems };
+}
+
+interface DeploymentInput {
+  d: DeploymentConfig;
+  index: number;
+  cluster: ClusterConfig;
+  gpu: GpuSpec;
+  version: VllmVersionSpec;
+  nodes: NodePlan[];
+  slots: Map<string, NodeSlots>;
+  hasHfToken: boolean;
+}
+
+interface DeploymentResult {
+  deployment?: DeploymentPlan;
+  containers: { node: string; spec: ContainerSpec }[];
+  problems: Problem[];
+  warnings: Warning[];
+}
+
+function resolveModel(out: Decisions, d: DeploymentConfig): ModelEntry | undefined {
+  const catalogued = findModel(d.model);
+  if (d.modelInfo) {
+    if (catalogued) out.note("modelInfo overrides the catalog entry for this model", "resolveModel", "stack config modelInfo");
+    return modelFromConfig(d.model, d.modelInfo);
+  }
+  return catalogued;
+}
+
+/** Runs every rule for one deployment, in an order where later rules can see earlier decisions. */
+function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | undefined, shape: Shape) {
+  const { d, cluster, gpu, version } = input;
+  hipAndBlasEnv(out);
+  out.setEnv("HF_HOME", HF_CACHE_IN_CONTAINER, "modelCache", "rocm-facts.md §4.1 (images leave HF_HOME unset)");
+  rcclChannels(out, shape.gpusPerReplica, shape.spansNodes);
+  socketInterface(out, cluster.network, shape.spansNodes);
+  rdmaEnv(out, cluster.network);
+  rcclDebug(out, cluster.debug);
+  if (shape.kind === "ray") rayVisibilityOptOut(out, version);
+  refuseVisibilityOverrides(out, d.extraEnv);
+  const backend = chooseAttention(out, d, attentionTraits(d.model, model?.arch), shape.tensor, version);
+  parallelismArgs(out, shape, version, model?.arch, d.model);
+  quantizationArgs(out, d, model, gpu);
+  kvCacheDtype(out, d, model, version);
+  quickReduce(out, d, shape.tensor);
+  batchedTokens(out, d);
+  cudagraphMode(out, d, backend);
+  asyncScheduling(out, d, shape, version);
+  explicitEngineArgs(out, d, version);
+  speculativeConfig(out, d, version);
+  const memory = memoryBudget(out, d, model, shape, gpu);
+  checkExtraArgs(out, d.extraArgs, version);
+  applyExtraEnv(out, d.extraEnv);
+  return { backend, memory };
+}
+
+function planDeployment(input: DeploymentInput): DeploymentResult {
+  const { d, index, cluster, version, nodes, slots } = input;
+  const out = new Decisions(`rocm-vllm:deployments[${index}]`);
+  const done = (deployment?: DeploymentPlan, containers: DeploymentResult["containers"] = []): DeploymentResult => ({
+    deployment,
+    containers,
+    problems: out.problems,
+    warnings: out.warnings,
+  });
+
+  const candidates = (d.nodes ?? nodes.map((n) => n.name)).flatMap((name) => slots.get(name) ?? []);
+  const gpusPerNode = Math.max(...candidates.map((s) => s.gpus));
+  const model = resolveModel(out, d);
+  const shape = resolveShape(out, d.parallelism, gpusPerNode, model?.arch);
+  if (shape.spansNodes && candidates.some((s) => s.gpus !== gpusPerNode)) {
+    out.refuse(".nodes", d.nodes ?? "(all nodes)", "a deployment spanning nodes needs the same GPU count on each of its nodes", "list nodes with equal gpus");
+  }
+  if (out.problems.length > 0) return done();
+  const { backend, memory } = decide(input, out, model, shape);
+  if (out.problems.length > 0) return done();
+
+  const servedModelName = d.servedModelName ?? (d.model.startsWith("/") ? (d.model.split("/").pop() ?? d.model) : d.model);
+  const downloads = [d.model, d.speculative?.model].some((m) => m !== undefined && !m.startsWith("/"));
+  const secretEnv = downloads && input.hasHfToken ? ["HF_TOKEN"] : [];
+  const runtime = gpuContainerRuntime(cluster, out.reasons);
+  const nodeByName = new Map(nodes.map((n) => [n.name, n]));
+  const containers: DeploymentResult["containers"] = [];
+  const instances: InstancePlan[] = [];
+  const rayClusters: RayClusterPlan[] = [];
+  const readiness: ReadinessCheck[] = [];
+
+  for (let replica = 0; replica < d.replicas; replica++) {
+    const placement = placeReplica(out, d.name, replica, shape, candidates);
+    if (!placement) break;
+    const port = replicaPort(d.port, replica);
+    const prefix = d.replicas > 1 ? `rocm-vllm-${d.name}-${replica}` : `rocm-vllm-${d.name}`;
+    const instanceArgs = ["--port", String(port)];
+    if (servedModelName !== d.model) instanceArgs.push("--served-model-name", servedModelName);
+    const argv = ["vllm", "serve", d.model, ...out.args, ...instanceArgs, ...d.extraArgs];
+    const primary = placement[0];
+    const primaryNode = nodeByName.get(primary.node) as NodePlan;
+    const envOn = (node: NodePlan, gpus: number[]) =>
+      sorted({ ...out.env, VLLM_HOST_IP: node.ip, ...visibleDevices(gpus, node.gpus) });
+    const container = (node: NodePlan, name: string, role: ContainerRole, gpus: number[], command: string[], ports: number[]): ContainerSpec => ({
+      name,
+      role,
+      deployment: d.name,
+      replica,
+      image: cluster.image,
+      env: envOn(node, gpus),
+      secretEnv,
+      entrypoint: CONTAINER_ENTRYPOINT,
+      command,
+      ...structuredClone(runtime),
+      restart: "unless-stopped",
+      ports,
+      labels: sorted({
+        [LABELS.managed]: "true",
+        [LABELS.deployment]: d.name,
+        [LABELS.role]: role,
+        [LABELS.replica]: String(replica),
+      }),
+    });
+
+    const group: { node: string; spec: ContainerSpec }[] = [];
+    let instanceArgv = argv;
+    if (shape.kind === "ray") {
+      const workers = placement.slice(1).map((p) => nodeByName.get(p.node) as NodePlan);
+      const ray: RayClusterPlan = {
+        headNode: primary.node,
+        headAddress: primaryNode.ip,
+        gcsPort: RAY_GCS_PORT,
+        workerNodes: workers.map((w) => w.name),
+        expectedNodes: placement.length,
+        expectedGpus: shape.gpusPerReplica,
+        joinTimeoutSeconds: d.timeouts.rayJoinSeconds,
+      };
+      rayClusters.push(ray);
+      const head = rayHeadScript({
+        deployment: d.name,
+        gcsPort: RAY_GCS_PORT,
+        gpus: primary.gpus.length,
+        workers: workers.map((w) => ({ name: w.name, ip: w.ip })),
+        expectedNodes: ray.expectedNodes,
+        expectedGpus: ray.expectedGpus,
+        joinTimeoutSeconds: ray.joinTimeoutSeconds,
+        serveArgv: argv,
+      });
+      group.push({ node: primary.node, spec: container(primaryNode, `${prefix}-ray-head`, "ray-head", primary.gpus, ["bash", "-c", head], [port, RAY_GCS_PORT]) });
+      placement.slice(1).forEach((p, k) => {
+        const worker = rayWorkerScript({ deployment: d.name, headAddress: primaryNode.ip, gcsPort: RAY_GCS_PORT, gpus: p.gpus.length });
+        group.push({ node: p.node, spec: container(workers[k], `${prefix}-ray-worker`, "ray-worker", p.gpus, ["bash", "-c", worker], []) });
+      });
+    } else if (shape.spansNodes) {
+      const rpcPort = dpRpcPort(replica);
+      placement.forEach((p, k) => {
+        const node = nodeByName.get(p.node) as NodePlan;
+        const dpArgs = dataParallelNodeArgs(shape, k, primaryNode.ip, rpcPort);
+        const nodeArgv = ["vllm", "serve", d.model, ...out.args, ...(k === 0 ? instanceArgs : []), ...dpArgs, ...d.extraArgs];
+        if (k === 0) instanceArgv = nodeArgv;
+        group.push({
+          node: p.node,
+          spec: container(node, k === 0 ? prefix : `${prefix}-dp${k}`, k === 0 ? "serve" : "dp-engine", p.gpus, nodeArgv, k === 0 ? [port, rpcPort] : []),
+        });
+      });
+    } else {
+      group.push({ node: primary.node, spec: container(primaryNode, prefix, "serve", primary.gpus, argv, [port]) });
+    }
+    if (group.length > 1) stampGeneration(group.map((g) => g.spec));
+    containers.push(...group);
+
+    const served = group[0].spec;
+    const endpoint = `http://${primaryNode.ip}:${port}`;
+    instances.push({
+      node: primary.node,
+      host: primaryNode.host,
+      port,
+      gpus: primary.gpus,
+      placement,
+      argv: instanceArgv,
+      env: served.env,
+      container: served.name,
+      replica,
+      endpoint,
+    });
+    readiness.push({
+      node: primary.node,
+      host: primaryNode.host,
+      port,
+      container: served.name,
+      servedModelName,
+      timeoutSeconds: d.timeouts.readySeconds,
+      script: readinessScript({
+        deployment: d.name,
+        node: primary.node,
+        endpoint,
+        port,
+        container: served.name,
+        servedModelName,
+        timeoutSeconds: d.timeouts.readySeconds,
+      }),
+    });
+  }
+  if (out.problems.length > 0) return done();
+
+  return done(
+    {
+      name: d.name,
+      model: d.model,
+      servedModelName,
+      kind: shape.kind,
+      attention: { backend, expectedLogLine: version.attentionLogLines[backend] ?? "" },
+      env: sorted(out.env),
+      instances,
+      rayClusters,
+      readiness,
+      memory,
+      reasons: out.reasons,
+    },
+    containers,
+  );
+}
+
+/**
+ * Containers that form one engine across nodes (a Ray cluster, a multi-node DP replica) carry a label hashing the
+ * whole group, so any change to one of them replaces all of them together: the cluster is re-formed, never half-old.
+ */
+function stampGeneration(specs: ContainerSpec[]): void {
+  const hash = createHash("sha256").update(JSON.stringify(specs)).digest("hex").slice(0, 16);
+  for (const spec of specs) spec.labels = sorted({ ...spec.labels, [LABELS.generation]: hash });
+}

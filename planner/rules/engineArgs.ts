@@ -1,0 +1,114 @@
+/**
+ * Engine arguments: workload profiles, CUDA-graph mode, async scheduling and the explicit knobs.
+ *
+ * Sources: guide § Backend choice quick recipes, § Configure --max-num-batched-tokens, § Async scheduling,
+ * § CUDA graphs configuration, § Configure the gpu-memory-utilization parameter, § Configure --max-num-seqs.
+ */
+import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import type { DeploymentConfig, profiles } from "../config/schema";
+import type { AttentionBackend } from "../types";
+import { CUDAGRAPH_SUPPORT } from "./attention";
+import type { Decisions } from "./decisions";
+import type { Shape } from "./parallelism";
+
+type Profile = (typeof profiles)[number];
+type CudagraphMode = NonNullable<DeploymentConfig["cudagraphMode"]>;
+
+/** What each profile sets when the config does not say otherwise. `balanced` keeps vLLM's defaults. */
+export const PROFILES: Record<Profile, { maxNumBatchedTokens?: number; cudagraphMode?: CudagraphMode; asyncScheduling?: boolean }> = {
+  balanced: {},
+  // Interactive chat (low TTFT): keep MBT ≤ 8k–16k, async scheduling off.
+  latency: { maxNumBatchedTokens: 8192, asyncScheduling: false },
+  // Streaming decode (low ITL): raise MBT to 32k.
+  streaming: { maxNumBatchedTokens: 32768 },
+  // Offline max throughput: MBT ≥ 32k with full CUDA graphs and async scheduling.
+  throughput: { maxNumBatchedTokens: 32768, cudagraphMode: "FULL", asyncScheduling: true },
+};
+
+const RECIPES = "guide § Backend choice quick recipes / Configure --max-num-batched-tokens";
+/** Upper bound of `--max-num-batched-tokens` the guide gives for latency-sensitive serving. */
+export const LATENCY_MAX_BATCHED_TOKENS = 16384;
+
+/** `--max-num-batched-tokens` from the config or the profile. */
+export function batchedTokens(out: Decisions, d: DeploymentConfig): void {
+  const value = d.maxNumBatchedTokens ?? PROFILES[d.profile].maxNumBatchedTokens;
+  if (value === undefined) return;
+  if (d.profile === "latency" && value > LATENCY_MAX_BATCHED_TOKENS) {
+    out.warn("latency-batched-tokens", `maxNumBatchedTokens ${value} is above the guide's ${LATENCY_MAX_BATCHED_TOKENS} for latency-sensitive serving`, ".maxNumBatchedTokens");
+  }
+  out.addArg("--max-num-batched-tokens", String(value), "batchedTokens", RECIPES);
+}
+
+/** Why async scheduling cannot run for this deployment on this release, or `undefined` when it can. */
+function asyncBlocker(shape: Shape, speculative: boolean, version: VllmVersionSpec): string | undefined {
+  const r = version.asyncSchedulingRejects;
+  if (r.ray && shape.kind === "ray") return `vLLM ${version.version} runs async scheduling only with the mp executor, not Ray`;
+  if (r.pipeline && shape.pipeline > 1) return `vLLM ${version.version} rejects async scheduling with pipeline parallelism`;
+  if (r.speculative && speculative) return `vLLM ${version.version} rejects async scheduling with speculative decoding`;
+  return undefined;
+}
+
+/** `--async-scheduling`: on for throughput, off for latency; dropped with a note where the release rejects it. */
+export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shape, version: VllmVersionSpec): void {
+  const fromProfile = PROFILES[d.profile].asyncScheduling;
+  const wanted = d.asyncScheduling ?? fromProfile;
+  if (d.profile === "latency" && d.asyncScheduling === true) {
+    out.warn("latency-async", "async scheduling trades TTFT for throughput; the guide keeps it off for latency-sensitive serving", ".asyncScheduling");
+  }
+  if (!wanted) return;
+  const blocker = asyncBlocker(shape, d.speculative !== undefined, version);
+  if (blocker && d.asyncScheduling === true) {
+    out.refuse(".asyncScheduling", true, blocker, "set asyncScheduling: false");
+    return;
+  }
+  if (blocker) {
+    out.note(`async scheduling skipped: ${blocker}`, "asyncScheduling", "guide § Async scheduling; vllm-facts.md §2");
+    return;
+  }
+  out.addArg("--async-scheduling", undefined, "asyncScheduling", "guide § Async scheduling");
+}
+
+/**
+ * CUDA-graph mode that suits the attention backend: Triton MLA must keep attention out of graphs (PIECEWISE); AITER
+ * MHA/MLA capture full graphs for uniform decode batches only, so the throughput profile pairs them with
+ * FULL_AND_PIECEWISE instead of FULL.
+ */
+export function cudagraphMode(out: Decisions, d: DeploymentConfig, backend: AttentionBackend): void {
+  const support = CUDAGRAPH_SUPPORT[backend];
+  const source = "guide § CUDA graphs configuration (backend compatibility)";
+  let mode: CudagraphMode | undefined = d.cudagraphMode ?? PROFILES[d.profile].cudagraphMode;
+  if (support === "piecewise") {
+    if (d.cudagraphMode && d.cudagraphMode !== "PIECEWISE" && d.cudagraphMode !== "NONE") {
+      out.refuse(".cudagraphMode", d.cudagraphMode, `${backend} must keep attention out of CUDA graphs`, "use PIECEWISE (or NONE)");
+      return;
+    }
+    mode = d.cudagraphMode ?? "PIECEWISE";
+  } else if (support === "uniform" && mode === "FULL") {
+    if (d.cudagraphMode === "FULL") {
+      out.warn("cudagraph-uniform-only", `${backend} supports full CUDA graphs for uniform batches only; vLLM falls back for mixed batches`, ".cudagraphMode");
+    } else {
+      mode = "FULL_AND_PIECEWISE";
+      out.note(`throughput profile: FULL_AND_PIECEWISE because ${backend} captures full graphs for uniform batches only`, "cudagraphMode", source);
+    }
+  }
+  if (mode === undefined) return;
+  out.addArg("--compilation-config", JSON.stringify({ cudagraph_mode: mode }), "cudagraphMode", source);
+}
+
+/** The knobs that pass straight through when set: memory utilisation, context length, sequences, dtype, block size. */
+export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version: VllmVersionSpec): void {
+  const rule = "explicitEngineArgs";
+  if (d.gpuMemoryUtilization !== undefined) {
+    out.addArg("--gpu-memory-utilization", String(d.gpuMemoryUtilization), rule, "guide § Configure the gpu-memory-utilization parameter");
+  }
+  if (d.maxModelLen !== undefined) out.addArg("--max-model-len", String(d.maxModelLen), rule, "guide § vLLM engine arguments");
+  if (d.maxNumSeqs !== undefined) out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, "guide § Configure --max-num-seqs");
+  if (d.dtype !== "auto") out.addArg("--dtype", d.dtype, rule, "guide § Quantization support");
+  if (d.blockSize !== undefined && !out.hasArg("--block-size")) {
+    if (!version.blockSizes.includes(d.blockSize)) {
+      out.refuse(".blockSize", d.blockSize, `vLLM ${version.version} accepts block sizes ${version.blockSizes.join(", ")}`, `use one of ${version.blockSizes.join(", ")}`);
+    } else {
+      out.addArg("--block-size", String(d.blockSize), rule, "vllm-facts.md §2.2");
+    }
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * Tensor, pipeline, data and expert parallelism: the shape of a deployment and the flags that express it.
+ *
+ * Sources: guide § Parallelism strategies (TP inside an XGMI island, PP across nodes, DP with the ROCm all2all and
+ * Gloo settings, EP for MoE, DP attention + EP for MLA models), § Multi-node checklist item 1; vllm-facts.md §6
+ * (multi-node DP flags); rocm-facts.md §3.4 (explicit Ray backend across nodes).
+ */
+import type { Architecture } from "../catalog/models";
+import { XGMI_ISLAND_GPUS } from "../catalog/gpus";
+import type { Knob, VllmVersionSpec } from "../catalog/vllmVersions";
+import type { DeploymentConfig } from "../config/schema";
+import type { DeploymentKind } from "../types";
+import type { Decisions } from "./decisions";
+
+const STRATEGIES = "guide § Parallelism strategies";
+const DP = "guide § Data parallelism (ROCm tip)";
+
+/** How one replica of a deployment is laid out. */
+export interface Shape {
+  kind: DeploymentKind;
+  tensor: number;
+  pipeline: number;
+  data: number;
+  expert: boolean;
+  /** GPUs of one engine (TP × PP). */
+  gpusPerEngine: number;
+  /** GPUs of one replica (TP × PP × DP). */
+  gpusPerReplica: number;
+  /** Whole nodes one replica occupies, or 1 for replicas that fit in part of a node. */
+  nodesPerReplica: number;
+  /** Whether one replica spans nodes (then it takes whole nodes). */
+  spansNodes: boolean;
+  /** Data-parallel ranks on each node of a multi-node DP replica. */
+  dpRanksPerNode: number;
+}
+
+/** Derives the shape and refuses layouts vLLM cannot run or the nodes cannot hold. */
+export function resolveShape(
+  out: Decisions,
+  p: DeploymentConfig["parallelism"],
+  gpusPerNode: number,
+  arch: Architecture | undefined,
+): Shape {
+  const { tensor, pipeline, data, expert } = p;
+  const gpusPerEngine = tensor * pipeline;
+  const gpusPerReplica = gpusPerEngine * data;
+  const shape: Shape = {
+    kind: data > 1 ? "data-parallel" : gpusPerEngine > gpusPerNode ? "ray" : "single-node",
+    tensor,
+    pipeline,
+    data,
+    expert,
+    gpusPerEngine,
+    gpusPerReplica,
+    nodesPerReplica: 1,
+    spansNodes: false,
+    dpRanksPerNode: data,
+  };
+
+  if (tensor > gpusPerNode) {
+    out.refuse(
+      ".parallelism.tensor",
+      tensor,
+      `tensor-parallel ranks must share a node and its XGMI links, but nodes have ${gpusPerNode} GPUs`,
+      `use tensor ≤ ${gpusPerNode} and scale across nodes with pipeline`,
+    );
+    return shape;
+  }
+  if (tensor > XGMI_ISLAND_GPUS) {
+    out.warn("tensor-beyond-xgmi", `tensor ${tensor} leaves the ${XGMI_ISLAND_GPUS}-GPU XGMI island (guide: keep TP ≤ 8)`, ".parallelism.tensor");
+  }
+  tensorDividesHeads(out, tensor, arch);
+  if (arch && pipeline > arch.layers) {
+    out.refuse(".parallelism.pipeline", pipeline, `the model has only ${arch.layers} layers`, `use pipeline ≤ ${arch.layers}`);
+  }
+
+  if (shape.kind === "ray") {
+    if (gpusPerEngine % gpusPerNode !== 0) {
+      out.refuse(
+        ".parallelism",
+        p,
+        `tensor × pipeline = ${gpusPerEngine} GPUs spans nodes but is not a whole number of ${gpusPerNode}-GPU nodes`,
+        `use tensor ${gpusPerNode} and pipeline = number of nodes (guide: "Set TP to GPUs per node, scale with PP across nodes")`,
+      );
+      return shape;
+    }
+    shape.nodesPerReplica = gpusPerEngine / gpusPerNode;
+    shape.spansNodes = true;
+    if (tensor < gpusPerNode) {
+      out.warn("tensor-below-node", `tensor ${tensor} with pipeline across nodes leaves XGMI bandwidth unused; the guide sets TP to the GPUs per node`, ".parallelism");
+    }
+  } else if (shape.kind === "data-parallel" && gpusPerReplica > gpusPerNode) {
+    if (gpusPerEngine > gpusPerNode || gpusPerNode % gpusPerEngine !== 0 || gpusPerReplica % gpusPerNode !== 0) {
+      out.refuse(
+        ".parallelism",
+        p,
+        `data-parallel ranks of ${gpusPerEngine} GPUs (tensor × pipeline) must tile whole ${gpusPerNode}-GPU nodes`,
+        "choose tensor × pipeline dividing the GPUs per node, and data × tensor × pipeline a multiple of it",
+      );
+      return shape;
+    }
+    shape.nodesPerReplica = gpusPerReplica / gpusPerNode;
+    shape.spansNodes = true;
+    shape.dpRanksPerNode = gpusPerNode / gpusPerEngine;
+  }
+  return shape;
+}
+
+/** vLLM splits attention heads evenly across TP ranks; KV heads must split evenly or be replicated (tensor > KV heads). */
+function tensorDividesHeads(out: Decisions, tensor: number, arch: Architecture | undefined): void {
+  if (!arch) return;
+  const divisors = (n: number) => Array.from({ length: Math.min(n, 64) }, (_, i) => i + 1).filter((t) => n % t === 0 && t <= 8);
+  if (arch.heads % tensor !== 0) {
+    out.refuse(
+      ".parallelism.tensor",
+      tensor,
+      `tensor must divide the model's ${arch.heads} attention heads`,
+      `use tensor ${divisors(arch.heads).join(", ")}`,
+    );
+  } else if (!arch.mla && arch.kvHeads >= tensor && arch.kvHeads % tensor !== 0) {
+    out.refuse(
+      ".parallelism.tensor",
+      tensor,
+      `tensor must divide the model's ${arch.kvHeads} KV heads`,
+      `use tensor ${divisors(arch.kvHeads).join(", ")}`,
+    );
+  }
+}
+
+/** Sets a knob the way this vLLM release accepts it (flag, env variable), or says it is not available. */
+function applyKnob(out: Decisions, knob: Knob, flagValue: string | undefined, rule: string, source: string, missing: string): void {
+  if (knob.kind === "flag") out.addArg(knob.flag, flagValue, rule, source);
+  else if (knob.kind === "env") out.setEnv(knob.name, knob.value, rule, source);
+  else out.warn("knob-unavailable", missing);
+}
+
+/**
+ * Deployment-wide parallelism flags, identical on every node: TP/PP sizes, the Ray executor for engines spanning
+ * nodes, DP size with the ROCm all2all backend and Gloo DP synchronisation, and expert parallelism.
+ */
+export function parallelismArgs(out: Decisions, shape: Shape, version: VllmVersionSpec, arch: Architecture | undefined, model: string): void {
+  out.addArg("--tensor-parallel-size", String(shape.tensor), "parallelismArgs", STRATEGIES);
+  if (shape.pipeline > 1) out.addArg("--pipeline-parallel-size", String(shape.pipeline), "parallelismArgs", STRATEGIES);
+  if (shape.kind === "ray") {
+    out.addArg("--distributed-executor-backend", "ray", "rayExecutor", "guide § Multi-node checklist item 1; rocm-facts.md §3.4");
+  }
+  if (shape.data > 1) {
+    out.addArg("--data-parallel-size", String(shape.data), "dataParallel", DP);
+    applyKnob(out, version.all2allBackend, "allgather_reducescatter", "dataParallel", `${DP} (form per vLLM ${version.version})`, "");
+    applyKnob(
+      out,
+      version.disableNcclForDpSync,
+      undefined,
+      "dataParallel",
+      `${DP} (form per vLLM ${version.version})`,
+      `vLLM ${version.version} has no way to disable RCCL for DP synchronisation (the guide's --disable-nccl-for-dp-synchronization arrived in 0.11.0 as an env variable)`,
+    );
+  }
+  if (shape.expert) {
+    const moe = arch?.moe;
+    if (moe === false) {
+      out.refuse(".parallelism.expert", true, `${model} is not a mixture-of-experts model`, "set expert: false");
+      return;
+    }
+    if (moe === undefined) {
+      out.warn("expert-unchecked", `cannot check that ${model} is a MoE model (not in the catalog); add modelInfo.moe`, ".parallelism.expert");
+    }
+    out.addArg("--enable-expert-parallel", undefined, "expertParallel", "guide § Expert parallelism");
+    if (shape.data === 1 && !shape.spansNodes) {
+      out.warn(
+        "expert-single-node",
+        "expert parallelism inside one node: the guide prefers tensor parallelism on XGMI; EP pays off across nodes or with data-parallel attention",
+        ".parallelism.expert",
+      );
+    }
+  }
+}
+
+/** Flags for the `vllm serve` on node `index` of a multi-node data-parallel replica (vllm-facts.md §6, internal LB). */
+export function dataParallelNodeArgs(shape: Shape, index: number, address: string, rpcPort: number): string[] {
+  const args = [
+    "--data-parallel-size-local",
+    String(shape.dpRanksPerNode),
+    "--data-parallel-address",
+    address,
+    "--data-parallel-rpc-port",
+    String(rpcPort),
+  ];
+  if (index > 0) args.push("--data-parallel-start-rank", String(index * shape.dpRanksPerNode), "--headless");
+  return args;
+}

@@ -1,0 +1,107 @@
+/**
+ * Cluster-level checks: the image's vLLM release, unique nodes and addresses, deployment names and node references,
+ * and port clashes on shared hosts.
+ */
+import { findVllmVersion, SUPPORTED_VLLM_VERSIONS, type VllmVersionSpec, vllmVersionFromImage } from "../catalog/vllmVersions";
+import { type ClusterConfig, type DeploymentConfig, isIpAddress } from "../config/schema";
+import { problem, suggest } from "../problems";
+import type { NodePlan, Problem } from "../types";
+
+const CLUSTER = "rocm-vllm:cluster";
+const DEPLOYMENTS = "rocm-vllm:deployments";
+
+/** The vLLM release: `vllmVersion`, else read from the image tag; it must be one the version table knows. */
+export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]): VllmVersionSpec | undefined {
+  const fromTag = vllmVersionFromImage(cluster.image);
+  const version = cluster.vllmVersion ?? fromTag;
+  if (!version) {
+    problems.push(
+      problem(`${CLUSTER}.vllmVersion`, undefined, `cannot read the vLLM version from the image ${cluster.image}`, `set vllmVersion to one of ${SUPPORTED_VLLM_VERSIONS.join(", ")}`),
+    );
+    return undefined;
+  }
+  const spec = findVllmVersion(version);
+  if (!spec) {
+    problems.push(
+      problem(
+        cluster.vllmVersion ? `${CLUSTER}.vllmVersion` : `${CLUSTER}.image`,
+        cluster.vllmVersion ?? cluster.image,
+        `vLLM ${version} is not in the version table, so its flags cannot be checked`,
+        `use an image with vLLM ${SUPPORTED_VLLM_VERSIONS.join(", ")}`,
+      ),
+    );
+  }
+  if (cluster.vllmVersion && fromTag && fromTag !== cluster.vllmVersion) {
+    problems.push(
+      problem(`${CLUSTER}.vllmVersion`, cluster.vllmVersion, `contradicts the image tag, which carries vLLM ${fromTag}`, `remove vllmVersion or set it to ${fromTag}`),
+    );
+  }
+  return spec;
+}
+
+/** Node names and addresses are unique; a DNS host needs an explicit `ip` for VLLM_HOST_IP, Ray and RCCL. */
+export function resolveNodes(cluster: ClusterConfig, problems: Problem[]): NodePlan[] {
+  const seen = { name: new Map<string, number>(), host: new Map<string, number>(), ip: new Map<string, number>() };
+  return cluster.nodes.map((n, i) => {
+    const path = `${CLUSTER}.nodes[${i}]`;
+    const ip = n.ip ?? (isIpAddress(n.host) ? n.host : undefined);
+    if (!ip) problems.push(problem(`${path}.ip`, undefined, `host ${n.host} is a DNS name; vLLM, Ray and RCCL need the node's IP`, "add ip: <address other nodes reach>"));
+    for (const [key, value] of [["name", n.name], ["host", n.host], ["ip", ip]] as const) {
+      if (value === undefined) continue;
+      const first = seen[key].get(value);
+      if (first !== undefined) {
+        problems.push(problem(`${path}.${key}`, value, `is the same as nodes[${first}].${key}`, `give every node a unique ${key}`));
+      } else seen[key].set(value, i);
+    }
+    return {
+      name: n.name,
+      host: n.host,
+      ip: ip ?? n.host,
+      ssh: { ...cluster.ssh },
+      gpus: n.gpus,
+      containers: [],
+    };
+  });
+}
+
+/** Deployment names are unique and reference existing nodes. */
+export function checkDeploymentRefs(deployments: readonly DeploymentConfig[], nodes: readonly NodePlan[], problems: Problem[]): void {
+  const names = new Map<string, number>();
+  const nodeNames = nodes.map((n) => n.name);
+  deployments.forEach((d, i) => {
+    const path = `${DEPLOYMENTS}[${i}]`;
+    const first = names.get(d.name);
+    if (first !== undefined) problems.push(problem(`${path}.name`, d.name, `is the same as deployments[${first}].name`, "give every deployment a unique name"));
+    else names.set(d.name, i);
+    (d.nodes ?? []).forEach((ref, j) => {
+      if (!nodeNames.includes(ref)) {
+        const guess = suggest(ref, nodeNames);
+        problems.push(problem(`${path}.nodes[${j}]`, ref, "is not a node of the cluster", guess ? `did you mean ${guess}?` : `use one of ${nodeNames.join(", ")}`));
+      }
+    });
+    const dup = (d.nodes ?? []).find((ref, j) => (d.nodes ?? []).indexOf(ref) !== j);
+    if (dup) problems.push(problem(`${path}.nodes`, d.nodes, `lists ${dup} twice`, "list each node once"));
+  });
+}
+
+/** Two containers on one host (host networking) must not listen on the same port. */
+export function checkPortClashes(nodes: readonly NodePlan[], deploymentIndex: ReadonlyMap<string, number>, problems: Problem[]): void {
+  for (const node of nodes) {
+    const owners = new Map<number, string>();
+    for (const c of node.containers) {
+      for (const port of c.ports) {
+        const other = owners.get(port);
+        if (other !== undefined && other !== c.deployment) {
+          problems.push(
+            problem(
+              `${DEPLOYMENTS}[${deploymentIndex.get(c.deployment)}].port`,
+              port,
+              `port ${port} on node ${node.name} is used by both ${other} and ${c.deployment} (host networking)`,
+              "give the deployments ports that do not overlap (replicas use port, port+1, …)",
+            ),
+          );
+        } else owners.set(port, c.deployment);
+      }
+    }
+  }
+}
