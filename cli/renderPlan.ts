@@ -1,0 +1,94 @@
+/**
+ * The human-readable plan report: per deployment its placement, memory budget, exact `vllm serve` line and the rules
+ * behind each value; per node its containers. It renders the plan and decides nothing.
+ */
+import pc from "picocolors";
+import { shellJoin } from "../planner/scripts/shellQuote";
+import type { ContainerSpec, DeploymentPlan, NodePlan, Plan } from "../planner/types";
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+
+function gpuRanges(gpus: readonly number[]): string {
+  const parts: string[] = [];
+  let start = gpus[0];
+  for (let i = 1; i <= gpus.length; i++) {
+    if (gpus[i] !== gpus[i - 1] + 1) {
+      parts.push(start === gpus[i - 1] ? `${start}` : `${start}-${gpus[i - 1]}`);
+      start = gpus[i];
+    }
+  }
+  return parts.join(",");
+}
+
+function renderMemory(d: DeploymentPlan): string[] {
+  const m = d.memory;
+  if (!m.checked) return [`  memory      not checked (${m.notes.join("; ")})`];
+  const usable = Math.round(m.gpuMemoryUtilization * m.hbmGiB * 10) / 10;
+  return [
+    `  memory      weights ${m.weightsPerGpuGiB} GiB/GPU + ${m.overheadPerGpuGiB} GiB overhead of ${usable} GiB usable (${m.gpuMemoryUtilization} × ${m.hbmGiB} GiB)`,
+    `              KV cache ${m.kvBudgetPerGpuGiB} GiB/GPU = ${fmt(m.kvCacheTokens ?? 0)} tokens per engine (${fmt(m.kvBytesPerTokenPerGpu ?? 0)} B/token/GPU); demand maxNumSeqs × maxModelLen = ${fmt(m.kvDemandTokens ?? 0)}`,
+    ...m.notes.map((n) => `              ${pc.dim(n)}`),
+  ];
+}
+
+function renderDeployment(d: DeploymentPlan): string[] {
+  const lines = [
+    pc.bold(`Deployment ${d.name}`) + `  ${d.kind} · ${d.model}${d.servedModelName !== d.model ? ` (served as ${d.servedModelName})` : ""}`,
+    `  attention   ${d.attention.backend}  ${pc.dim(`expect log line: "${d.attention.expectedLogLine}"`)}`,
+  ];
+  for (const i of d.instances) {
+    const where = i.placement.map((p) => `${p.node} GPUs ${gpuRanges(p.gpus)}`).join(" + ");
+    lines.push(`  replica ${i.replica}   ${where} → ${i.endpoint ?? "(headless)"}  [${i.container}]`);
+  }
+  for (const r of d.rayClusters) {
+    lines.push(`  ray         head ${r.headNode} (${r.headAddress}:${r.gcsPort}), workers ${r.workerNodes.join(", ")}; serves once ${r.expectedNodes} nodes / ${r.expectedGpus} GPUs joined (timeout ${r.joinTimeoutSeconds}s)`);
+  }
+  lines.push(...renderMemory(d));
+  const first = d.instances[0];
+  if (first) {
+    const env = Object.entries(d.env);
+    lines.push(`  command     ${shellJoin(first.argv)}`);
+    lines.push(`  env         ${env.map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    lines.push(`              ${pc.dim("plus per node: VLLM_HOST_IP (node address), CUDA_VISIBLE_DEVICES (partial-node instances)")}`);
+  }
+  lines.push("  why");
+  for (const r of d.reasons) lines.push(`    - ${r.what}  ${pc.dim(`(${r.rule}; ${r.source})`)}`);
+  return lines;
+}
+
+function renderContainer(c: ContainerSpec): string[] {
+  const ulimits = c.ulimits.map((u) => `${u.name}=${u.soft}`).join(" ");
+  return [
+    `  ${pc.bold(c.name)}  ${c.role} · ${c.image}`,
+    `    devices ${c.devices.join(" ")} · groups ${c.groupAdd.join(",")} · ipc ${c.ipcMode} · network ${c.networkMode} · ${c.securityOpt.join(" ")} · cap ${c.capAdd.join(",")} · ulimits ${ulimits} · restart ${c.restart}`,
+    `    shared memory: ${c.shmSizeMb ? `${c.shmSizeMb} MB /dev/shm` : c.sharedMemory}`,
+    `    volumes ${c.volumes.map((v) => `${v.hostPath} → ${v.containerPath}${v.readOnly ? " (ro)" : ""}`).join(", ")}`,
+    `    ports ${c.ports.join(", ") || "none"} · env VLLM_HOST_IP=${c.env.VLLM_HOST_IP ?? ""}${c.env.CUDA_VISIBLE_DEVICES ? ` CUDA_VISIBLE_DEVICES=${c.env.CUDA_VISIBLE_DEVICES}` : ""}${c.secretEnv.length ? ` · secrets ${c.secretEnv.join(",")} (from Pulumi secret config)` : ""}`,
+  ];
+}
+
+function renderNode(n: NodePlan): string[] {
+  const used = n.containers.length;
+  return [
+    pc.bold(`Node ${n.name}`) + `  ${n.ip} · ssh ${n.ssh.user}@${n.host}:${n.ssh.port} · ${n.gpus} GPUs · ${used} container${used === 1 ? "" : "s"}`,
+    ...n.containers.flatMap(renderContainer),
+  ];
+}
+
+/** Renders the whole plan as text. */
+export function renderPlan(plan: Plan, file: string): string {
+  const c = plan.cluster;
+  const lines = [
+    `rocm-vllm plan · ${file}`,
+    `cluster: ${plan.nodes.length} node${plan.nodes.length === 1 ? "" : "s"} × ${c.gpu} (${c.gpuArch}, ${c.hbmGiB} GiB HBM) · ${c.image} · vLLM ${c.vllmVersion} · HF cache ${c.modelCache}`,
+    "",
+  ];
+  for (const d of plan.deployments) lines.push(...renderDeployment(d), "");
+  for (const n of plan.nodes) lines.push(...renderNode(n), "");
+  if (plan.warnings.length === 0) lines.push("No warnings.");
+  else {
+    lines.push(pc.yellow(`Warnings (${plan.warnings.length})`));
+    for (const w of plan.warnings) lines.push(`  - ${w.path}: ${w.message} [${w.code}]`);
+  }
+  return `${lines.join("\n")}\n`;
+}
