@@ -1,0 +1,358 @@
+/**
+ * Runs the Pulumi program (`deployCluster`) under `pulumi.runtime.setMocks` and records every resource registration:
+ * type, name, parent, provider, dependencies and inputs (secrets unwrapped, with the secret keys listed).
+ *
+ * Usable from any test file: mocks are installed once per file (vitest gives each file its own module registry), the
+ * stack config is set with `setAllConfig` on every run. Runs must not overlap (await each `runProgram`).
+ *
+ *   const run = await runProgram(readStackFile("stacks/Pulumi.mi300x-single.yaml"));
+ *   run.resources.filter((r) => r.type === CONTAINER);
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import type { ProgramOutputs } from "../../components/program";
+
+export const PROJECT = "rocm-vllm";
+export const STACK = "test";
+
+export const STACK_TYPE = "pulumi:pulumi:Stack";
+export const DOCKER_PROVIDER = "pulumi:providers:docker";
+export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
+export const CONTAINER = "docker:index/container:Container";
+export const REMOTE_COMMAND = "command:remote:Command";
+
+/** What `runProgram` writes into the stack config. Secrets are plain strings here; they are marked secret. */
+export interface StackInput {
+  cluster: unknown;
+  deployments: unknown;
+  hfToken?: string;
+  sshPrivateKey?: string;
+}
+
+/** One registration as the engine would receive it. URNs are the mock monitor's. */
+export interface RecordedResource {
+  urn: string;
+  type: string;
+  name: string;
+  custom: boolean;
+  parent?: string;
+  /** URN of the explicit provider (custom resources only). */
+  provider?: string;
+  /** URNs this resource waits for: explicit `dependsOn` plus every resource whose outputs feed its inputs. */
+  dependencies: string[];
+  /** Inputs with secrets unwrapped (see `secretInputs`). */
+  inputs: Record<string, unknown>;
+  /** Top-level input keys whose value is (or contains) a secret. */
+  secretInputs: string[];
+}
+
+export interface ProgramRun<T = ProgramOutputs> {
+  resources: RecordedResource[];
+  outputs: T;
+  /** Output names whose value is a secret Output. */
+  secretOutputs: string[];
+}
+
+/** The subset of the protobuf RegisterResourceRequest the recorder reads. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getProvider(): string;
+  getDependenciesList(): string[];
+}
+interface RegisterResponse {
+  getUrn(): string;
+}
+type RegisterCallback = (err: unknown, resp: RegisterResponse | undefined) => void;
+interface MonitorLike {
+  registerResource(req: RegisterRequest, callback: RegisterCallback): void;
+}
+
+interface Pending {
+  type: string;
+  name: string;
+  parent: string;
+  provider: string;
+  dependencies: string[];
+  inputs?: Record<string, unknown>;
+  secretInputs?: string[];
+}
+
+let recording: RecordedResource[] = [];
+let current: Pending | undefined;
+let installed: Promise<void> | undefined;
+
+/** Replaces secret envelopes by their values, reporting whether any was found. */
+function unwrapSecrets(value: unknown): { value: unknown; secret: boolean } {
+  if (pulumi.runtime.isRpcSecret(value)) {
+    return { value: unwrapSecrets(pulumi.runtime.unwrapRpcSecret(value)).value, secret: true };
+  }
+  if (Array.isArray(value)) {
+    const items = value.map(unwrapSecrets);
+    return { value: items.map((i) => i.value), secret: items.some((i) => i.secret) };
+  }
+  if (value !== null && typeof value === "object") {
+    let secret = false;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const u = unwrapSecrets(v);
+      out[k] = u.value;
+      secret ||= u.secret;
+    }
+    return { value: out, secret };
+  }
+  return { value, secret: false };
+}
+
+function providerUrn(ref: string): string | undefined {
+  if (ref === "") return undefined;
+  // A provider reference is `<urn>::<id>`; URNs contain `::` themselves, the id never does.
+  return ref.slice(0, ref.lastIndexOf("::"));
+}
+
+const mocks: pulumi.runtime.Mocks = {
+  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+    const inputs: Record<string, unknown> = {};
+    const secretInputs: string[] = [];
+    for (const [k, v] of Object.entries(args.inputs as Record<string, unknown>)) {
+      const u = unwrapSecrets(v);
+      inputs[k] = u.value;
+      if (u.secret) secretInputs.push(k);
+    }
+    if (current && current.type === args.type && current.name === args.name) {
+      current.inputs = inputs;
+      current.secretInputs = secretInputs.sort();
+    }
+    const state: Record<string, unknown> = { ...(args.inputs as Record<string, unknown>) };
+    if (args.type === REMOTE_IMAGE) {
+      const digest = createHash("sha256").update(String(inputs.name)).digest("hex");
+      state.imageId = `sha256:${digest}`;
+      state.repoDigest = `${String(inputs.name).split(":")[0]}@sha256:${digest}`;
+    }
+    if (args.type === REMOTE_COMMAND) {
+      state.stdout = "";
+      state.stderr = "";
+    }
+    return { id: `${args.name}-id`, state };
+  },
+  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+    return args.inputs as Record<string, unknown>;
+  },
+};
+
+/** Installs the mocks and the registration recorder; once per test file. */
+export function installMocks(): Promise<void> {
+  installed ??= (async () => {
+    await pulumi.runtime.setMocks(mocks, PROJECT, STACK, false);
+    const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, callback) => {
+      const pending: Pending = {
+        type: req.getType(),
+        name: req.getName(),
+        parent: req.getParent(),
+        provider: req.getProvider(),
+        dependencies: [...req.getDependenciesList()].sort(),
+      };
+      // The mock monitor calls `newResource` synchronously from here, which fills in the inputs.
+      current = pending;
+      try {
+        register(req, (err, resp) => {
+          if (!err && resp) {
+            recording.push({
+              urn: resp.getUrn(),
+              type: pending.type,
+              name: pending.name,
+              custom: pending.type !== STACK_TYPE && !pending.type.startsWith("rocm-vllm:"),
+              parent: pending.parent || undefined,
+              provider: providerUrn(pending.provider),
+              dependencies: pending.dependencies,
+              inputs: pending.inputs ?? {},
+              secretInputs: pending.secretInputs ?? [],
+            });
+          }
+          callback(err, resp);
+        });
+      } finally {
+        current = undefined;
+      }
+    };
+  })();
+  return installed;
+}
+
+/** Stack config as `pulumi` passes it to the program: every value a string, objects as JSON. */
+function stackConfigMap(stack: StackInput): { config: Record<string, string>; secretKeys: string[] } {
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  if (stack.cluster !== undefined) config[`${PROJECT}:cluster`] = JSON.stringify(stack.cluster);
+  if (stack.deployments !== undefined) config[`${PROJECT}:deployments`] = JSON.stringify(stack.deployments);
+  for (const [key, value] of [
+    ["hfToken", stack.hfToken],
+    ["sshPrivateKey", stack.sshPrivateKey],
+  ] as const) {
+    if (value === undefined) continue;
+    config[`${PROJECT}:${key}`] = value;
+    secretKeys.push(`${PROJECT}:${key}`);
+  }
+  return { config, secretKeys };
+}
+
+/** `waitForRPCs` is exported by the runtime's JavaScript but missing from its typings. */
+function waitForRegistrations(): Promise<void> {
+  const runtime = pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> };
+  if (!runtime.waitForRPCs) throw new Error("@pulumi/pulumi no longer exports runtime.waitForRPCs; update the helper");
+  return runtime.waitForRPCs();
+}
+
+/**
+ * Runs `init` as a Pulumi program under the mocks, with `stack` as its config, and returns every registered resource
+ * and what `init` returned. Rejects with the program's error if it throws.
+ */
+export async function runInMocks<T extends object>(
+  stack: StackInput,
+  init: () => T,
+): Promise<ProgramRun<T>> {
+  await installMocks();
+  const { config, secretKeys } = stackConfigMap(stack);
+  pulumi.runtime.setAllConfig(config, secretKeys);
+  recording = [];
+  let returned: T | undefined;
+  try {
+    await pulumi.runtime.runInPulumiStack(async () => {
+      returned = init();
+      return returned;
+    });
+    await waitForRegistrations();
+  } finally {
+    current = undefined;
+  }
+  if (!returned) throw new Error("the program returned nothing");
+  const secretOutputs: string[] = [];
+  for (const [key, value] of Object.entries(returned)) {
+    if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(key);
+  }
+  const resources = recording;
+  recording = [];
+  resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
+  return { resources, outputs: returned, secretOutputs };
+}
+
+/**
+ * Runs the real program, `deployCluster`, with `stack` as its config. Rejects with the program's error (e.g. the
+ * config problems) if it throws.
+ */
+export async function runProgram(stack: StackInput): Promise<ProgramRun> {
+  // Imported lazily so that component tests using `runInMocks` do not load the planner.
+  const { deployCluster } = await import("../../components/program");
+  return runInMocks(stack, deployCluster);
+}
+
+/** Fake values for encrypted stack secrets, recognisable in assertions. */
+export const FAKE_SECRETS = { hfToken: "hf_test_token_do_not_leak", sshPrivateKey: "-----FAKE KEY-----" } as const;
+
+/**
+ * Reads `stacks/Pulumi.<stack>.yaml` into a `StackInput`. Encrypted secrets (`{secure: ...}`) become the
+ * `FAKE_SECRETS` values, so a stack that sets `hfToken` runs with a token.
+ */
+export function readStackFile(path: string): StackInput {
+  const doc = parse(readFileSync(path, "utf8")) as { config?: Record<string, unknown> } | null;
+  const config = doc?.config ?? {};
+  const get = (key: string): unknown => config[`${PROJECT}:${key}`] ?? config[key];
+  const stack: StackInput = { cluster: get("cluster"), deployments: get("deployments") };
+  if (get("hfToken") !== undefined) stack.hfToken = FAKE_SECRETS.hfToken;
+  if (get("sshPrivateKey") !== undefined) stack.sshPrivateKey = FAKE_SECRETS.sshPrivateKey;
+  return stack;
+}
+
+/** `mi300x-single` for `stacks/Pulumi.mi300x-single.yaml`. */
+export function stackName(path: string): string {
+  return basename(path).replace(/^Pulumi\./, "").replace(/\.ya?ml$/, "");
+}
+
+/** A resource of the snapshot: names instead of URNs, secrets redacted, inputs with sorted keys. */
+export interface GraphEntry {
+  type: string;
+  name: string;
+  parent?: string;
+  provider?: string;
+  dependsOn?: string[];
+  inputs?: Record<string, unknown>;
+}
+
+export const REDACTED = "[secret]";
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+/**
+ * The sorted, stable resource graph of a run, for file snapshots: what `pulumi up` would create, and in which order
+ * (parents, providers, dependencies). Secret inputs are replaced by `[secret]`.
+ */
+export function resourceGraph(run: Pick<ProgramRun<unknown>, "resources">): GraphEntry[] {
+  const names = new Map(run.resources.map((r) => [r.urn, r.name]));
+  const nameOf = (urn: string): string => names.get(urn) ?? urn;
+  return run.resources
+    .map((r): GraphEntry => {
+      const entry: GraphEntry = { type: r.type, name: r.name };
+      if (r.parent && names.get(r.parent) !== undefined && !r.parent.includes(`::${STACK_TYPE}::`)) {
+        entry.parent = nameOf(r.parent);
+      }
+      if (r.provider) entry.provider = nameOf(r.provider);
+      if (r.dependencies.length > 0) entry.dependsOn = r.dependencies.map(nameOf).sort();
+      if (r.custom) {
+        const inputs: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(r.inputs)) inputs[k] = r.secretInputs.includes(k) ? REDACTED : v;
+        entry.inputs = sortKeys(inputs) as Record<string, unknown>;
+      }
+      return entry;
+    })
+    .sort((a, b) => (a.type === b.type ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.type < b.type ? -1 : 1));
+}
+
+/**
+ * Longest chain of "waits for" edges (parent, provider, dependencies) through the graph, counting resources.
+ * Parallel rollout means this does not grow with the number of nodes.
+ */
+export function dependencyDepth(resources: readonly RecordedResource[]): number {
+  const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  const memo = new Map<string, number>();
+  const visiting = new Set<string>();
+  const depth = (urn: string): number => {
+    const known = memo.get(urn);
+    if (known !== undefined) return known;
+    const r = byUrn.get(urn);
+    if (!r) return 0;
+    if (visiting.has(urn)) throw new Error(`dependency cycle through ${urn}`);
+    visiting.add(urn);
+    const edges = [r.parent, r.provider, ...r.dependencies].filter((u): u is string => !!u);
+    const d = 1 + Math.max(0, ...edges.map(depth));
+    visiting.delete(urn);
+    memo.set(urn, d);
+    return d;
+  };
+  return Math.max(0, ...resources.map((r) => depth(r.urn)));
+}
+
+/** Resources of one type. */
+export function ofType(run: Pick<ProgramRun<unknown>, "resources">, type: string): RecordedResource[] {
+  return run.resources.filter((r) => r.type === type);
+}
+
+/** The URN → resource lookup, for following parent/provider/dependency edges in assertions. */
+export function byUrn(run: Pick<ProgramRun<unknown>, "resources">): Map<string, RecordedResource> {
+  return new Map(run.resources.map((r) => [r.urn, r]));
+}
