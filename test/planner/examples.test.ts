@@ -1,0 +1,81 @@
+/**
+ * The example stacks: each plans cleanly, reads like a hand-written recipe, and its full plan is snapshotted so any
+ * change to what would be deployed shows up in review.
+ */
+import { describe, expect, it } from "vitest";
+import { buildPlan } from "../../planner/plan";
+import { exampleConfig, exampleStacks } from "../support/stackConfigs";
+
+const flagValue = (args: string[], flag: string) => {
+  const i = args.indexOf(flag);
+  return i < 0 ? undefined : args[i + 1];
+};
+const planOf = (name: string) => {
+  const stack = exampleStacks().find((s) => s.name === name);
+  if (!stack) throw new Error(`no example stack ${name}`);
+  return buildPlan(exampleConfig(stack.text));
+};
+
+describe("example stacks", () => {
+  it("cover the shapes the project promises", () => {
+    expect(exampleStacks().map((s) => s.name)).toEqual([
+      "deepseek-r1-dp8-ep",
+      "deepseek-r1-mla",
+      "gpt-oss-mi355x",
+      "llama405b-2node",
+      "llama70b-mi300x",
+      "llama8b-packed",
+    ]);
+  });
+  for (const stack of exampleStacks()) {
+    it(`${stack.name}: plans without problems or warnings, matching its snapshot`, async () => {
+      const { plan, problems } = buildPlan(exampleConfig(stack.text));
+      expect(problems).toEqual([]);
+      expect(plan.warnings).toEqual([]);
+      await expect(`${JSON.stringify(plan, null, 2)}\n`).toMatchFileSnapshot(`__snapshots__/${stack.name}.plan.json`);
+    });
+  }
+  it("llama70b-mi300x: one TP8 container on all eight GPUs", () => {
+    const { plan } = planOf("llama70b-mi300x");
+    const [inst] = plan.deployments[0].instances;
+    expect(inst.gpus).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(flagValue(inst.argv, "--tensor-parallel-size")).toBe("8");
+    expect(inst.endpoint).toBe("http://10.0.0.11:8000");
+  });
+  it("llama405b-2node: Ray head + worker, TP8 × PP2, RDMA, HF token passed as a secret only", () => {
+    const { plan } = planOf("llama405b-2node");
+    const d = plan.deployments[0];
+    expect(d.kind).toBe("ray");
+    expect(flagValue(d.instances[0].argv, "--pipeline-parallel-size")).toBe("2");
+    const all = plan.nodes.flatMap((n) => n.containers);
+    expect(all.map((c) => c.secretEnv)).toEqual([["HF_TOKEN"], ["HF_TOKEN"]]);
+    expect(JSON.stringify(plan)).not.toMatch(/v1:2ZcV0k/);
+    expect(new Set(all.map((c) => c.labels["rocm-vllm.generation"])).size).toBe(1);
+  });
+  it("deepseek-r1-mla: AITER MLA with --block-size 1 on vLLM 0.10.2", () => {
+    const { plan } = planOf("deepseek-r1-mla");
+    expect(plan.deployments[0].attention.backend).toBe("aiter-mla");
+    expect(flagValue(plan.deployments[0].instances[0].argv, "--block-size")).toBe("1");
+  });
+  it("gpt-oss-mi355x: eight single-GPU instances on AITER unified attention", () => {
+    const { plan } = planOf("gpt-oss-mi355x");
+    expect(plan.deployments[0].instances.map((i) => i.env.CUDA_VISIBLE_DEVICES)).toEqual(["0", "1", "2", "3", "4", "5", "6", "7"]);
+    expect(plan.deployments[0].attention.backend).toBe("aiter-unified");
+  });
+  it("llama8b-packed: eight ports 8000–8007", () => {
+    const { plan } = planOf("llama8b-packed");
+    expect(plan.deployments[0].instances.map((i) => i.port)).toEqual([8000, 8001, 8002, 8003, 8004, 8005, 8006, 8007]);
+  });
+  it("deepseek-r1-dp8-ep: DP8 + EP with the ROCm all2all backend", () => {
+    const { plan } = planOf("deepseek-r1-dp8-ep");
+    const argv = plan.deployments[0].instances[0].argv;
+    expect(flagValue(argv, "--data-parallel-size")).toBe("8");
+    expect(argv).toContain("--enable-expert-parallel");
+    expect(flagValue(argv, "--all2all-backend")).toBe("allgather_reducescatter");
+  });
+  it("plans are deterministic", () => {
+    for (const stack of exampleStacks()) {
+      expect(JSON.stringify(buildPlan(exampleConfig(stack.text)))).toBe(JSON.stringify(buildPlan(exampleConfig(stack.text))));
+    }
+  });
+});
