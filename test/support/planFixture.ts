@@ -6,7 +6,9 @@ import type { ContainerSpec, DeploymentPlan, NodePlan, Plan, ReadinessCheck } fr
 
 export const FIXTURE_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.1";
 
-function gpuContainer(over: Partial<ContainerSpec> & Pick<ContainerSpec, "name" | "role" | "deployment">): ContainerSpec {
+function gpuContainer(
+  over: Partial<ContainerSpec> & Pick<ContainerSpec, "name" | "role" | "deployment">,
+): ContainerSpec {
   return {
     replica: 0,
     image: FIXTURE_IMAGE,
@@ -106,7 +108,13 @@ function deployment(
 
 /** Node `gpu-0` serves `chat` alone; nodes `gpu-1..rayNodes` form the Ray deployment `big`. */
 export function fixturePlan(rayNodes = 2): Plan {
-  const chat = gpuContainer({ name: "vllm-chat", role: "serve", deployment: "chat", shmSizeMb: 16384, ipcMode: "private" });
+  const chat = gpuContainer({
+    name: "vllm-chat",
+    role: "serve",
+    deployment: "chat",
+    shmSizeMb: 16384,
+    ipcMode: "private",
+  });
   const nodes = [node(0, [chat])];
   for (let i = 1; i <= rayNodes; i++) {
     const spec =
@@ -126,7 +134,10 @@ export function fixturePlan(rayNodes = 2): Plan {
       modelCache: "/data/huggingface",
     },
     nodes,
-    deployments: [deployment("chat", "single-node", [nodes[0]], "vllm-chat"), deployment("big", "ray", nodes.slice(1), "vllm-big-head")],
+    deployments: [
+      deployment("chat", "single-node", [nodes[0]], "vllm-chat"),
+      deployment("big", "ray", nodes.slice(1), "vllm-big-head"),
+    ],
     warnings: [{ code: "fixture", message: "a fixture warning", path: "rocm-vllm:deployments[0]" }],
   };
 }

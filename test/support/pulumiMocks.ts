@@ -213,23 +213,31 @@ function waitForRegistrations(): Promise<void> {
  * Runs `init` as a Pulumi program under the mocks, with `stack` as its config, and returns every registered resource
  * and what `init` returned. Rejects with the program's error if it throws.
  */
-export async function runInMocks<T extends object>(
-  stack: StackInput,
-  init: () => T,
-): Promise<ProgramRun<T>> {
+export async function runInMocks<T extends object>(stack: StackInput, init: () => T): Promise<ProgramRun<T>> {
   await installMocks();
   const { config, secretKeys } = stackConfigMap(stack);
   pulumi.runtime.setAllConfig(config, secretKeys);
   recording = [];
   let returned: T | undefined;
+  let failure: { error: unknown } | undefined;
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
-      returned = init();
-      return returned;
+      // Caught here rather than inside the runtime, which would leave rejected promises nobody awaits.
+      try {
+        returned = init();
+        return returned;
+      } catch (error) {
+        failure = { error };
+        return {};
+      }
     });
     await waitForRegistrations();
   } finally {
     current = undefined;
+  }
+  if (failure) {
+    recording = [];
+    throw failure.error;
   }
   if (!returned) throw new Error("the program returned nothing");
   const secretOutputs: string[] = [];
@@ -271,7 +279,9 @@ export function readStackFile(path: string): StackInput {
 
 /** `mi300x-single` for `stacks/Pulumi.mi300x-single.yaml`. */
 export function stackName(path: string): string {
-  return basename(path).replace(/^Pulumi\./, "").replace(/\.ya?ml$/, "");
+  return basename(path)
+    .replace(/^Pulumi\./, "")
+    .replace(/\.ya?ml$/, "");
 }
 
 /** A resource of the snapshot: names instead of URNs, secrets redacted, inputs with sorted keys. */

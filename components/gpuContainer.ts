@@ -1,0 +1,110 @@
+/**
+ * Translation of a planned `ContainerSpec` into a `docker.Container`: one field to one property, nothing decided here.
+ *
+ * Shared by the Ray cluster and the vLLM deployment components so both run containers the same way.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { ContainerSpec, Plan } from "../planner/types";
+import type { Node } from "./node";
+
+/**
+ * Secret values the program can supply to containers, by environment variable name (today only `HF_TOKEN`).
+ * A container receives a secret only when its spec lists the name in `secretEnv`.
+ */
+export type SecretEnv = Readonly<Record<string, pulumi.Output<string> | undefined>>;
+
+/**
+ * Secret names the plan's containers ask for that `secrets` has no value for, as `container (node): NAME` lines.
+ * Checked before any resource is registered, so a missing token fails the program cleanly.
+ */
+export function missingSecrets(plan: Plan, secrets: SecretEnv): string[] {
+  return plan.nodes.flatMap((n) =>
+    n.containers.flatMap((c) =>
+      c.secretEnv.filter((key) => secrets[key] === undefined).map((key) => `${c.name} (${n.name}): ${key}`),
+    ),
+  );
+}
+
+/** Seconds Docker gives a container to stop before killing it on delete or replace (vLLM and Ray exit cleanly). */
+export const STOP_GRACE_SECONDS = 30;
+
+function sortedEnv(pairs: [string, string][]): string[] {
+  return [...pairs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`);
+}
+
+/**
+ * `envs` for a container: the plan's env as sorted `K=V` strings, plus the secrets it lists. When any secret is
+ * included the whole list is a secret Output, so the token never appears in plaintext in state, diffs or logs.
+ */
+export function containerEnvs(
+  spec: ContainerSpec,
+  secrets: SecretEnv,
+  parent: pulumi.Resource,
+): pulumi.Input<string[]> {
+  const plain = Object.entries(spec.env).filter(([k]) => !spec.secretEnv.includes(k));
+  if (spec.secretEnv.length === 0) return sortedEnv(plain);
+  const secretPairs = spec.secretEnv.map((key) => {
+    const value = secrets[key];
+    if (value === undefined) {
+      throw new pulumi.ResourceError(
+        `container ${spec.name} needs the secret ${key}, but the program has no value for it (set rocm-vllm:hfToken with pulumi config set --secret)`,
+        parent,
+      );
+    }
+    return value.apply((v): [string, string] => [key, v]);
+  });
+  return pulumi.secret(pulumi.all(secretPairs).apply((pairs) => sortedEnv([...plain, ...pairs])));
+}
+
+/** The `docker.Container` inputs for a planned container, running the image pulled on `node`. */
+export function containerArgs(
+  spec: ContainerSpec,
+  node: Node,
+  secrets: SecretEnv,
+  parent: pulumi.Resource,
+): docker.ContainerArgs {
+  return {
+    name: spec.name,
+    // The image ID, not the tag: a new pull with new content replaces the container; an unchanged one does not.
+    image: node.image(spec.image).imageId,
+    restart: spec.restart,
+    mustRun: true,
+    labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
+    envs: containerEnvs(spec, secrets, parent),
+    entrypoints: spec.entrypoint,
+    command: spec.command,
+    devices: spec.devices.map((path) => ({ hostPath: path, containerPath: path, permissions: "rwm" })),
+    groupAdds: spec.groupAdd,
+    ipcMode: spec.ipcMode,
+    networkMode: spec.networkMode,
+    ...(spec.shmSizeMb !== undefined ? { shmSize: spec.shmSizeMb } : {}),
+    securityOpts: spec.securityOpt,
+    capabilities: { adds: spec.capAdd },
+    ulimits: spec.ulimits.map((u) => ({ name: u.name, soft: u.soft, hard: u.hard })),
+    volumes: spec.volumes.map((v) => ({ hostPath: v.hostPath, containerPath: v.containerPath, readOnly: v.readOnly })),
+    destroyGraceSeconds: STOP_GRACE_SECONDS,
+  };
+}
+
+/**
+ * Creates the container on its node's Docker daemon. Logical name `<component>-<node>-<container>`: a function of the
+ * node and the fixed container name only, so a changed container is a replace of the same resource, which the
+ * provider does delete-before-create (the fixed name and host ports would otherwise clash).
+ */
+export function createGpuContainer(
+  componentName: string,
+  spec: ContainerSpec,
+  node: Node,
+  secrets: SecretEnv,
+  parent: pulumi.Resource,
+): docker.Container {
+  return new docker.Container(
+    `${componentName}-${node.plan.name}-${spec.name}`,
+    containerArgs(spec, node, secrets, parent),
+    {
+      parent,
+      provider: node.provider,
+    },
+  );
+}

@@ -1,0 +1,26 @@
+/**
+ * A deployment served by plain `vllm serve` containers (`kind: single-node` and `kind: data-parallel`, any number of
+ * replicas): one container per planned serving process or headless data-parallel engine, plus readiness gates.
+ */
+import type * as command from "@pulumi/command";
+import type * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { createDeployment, type DeploymentArgs } from "./deployment";
+
+/** The serving containers of one non-Ray deployment. */
+export class VllmDeployment extends pulumi.ComponentResource {
+  /** Every container, in plan order. */
+  readonly containers: docker.Container[];
+  readonly readiness: command.remote.Command[];
+
+  constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("rocm-vllm:index:VllmDeployment", name, {}, opts);
+    if (args.deployment.kind === "ray") {
+      throw new pulumi.ResourceError(`deployment ${args.deployment.name} runs on Ray: use RayCluster`, this);
+    }
+    const made = createDeployment(name, args, this);
+    this.containers = made.containers.map((c) => c.container);
+    this.readiness = made.readiness;
+    this.registerOutputs({});
+  }
+}
