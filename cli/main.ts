@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { formatProblems } from "../planner/problems";
+import { registerExport } from "./export";
 import { renderPlan } from "./renderPlan";
 import { planStackFile, UsageError } from "./stackFile";
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
     .action((file: string, opts: { json?: boolean }) => {
       process.exitCode = planCommand(file, opts);
     });
+  registerExport(program);
   return program;
 }
 
@@ -56,5 +58,3 @@ export function run(argv: string[]): void {
     }
   }
 }
-
-

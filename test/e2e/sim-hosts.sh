@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Simulated GPU hosts for the rocm-vllm end-to-end test.
+#
+# Each host is a network namespace with its own address on a private bridge (10.77.0.0/24 by default; the bridge lives
+# in a namespace of its own, so nothing is added to the machine's real network) and its own Docker daemon (own
+# data-root, exec-root, pidfile and socket) started inside that namespace. Containers run with `--network host`
+# therefore share the simulated host's address, exactly as on a real node.
+#
+#   sim-hosts.sh up <name>=<ip> ...      create the switch, the hosts and their daemons
+#   sim-hosts.sh devices <gpus>          create stand-in /dev/kfd, /dev/dri/renderD*, /dev/infiniband/* (if absent)
+#   sim-hosts.sh load-image <tar> <tag>... import a root file system tarball as <tag> into every daemon
+#   sim-hosts.sh clean                   remove every container on every simulated host
+#   sim-hosts.sh socket <name>           print DOCKER_HOST for a host
+#   sim-hosts.sh down                    stop everything this script started and delete what it created
+#
+# Everything created is recorded under $ROCM_VLLM_E2E_STATE, so `down` removes exactly that (also after a crash).
+set -euo pipefail
+
+state=${ROCM_VLLM_E2E_STATE:-/run/rocm-vllm-e2e}
+data=${ROCM_VLLM_E2E_DATA:-/var/lib/rocm-vllm-e2e}
+prefix=rvx
+switch_ns=$prefix-switch
+prefix_len=${ROCM_VLLM_E2E_PREFIX_LEN:-24}
+
+log() { printf 'sim-hosts: %s\n' "$*" >&2; }
+
+docker_at() {
+  local name=$1
+  shift
+  docker -H "unix://$state/hosts/$name/docker.sock" "$@"
+}
+
+hosts() {
+  [[ -d "$state/hosts" ]] || return 0
+  find "$state/hosts" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort
+}
+
+ensure_switch() {
+  if [[ ! -e "/run/netns/$switch_ns" ]]; then
+    ip netns add "$switch_ns"
+    ip -n "$switch_ns" link add br0 type bridge
+    ip -n "$switch_ns" link set br0 up
+    ip -n "$switch_ns" link set lo up
+  fi
+}
+
+host_up() {
+  local name=$1 ip=$2 ns=$prefix-$1 dir=$state/hosts/$1
+  [[ "$name" =~ ^[a-z0-9]{1,8}$ ]] || {
+    log "host name '$name' must be 1-8 lower-case letters or digits"
+    return 1
+  }
+  mkdir -p "$dir/exec" "$data/$name"
+  printf '%s\n' "$ip" >"$dir/ip"
+  if [[ ! -e "/run/netns/$ns" ]]; then
+    ip netns add "$ns"
+    ip link add "$prefix-$name" netns "$switch_ns" type veth peer name eth0 netns "$ns"
+    ip -n "$switch_ns" link set "$prefix-$name" master br0 up
+    ip -n "$ns" addr add "$ip/$prefix_len" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+  fi
+  printf '{}\n' >"$dir/daemon.json"
+  if [[ -s "$dir/dockerd.pid" ]] && kill -0 "$(cat "$dir/dockerd.pid")" 2>/dev/null; then
+    return 0
+  fi
+  nsenter --net="/run/netns/$ns" setsid dockerd \
+    --config-file "$dir/daemon.json" \
+    --data-root "$data/$name" \
+    --exec-root "$dir/exec" \
+    --pidfile "$dir/docker.pid" \
+    --host "unix://$dir/docker.sock" \
+    --bridge none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
+    --storage-driver overlay2 \
+    --cgroup-parent "rocm-vllm-e2e-$name" \
+    --log-level warn \
+    </dev/null >"$dir/dockerd.log" 2>&1 &
+  printf '%s\n' "$!" >"$dir/dockerd.pid"
+}
+
+wait_daemon() {
+  local name=$1 i
+  for i in $(seq 1 150); do
+    if docker_at "$name" version >/dev/null 2>&1; then
+      return 0
+    fi
+    if ! kill -0 "$(cat "$state/hosts/$name/dockerd.pid")" 2>/dev/null; then
+      log "dockerd for $name exited:"
+      tail -n 20 "$state/hosts/$name/dockerd.log" >&2
+      return 1
+    fi
+    [[ $i -eq 150 ]] || sleep 0.2
+  done
+  log "dockerd for $name did not answer within 30s"
+  tail -n 20 "$state/hosts/$name/dockerd.log" >&2
+  return 1
+}
+
+cmd_up() {
+  mkdir -p "$state/hosts"
+  ensure_switch
+  local spec
+  for spec in "$@"; do
+    host_up "${spec%%=*}" "${spec#*=}"
+  done
+  for spec in "$@"; do
+    wait_daemon "${spec%%=*}"
+  done
+}
+
+# Device nodes are created on the machine's /dev, which every simulated host shares; the majors are those of the real
+# drivers (kfd's is dynamic: one no driver here registers). With no driver loaded, opening them fails with ENXIO.
+make_node() {
+  local path=$1 major=$2 minor=$3
+  if [[ -e "$path" ]]; then
+    return 0
+  fi
+  mknod -m 0666 "$path" c "$major" "$minor"
+  printf '%s\n' "$path" >>"$state/devices.created"
+}
+
+make_dir() {
+  if [[ ! -e "$1" ]]; then
+    mkdir "$1"
+    printf '%s\n' "$1" >>"$state/devices.created"
+  fi
+}
+
+cmd_devices() {
+  local gpus=${1:-8} i
+  mkdir -p "$state"
+  make_node /dev/kfd 238 0
+  make_dir /dev/dri
+  for ((i = 0; i < gpus; i++)); do
+    make_node "/dev/dri/renderD$((128 + i))" 226 "$((128 + i))"
+  done
+  make_dir /dev/infiniband
+  make_node /dev/infiniband/uverbs0 231 192
+  make_node /dev/infiniband/rdma_cm 10 58
+}
+
+cmd_load_image() {
+  local tar=$1 name tag
+  shift
+  for name in $(hosts); do
+    docker_at "$name" import \
+      --change 'WORKDIR /app' --change 'CMD ["/bin/bash"]' \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      "$tar" "$1" >/dev/null
+    for tag in "${@:2}"; do
+      docker_at "$name" tag "$1" "$tag"
+    done
+  done
+}
+
+cmd_clean() {
+  local name ids
+  for name in $(hosts); do
+    ids=$(docker_at "$name" ps -aq 2>/dev/null || true)
+    if [[ -n "$ids" ]]; then
+      # shellcheck disable=SC2086 # one id per word
+      docker_at "$name" rm -f $ids >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+stop_pid() {
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  log "pid $pid ignored SIGTERM for 20s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+unmount_under() {
+  local root=$1 m
+  awk -v root="$root/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
+host_down() {
+  local name=$1 dir=$state/hosts/$1 ns=$prefix-$1 pid
+  if [[ -S "$dir/docker.sock" ]]; then
+    cmd_clean_one "$name"
+  fi
+  if [[ -s "$dir/dockerd.pid" ]]; then
+    stop_pid "$(cat "$dir/dockerd.pid")"
+  fi
+  # Whatever is still running in the namespace (containerd, shims, container processes) was started by this host.
+  if [[ -e "/run/netns/$ns" ]]; then
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+    ip netns del "$ns" 2>/dev/null || true
+  fi
+  unmount_under "$dir"
+  unmount_under "$data/$name"
+  rm -rf "$dir" "${data:?}/$name"
+}
+
+cmd_clean_one() {
+  local ids
+  ids=$(docker_at "$1" ps -aq 2>/dev/null || true)
+  if [[ -n "$ids" ]]; then
+    # shellcheck disable=SC2086 # one id per word
+    timeout 60 docker -H "unix://$state/hosts/$1/docker.sock" rm -f $ids >/dev/null 2>&1 || true
+  fi
+}
+
+cmd_down() {
+  local name path
+  for name in $(hosts); do
+    host_down "$name"
+  done
+  if [[ -e "/run/netns/$switch_ns" ]]; then
+    ip netns del "$switch_ns" 2>/dev/null || true
+  fi
+  if [[ -f "$state/devices.created" ]]; then
+    # Reverse creation order: nodes before the directories that hold them.
+    tac "$state/devices.created" | while read -r path; do
+      if [[ -d "$path" ]]; then
+        rmdir "$path" 2>/dev/null || true
+      else
+        rm -f "$path"
+      fi
+    done
+    rm -f "$state/devices.created"
+  fi
+  rmdir "$state/hosts" "$state" "$data" 2>/dev/null || true
+}
+
+case "${1:-}" in
+up)
+  shift
+  cmd_up "$@"
+  ;;
+devices)
+  shift
+  cmd_devices "$@"
+  ;;
+load-image)
+  shift
+  cmd_load_image "$@"
+  ;;
+clean)
+  cmd_clean
+  ;;
+socket)
+  printf 'unix://%s\n' "$state/hosts/$2/docker.sock"
+  ;;
+down)
+  cmd_down
+  ;;
+*)
+  log "usage: $0 up <name>=<ip>... | devices <gpus> | load-image <tar> <tag>... | clean | socket <name> | down"
+  exit 2
+  ;;
+esac
