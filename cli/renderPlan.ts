@@ -33,7 +33,8 @@ function renderMemory(d: DeploymentPlan): string[] {
 
 function renderDeployment(d: DeploymentPlan): string[] {
   const lines = [
-    pc.bold(`Deployment ${d.name}`) + `  ${d.kind} · ${d.model}${d.servedModelName !== d.model ? ` (served as ${d.servedModelName})` : ""}`,
+    pc.bold(`Deployment ${d.name}`) +
+      `  ${d.kind} · ${d.model}${d.servedModelName !== d.model ? ` (served as ${d.servedModelName})` : ""}`,
     `  attention   ${d.attention.backend}  ${pc.dim(`expect log line: "${d.attention.expectedLogLine}"`)}`,
   ];
   for (const i of d.instances) {
@@ -41,7 +42,9 @@ function renderDeployment(d: DeploymentPlan): string[] {
     lines.push(`  replica ${i.replica}   ${where} → ${i.endpoint ?? "(headless)"}  [${i.container}]`);
   }
   for (const r of d.rayClusters) {
-    lines.push(`  ray         head ${r.headNode} (${r.headAddress}:${r.gcsPort}), workers ${r.workerNodes.join(", ")}; serves once ${r.expectedNodes} nodes / ${r.expectedGpus} GPUs joined (timeout ${r.joinTimeoutSeconds}s)`);
+    lines.push(
+      `  ray         head ${r.headNode} (${r.headAddress}:${r.gcsPort}), workers ${r.workerNodes.join(", ")}; serves once ${r.expectedNodes} nodes / ${r.expectedGpus} GPUs joined (timeout ${r.joinTimeoutSeconds}s)`,
+    );
   }
   lines.push(...renderMemory(d));
   const first = d.instances[0];
@@ -49,7 +52,9 @@ function renderDeployment(d: DeploymentPlan): string[] {
     const env = Object.entries(d.env);
     lines.push(`  command     ${shellJoin(first.argv)}`);
     lines.push(`  env         ${env.map(([k, v]) => `${k}=${v}`).join(" ")}`);
-    lines.push(`              ${pc.dim("plus per node: VLLM_HOST_IP (node address), CUDA_VISIBLE_DEVICES (partial-node instances)")}`);
+    lines.push(
+      `              ${pc.dim("plus per node: VLLM_HOST_IP (node address), CUDA_VISIBLE_DEVICES (partial-node instances)")}`,
+    );
   }
   lines.push("  why");
   for (const r of d.reasons) lines.push(`    - ${r.what}  ${pc.dim(`(${r.rule}; ${r.source})`)}`);
@@ -70,7 +75,8 @@ function renderContainer(c: ContainerSpec): string[] {
 function renderNode(n: NodePlan): string[] {
   const used = n.containers.length;
   return [
-    pc.bold(`Node ${n.name}`) + `  ${n.ip} · ssh ${n.ssh.user}@${n.host}:${n.ssh.port} · ${n.gpus} GPUs · ${used} container${used === 1 ? "" : "s"}`,
+    pc.bold(`Node ${n.name}`) +
+      `  ${n.ip} · ssh ${n.ssh.user}@${n.host}:${n.ssh.port} · ${n.gpus} GPUs · ${used} container${used === 1 ? "" : "s"}`,
     ...n.containers.flatMap(renderContainer),
   ];
 }

@@ -11,6 +11,17 @@ import type { VllmVersionSpec } from "./catalog/vllmVersions";
 import type { ClusterConfig, DeploymentConfig, StackConfig } from "./config/schema";
 import { attentionTraits, chooseAttention } from "./rules/attention";
 import { gpuContainerRuntime, HF_CACHE_IN_CONTAINER } from "./rules/containerRuntime";
+import {
+  benchmarkJob,
+  checkpointGiB,
+  downloadsFromHub,
+  IMAGE_DISK_GIB,
+  loadBalancer,
+  MIN_DOCKER,
+  triggerHash,
+  weightsJob,
+  weightsPolicy,
+} from "./rules/dayTwo";
 import { Decisions } from "./rules/decisions";
 import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } from "./rules/engineArgs";
 import { applyExtraEnv, checkExtraArgs } from "./rules/extraOptions";
@@ -22,17 +33,21 @@ import { dpRpcPort, emptySlots, type NodeSlots, placeReplica, RAY_GCS_PORT, repl
 import { kvCacheDtype, quantizationArgs, quickReduce, speculativeConfig } from "./rules/quantization";
 import { rcclDebug, rdmaEnv, socketInterface } from "./rules/rccl";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
+import { preflightChecks, preflightScript, smokeTestScript } from "./scripts/dayTwoScripts";
 import { rayHeadScript, rayWorkerScript, readinessScript } from "./scripts/launchScripts";
 import type {
   ContainerRole,
   ContainerSpec,
   DeploymentPlan,
   InstancePlan,
+  JobPlan,
+  LoadBalancerPlan,
   NodePlan,
   Plan,
   Problem,
   RayClusterPlan,
   ReadinessCheck,
+  SmokeTest,
   Warning,
 } from "./types";
 
@@ -83,6 +98,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const warnings: Warning[] = [];
+  const weightsGiB = new Map<string, number>();
   config.deployments.forEach((d, index) => {
     const result = planDeployment({ d, index, cluster, gpu, version, nodes, slots, hasHfToken: config.hasHfToken });
     problems.push(...result.problems);
@@ -90,8 +106,17 @@ export function buildPlan(config: StackConfig): PlanResult {
     if (!result.deployment) return;
     plan.deployments.push(result.deployment);
     for (const { node, spec } of result.containers) byName.get(node)?.containers.push(spec);
+    for (const { node, spec } of result.services) byName.get(node)?.services.push(spec);
+    for (const { node, job } of result.jobs) byName.get(node)?.jobs.push(job);
+    for (const node of result.cacheNodes) weightsGiB.set(node, (weightsGiB.get(node) ?? 0) + result.weightsGiB);
   });
-  for (const node of nodes) node.containers.sort((a, b) => (a.name < b.name ? -1 : 1));
+  const byContainerName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : 1);
+  for (const node of nodes) {
+    node.containers.sort(byContainerName);
+    node.services.sort(byContainerName);
+    node.jobs.sort((a, b) => byContainerName(a.container, b.container));
+    if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
+  }
   checkPortClashes(nodes, new Map(config.deployments.map((d, i) => [d.name, i])), problems);
   plan.warnings = warnings;
   return { plan, problems };
@@ -111,6 +136,11 @@ interface DeploymentInput {
 interface DeploymentResult {
   deployment?: DeploymentPlan;
   containers: { node: string; spec: ContainerSpec }[];
+  services: { node: string; spec: ContainerSpec }[];
+  jobs: { node: string; job: JobPlan }[];
+  /** Nodes whose model cache receives this deployment's weights, and how much. */
+  cacheNodes: string[];
+  weightsGiB: number;
   problems: Problem[];
   warnings: Warning[];
 }
@@ -118,7 +148,8 @@ interface DeploymentResult {
 function resolveModel(out: Decisions, d: DeploymentConfig): ModelEntry | undefined {
   const catalogued = findModel(d.model);
   if (d.modelInfo) {
-    if (catalogued) out.note("modelInfo overrides the catalog entry for this model", "resolveModel", "stack config modelInfo");
+    if (catalogued)
+      out.note("modelInfo overrides the catalog entry for this model", "resolveModel", "stack config modelInfo");
     return modelFromConfig(d.model, d.modelInfo);
   }
   return catalogued;
@@ -146,17 +177,23 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   explicitEngineArgs(out, d, version);
   speculativeConfig(out, d, version);
   const memory = memoryBudget(out, d, model, shape, gpu);
+  const predownload = weightsPolicy(out, d, shape);
   checkExtraArgs(out, d.extraArgs, version);
   applyExtraEnv(out, d.extraEnv);
-  return { backend, memory };
+  return { backend, memory, predownload };
 }
 
 function planDeployment(input: DeploymentInput): DeploymentResult {
   const { d, index, cluster, version, nodes, slots } = input;
   const out = new Decisions(`rocm-vllm:deployments[${index}]`);
-  const done = (deployment?: DeploymentPlan, containers: DeploymentResult["containers"] = []): DeploymentResult => ({
+  const done = (deployment?: DeploymentPlan, parts: Partial<DeploymentResult> = {}): DeploymentResult => ({
     deployment,
-    containers,
+    containers: [],
+    services: [],
+    jobs: [],
+    cacheNodes: [],
+    weightsGiB: 0,
+    ...parts,
     problems: out.problems,
     warnings: out.warnings,
   });
@@ -166,15 +203,22 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
   const model = resolveModel(out, d);
   const shape = resolveShape(out, d.parallelism, gpusPerNode, model?.arch);
   if (shape.spansNodes && candidates.some((s) => s.gpus !== gpusPerNode)) {
-    out.refuse(".nodes", d.nodes ?? "(all nodes)", "a deployment spanning nodes needs the same GPU count on each of its nodes", "list nodes with equal gpus");
+    out.refuse(
+      ".nodes",
+      d.nodes ?? "(all nodes)",
+      "a deployment spanning nodes needs the same GPU count on each of its nodes",
+      "list nodes with equal gpus",
+    );
   }
   if (out.problems.length > 0) return done();
-  const { backend, memory } = decide(input, out, model, shape);
+  const { backend, memory, predownload } = decide(input, out, model, shape);
   if (out.problems.length > 0) return done();
 
-  const servedModelName = d.servedModelName ?? (d.model.startsWith("/") ? (d.model.split("/").pop() ?? d.model) : d.model);
-  const downloads = [d.model, d.speculative?.model].some((m) => m !== undefined && !m.startsWith("/"));
-  const secretEnv = downloads && input.hasHfToken ? ["HF_TOKEN"] : [];
+  const servedModelName =
+    d.servedModelName ?? (d.model.startsWith("/") ? (d.model.split("/").pop() ?? d.model) : d.model);
+  const downloads = [d.model, d.speculative?.model].some((m) => m !== undefined && downloadsFromHub(m));
+  // With pre-download only the download job holds the token; serving stays offline.
+  const secretEnv = downloads && input.hasHfToken && !predownload ? ["HF_TOKEN"] : [];
   const runtime = gpuContainerRuntime(cluster, out.reasons);
   const nodeByName = new Map(nodes.map((n) => [n.name, n]));
   const containers: DeploymentResult["containers"] = [];
@@ -194,7 +238,14 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
     const primaryNode = nodeByName.get(primary.node) as NodePlan;
     const envOn = (node: NodePlan, gpus: number[]) =>
       sorted({ ...out.env, VLLM_HOST_IP: node.ip, ...visibleDevices(gpus, node.gpus) });
-    const container = (node: NodePlan, name: string, role: ContainerRole, gpus: number[], command: string[], ports: number[]): ContainerSpec => ({
+    const container = (
+      node: NodePlan,
+      name: string,
+      role: ContainerRole,
+      gpus: number[],
+      command: string[],
+      ports: number[],
+    ): ContainerSpec => ({
       name,
       role,
       deployment: d.name,
@@ -239,21 +290,54 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
         joinTimeoutSeconds: ray.joinTimeoutSeconds,
         serveArgv: argv,
       });
-      group.push({ node: primary.node, spec: container(primaryNode, `${prefix}-ray-head`, "ray-head", primary.gpus, ["bash", "-c", head], [port, RAY_GCS_PORT]) });
+      group.push({
+        node: primary.node,
+        spec: container(
+          primaryNode,
+          `${prefix}-ray-head`,
+          "ray-head",
+          primary.gpus,
+          ["bash", "-c", head],
+          [port, RAY_GCS_PORT],
+        ),
+      });
       placement.slice(1).forEach((p, k) => {
-        const worker = rayWorkerScript({ deployment: d.name, headAddress: primaryNode.ip, gcsPort: RAY_GCS_PORT, gpus: p.gpus.length });
-        group.push({ node: p.node, spec: container(workers[k], `${prefix}-ray-worker`, "ray-worker", p.gpus, ["bash", "-c", worker], []) });
+        const worker = rayWorkerScript({
+          deployment: d.name,
+          headAddress: primaryNode.ip,
+          gcsPort: RAY_GCS_PORT,
+          gpus: p.gpus.length,
+        });
+        group.push({
+          node: p.node,
+          spec: container(workers[k], `${prefix}-ray-worker`, "ray-worker", p.gpus, ["bash", "-c", worker], []),
+        });
       });
     } else if (shape.spansNodes) {
       const rpcPort = dpRpcPort(replica);
       placement.forEach((p, k) => {
         const node = nodeByName.get(p.node) as NodePlan;
         const dpArgs = dataParallelNodeArgs(shape, k, primaryNode.ip, rpcPort);
-        const nodeArgv = ["vllm", "serve", d.model, ...out.args, ...(k === 0 ? instanceArgs : []), ...dpArgs, ...d.extraArgs];
+        const nodeArgv = [
+          "vllm",
+          "serve",
+          d.model,
+          ...out.args,
+          ...(k === 0 ? instanceArgs : []),
+          ...dpArgs,
+          ...d.extraArgs,
+        ];
         if (k === 0) instanceArgv = nodeArgv;
         group.push({
           node: p.node,
-          spec: container(node, k === 0 ? prefix : `${prefix}-dp${k}`, k === 0 ? "serve" : "dp-engine", p.gpus, nodeArgv, k === 0 ? [port, rpcPort] : []),
+          spec: container(
+            node,
+            k === 0 ? prefix : `${prefix}-dp${k}`,
+            k === 0 ? "serve" : "dp-engine",
+            p.gpus,
+            nodeArgv,
+            k === 0 ? [port, rpcPort] : [],
+          ),
         });
       });
     } else {
@@ -296,6 +380,52 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
   }
   if (out.problems.length > 0) return done();
 
+  const placedNodes = [...new Set(instances.flatMap((i) => i.placement.map((p) => p.node)))];
+  const baseLabels = { [LABELS.managed]: "true", [LABELS.deployment]: d.name, [LABELS.replica]: "0" };
+  const jobs: DeploymentResult["jobs"] = [];
+  if (predownload) {
+    const spec = weightsJob(cluster, d, input.hasHfToken, baseLabels);
+    const trigger = triggerHash({
+      image: cluster.image,
+      model: d.model,
+      draft: d.speculative?.model,
+      revision: d.weights.revision,
+    });
+    for (const node of placedNodes)
+      jobs.push({ node, job: { container: structuredClone(spec), trigger, after: "image" } });
+  }
+  const smokeTests: SmokeTest[] = d.smokeTest
+    ? instances.map((i) => ({
+        node: i.node,
+        port: i.port,
+        script: smokeTestScript({ deployment: d.name, port: i.port, servedModelName }),
+      }))
+    : [];
+  let lbPlan: LoadBalancerPlan | undefined;
+  let services: DeploymentResult["services"] = [];
+  if (d.loadBalancer) {
+    const upstreams = instances.map((i) => `${nodeByName.get(i.node)?.ip}:${i.port}`);
+    const lb = loadBalancer(out, d, d.loadBalancer, upstreams, instances[0].node, nodeByName, baseLabels);
+    if (!lb) return done();
+    services = lb.services;
+    lbPlan = {
+      port: d.loadBalancer.port,
+      nodes: lb.services.map((x) => x.node),
+      endpoints: lb.endpoints,
+      config: lb.config,
+      upstreams,
+    };
+  }
+  const endpoints = lbPlan ? lbPlan.endpoints : instances.flatMap((i) => (i.endpoint ? [i.endpoint] : []));
+  let benchmark: DeploymentPlan["benchmark"];
+  if (d.benchmark) {
+    const env = sorted({ HF_HOME: HF_CACHE_IN_CONTAINER, ...(predownload ? { HF_HUB_OFFLINE: "1" } : {}) });
+    const spec = benchmarkJob(cluster, d, d.benchmark, endpoints[0], servedModelName, env, secretEnv, baseLabels);
+    const trigger = triggerHash({ containers: containers.map((c) => c.spec), settings: d.benchmark });
+    jobs.push({ node: instances[0].node, job: { container: spec, trigger, after: "readiness" } });
+    benchmark = { node: instances[0].node, settings: d.benchmark, job: spec.name };
+  }
+
   return done(
     {
       name: d.name,
@@ -307,11 +437,38 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
       instances,
       rayClusters,
       readiness,
+      smokeTests,
+      weights: { predownload, revision: d.weights.revision, jobs: predownload ? [`rocm-vllm-${d.name}-weights`] : [] },
+      benchmark,
+      loadBalancer: lbPlan,
+      endpoints,
       memory,
       reasons: out.reasons,
     },
-    containers,
+    {
+      containers,
+      services,
+      jobs,
+      cacheNodes: downloads ? placedNodes : [],
+      weightsGiB: downloads ? checkpointGiB(model) : 0,
+    },
   );
+}
+
+/** Host checks of a node before anything is pulled: devices, driver, Docker, disk for image and weights, network. */
+function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
+  const input = {
+    node: node.name,
+    ip: node.ip,
+    gpus: node.gpus,
+    interface: cluster.network.interface,
+    rdma: cluster.network.rdma,
+    modelCache: cluster.modelCache,
+    imageGiB: IMAGE_DISK_GIB,
+    weightsGiB,
+    minDocker: MIN_DOCKER,
+  };
+  return { checks: preflightChecks(input), script: preflightScript(input) };
 }
 
 /**

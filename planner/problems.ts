@@ -85,12 +85,7 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
 }
 
 /** Translates zod issues for one config key into problems. */
-export function problemsFromZod(
-  base: string,
-  error: z.ZodError,
-  input: unknown,
-  schema: z.ZodType,
-): Problem[] {
+export function problemsFromZod(base: string, error: z.ZodError, input: unknown, schema: z.ZodType): Problem[] {
   const out: Problem[] = [];
   for (const issue of error.issues) {
     const value = valueAt(input, issue.path);
@@ -140,10 +135,24 @@ export function problemsFromZod(
         break;
       }
       case "too_small":
-        out.push(problem(path, value, issue.message.replace(/^Too small: expected .* to have /, "must have "), fixForRange(issue)));
+        out.push(
+          problem(
+            path,
+            value,
+            issue.message.replace(/^Too small: expected .* to have /, "must have "),
+            fixForRange(issue),
+          ),
+        );
         break;
       case "too_big":
-        out.push(problem(path, value, issue.message.replace(/^Too big: expected .* to have /, "must have "), fixForRange(issue)));
+        out.push(
+          problem(
+            path,
+            value,
+            issue.message.replace(/^Too big: expected .* to have /, "must have "),
+            fixForRange(issue),
+          ),
+        );
         break;
       case "invalid_union":
         out.push(problem(path, value, "is not an accepted value", "see the config reference in README.md"));
@@ -161,8 +170,10 @@ function article(word: string): string {
 
 function fixForRange(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string {
   const bound = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
-  if (issue.origin === "array") return issue.code === "too_small" ? `list at least ${bound} item(s)` : `list at most ${bound} item(s)`;
-  const op = issue.code === "too_small" ? (issue.inclusive ? "at least" : "above") : issue.inclusive ? "at most" : "below";
+  if (issue.origin === "array")
+    return issue.code === "too_small" ? `list at least ${bound} item(s)` : `list at most ${bound} item(s)`;
+  const op =
+    issue.code === "too_small" ? (issue.inclusive ? "at least" : "above") : issue.inclusive ? "at most" : "below";
   return `use a value ${op} ${bound}`;
 }
 

@@ -57,7 +57,13 @@ export type ContainerRole =
   /** Ray head of a multi-node deployment; it also launches `vllm serve` once the cluster is complete. */
   | "ray-head"
   /** Ray worker of a multi-node deployment; it retries joining until the head answers. */
-  | "ray-worker";
+  | "ray-worker"
+  /** One-shot job: downloads the weights into the model cache before serving. */
+  | "weights"
+  /** One-shot job: `vllm bench serve` against a ready deployment. */
+  | "benchmark"
+  /** Long-running nginx spreading requests over a deployment's instances. */
+  | "load-balancer";
 
 /** One long-running GPU container, in the vocabulary of `docker run`. */
 export interface ContainerSpec {
@@ -105,7 +111,30 @@ export interface NodePlan {
   ip: string;
   ssh: { user: string; port: number; identityFile?: string };
   gpus: number;
+  /** Long-running GPU containers. */
   containers: ContainerSpec[];
+  /** Long-running containers without GPUs (load balancers). */
+  services: ContainerSpec[];
+  /** One-shot containers run to completion (`docker run --rm`): weight downloads, benchmarks. */
+  jobs: JobPlan[];
+  /** Host checks run before anything is pulled; absent with `preflight: false`. */
+  preflight?: PreflightPlan;
+}
+
+/** A one-shot container and when it must run again. */
+export interface JobPlan {
+  container: ContainerSpec;
+  /** Stable hash of what the job depends on: it re-runs only when this changes. */
+  trigger: string;
+  /** What must be ready before the job runs. */
+  after: "image" | "readiness";
+}
+
+export interface PreflightPlan {
+  /** The checks, in words, in the order the script runs them. */
+  checks: string[];
+  /** POSIX shell run on the node: one line per check, `FAIL:` lines on stderr, exit 1 when any check fails. */
+  script: string;
 }
 
 /** One running `vllm serve` process that clients (or the DP front-end) talk to. */
@@ -181,6 +210,39 @@ export interface ReadinessCheck {
   script: string;
 }
 
+export interface SmokeTest {
+  node: string;
+  port: number;
+  /** POSIX shell run on the node: one completion request; exit 1 with the response when it fails. */
+  script: string;
+}
+
+export interface BenchmarkPlan {
+  node: string;
+  settings: { input: number; output: number; prompts: number; concurrency: number };
+  /** Name of the job container in the node's `jobs`. */
+  job: string;
+}
+
+export interface LoadBalancerPlan {
+  port: number;
+  nodes: string[];
+  /** URLs clients use instead of the instances' own. */
+  endpoints: string[];
+  /** Full nginx.conf, as written into each balancer container. */
+  config: string;
+  /** Upstream servers (`ip:port`), one per instance. */
+  upstreams: string[];
+}
+
+export interface WeightsPlan {
+  /** Weights are downloaded by one-shot jobs and serving runs with `HF_HUB_OFFLINE=1`. */
+  predownload: boolean;
+  revision?: string;
+  /** Names of the download jobs, one per node. */
+  jobs: string[];
+}
+
 export interface DeploymentPlan {
   name: string;
   model: string;
@@ -193,6 +255,12 @@ export interface DeploymentPlan {
   /** One Ray cluster per replica for `kind: ray`. */
   rayClusters: RayClusterPlan[];
   readiness: ReadinessCheck[];
+  smokeTests: SmokeTest[];
+  weights: WeightsPlan;
+  benchmark?: BenchmarkPlan;
+  loadBalancer?: LoadBalancerPlan;
+  /** URLs clients use: the load balancer's when there is one, else every instance's. */
+  endpoints: string[];
   memory: MemoryBudget;
   reasons: Reason[];
 }

@@ -6,14 +6,16 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
-import { clusterSchema, deploymentSchema } from "../planner/config/schema";
 import pkg from "../package.json";
+import { clusterSchema, deploymentSchema } from "../planner/config/schema";
 
 const README = readFileSync(join(__dirname, "..", "README.md"), "utf8");
 
 /** Dotted key paths of a zod object schema (arrays as `key[]`), stopping at records and primitives. */
 function keyPaths(schema: z.ZodType, prefix = ""): string[] {
-  let s = schema as unknown as { def: { type: string; innerType?: z.ZodType; element?: z.ZodType; shape?: Record<string, z.ZodType> } };
+  let s = schema as unknown as {
+    def: { type: string; innerType?: z.ZodType; element?: z.ZodType; shape?: Record<string, z.ZodType> };
+  };
   while (s.def.type === "default" || s.def.type === "optional") s = s.def.innerType as unknown as typeof s;
   if (s.def.type === "object" && s.def.shape) {
     return Object.entries(s.def.shape).flatMap(([k, v]) => {

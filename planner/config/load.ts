@@ -45,7 +45,10 @@ export function parseStackConfig(raw: RawStackConfig): LoadResult {
 /** Parses the text of a `Pulumi.<stack>.yaml` file. Secrets stay encrypted: only their presence is recorded. */
 export function parseStackYaml(text: string, file = "stack file"): LoadResult {
   if (text.trim() === "") {
-    return { ok: false, problems: [problem(file, "", "is empty", "write a config: section (see stacks/ for examples)")] };
+    return {
+      ok: false,
+      problems: [problem(file, "", "is empty", "write a config: section (see stacks/ for examples)")],
+    };
   }
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -54,17 +57,28 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
       problems: doc.errors.map((e) => {
         const line = e.linePos?.[0];
         const where = line ? `${file}:${line.line}:${line.col}` : file;
-        return problem(where, e.code, `is not valid YAML: ${e.message.split("\n")[0]}`, "fix the YAML syntax at that line");
+        return problem(
+          where,
+          e.code,
+          `is not valid YAML: ${e.message.split("\n")[0]}`,
+          "fix the YAML syntax at that line",
+        );
       }),
     };
   }
   const root: unknown = doc.toJS();
   if (root === null || typeof root !== "object" || Array.isArray(root)) {
-    return { ok: false, problems: [problem(file, root, "must be a YAML mapping with a config: key", "start the file with config:")] };
+    return {
+      ok: false,
+      problems: [problem(file, root, "must be a YAML mapping with a config: key", "start the file with config:")],
+    };
   }
   const config = (root as Record<string, unknown>).config;
   if (config === null || typeof config !== "object" || Array.isArray(config)) {
-    return { ok: false, problems: [problem("config", config, "is missing or not a mapping", "put the rocm-vllm:* keys under config:")] };
+    return {
+      ok: false,
+      problems: [problem("config", config, "is missing or not a mapping", "put the rocm-vllm:* keys under config:")],
+    };
   }
   const values: Record<string, unknown> = {};
   const problems: Problem[] = [];
@@ -73,7 +87,14 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
     const full = key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`;
     if (full.startsWith(`${CONFIG_NAMESPACE}:`) && !KNOWN_KEYS.includes(full)) {
       const guess = suggest(full, KNOWN_KEYS);
-      problems.push(problem(full, value, "is not a rocm-vllm config key", guess ? `did you mean ${guess}?` : `use one of ${KNOWN_KEYS.join(", ")}`));
+      problems.push(
+        problem(
+          full,
+          value,
+          "is not a rocm-vllm config key",
+          guess ? `did you mean ${guess}?` : `use one of ${KNOWN_KEYS.join(", ")}`,
+        ),
+      );
       continue;
     }
     values[full] = value;
@@ -82,7 +103,12 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
     const v = values[secretKey];
     if (v !== undefined && !(typeof v === "object" && v !== null && "secure" in v)) {
       problems.push(
-        problem(secretKey, "(plaintext, not shown)", "is stored in plaintext", `remove it and run: pulumi config set --secret ${secretKey.split(":")[1]} <value>`),
+        problem(
+          secretKey,
+          "(plaintext, not shown)",
+          "is stored in plaintext",
+          `remove it and run: pulumi config set --secret ${secretKey.split(":")[1]} <value>`,
+        ),
       );
     }
   }
@@ -94,4 +120,3 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
   if (problems.length === 0) return result;
   return { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)] };
 }
-

@@ -14,16 +14,15 @@ export const dnsLabel = z
 
 const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const ipv6 = /^[0-9a-fA-F:]+$/;
-const hostname = /^(?=.{1,253}$)[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*$/;
+const hostname =
+  /^(?=.{1,253}$)[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*$/;
 
 /** True for literal IPv4/IPv6 addresses (the only values vLLM, Ray and RCCL accept as a node address). */
 export function isIpAddress(value: string): boolean {
   return ipv4.test(value) || (value.includes(":") && ipv6.test(value));
 }
 
-const host = z
-  .string()
-  .refine((h) => isIpAddress(h) || hostname.test(h), "must be an IP address or a DNS host name");
+const host = z.string().refine((h) => isIpAddress(h) || hostname.test(h), "must be an IP address or a DNS host name");
 const ipAddress = z.string().refine(isIpAddress, "must be an IPv4 or IPv6 address");
 
 /** Docker image reference: repository with a tag or a digest. Restricted to characters that need no quoting. */
@@ -35,7 +34,10 @@ const image = z
   )
   .refine((i) => /:[\w][\w.-]*$/.test(i) || i.includes("@sha256:"), "must be pinned to a tag or digest");
 
-const absolutePath = z.string().regex(/^\/[\w.\-/]*$/, "must be an absolute path of letters, digits, '.', '_', '-', '/'").refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+const absolutePath = z
+  .string()
+  .regex(/^\/[\w.\-/]*$/, "must be an absolute path of letters, digits, '.', '_', '-', '/'")
+  .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
 
 /** Hugging Face id (`org/name`) or an absolute path inside the model cache. */
 const modelRef = z
@@ -57,12 +59,30 @@ export const attentionChoices = [
   "triton-unified",
   "triton-prefill-decode",
 ] as const;
-export const quantizations = ["none", "fp8", "ptpc_fp8", "awq", "gptq", "quark", "compressed-tensors", "mxfp4"] as const;
+export const quantizations = [
+  "none",
+  "fp8",
+  "ptpc_fp8",
+  "awq",
+  "gptq",
+  "quark",
+  "compressed-tensors",
+  "mxfp4",
+] as const;
 export const dtypes = ["auto", "float16", "bfloat16"] as const;
 export const kvCacheDtypes = ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] as const;
 export const cudagraphModes = ["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"] as const;
 export const quickReduceModes = ["NONE", "FP", "INT8", "INT6", "INT4"] as const;
-export const speculativeMethods = ["eagle", "eagle3", "ngram", "medusa", "mlp_speculator", "draft_model", "deepseek_mtp", "mtp"] as const;
+export const speculativeMethods = [
+  "eagle",
+  "eagle3",
+  "ngram",
+  "medusa",
+  "mlp_speculator",
+  "draft_model",
+  "deepseek_mtp",
+  "mtp",
+] as const;
 
 const positiveInt = z.number().int().positive();
 
@@ -80,7 +100,10 @@ export const clusterSchema = z.strictObject({
   vllmVersion: versionString.optional(),
   ssh: z
     .strictObject({
-      user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a POSIX user name").default("root"),
+      user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a POSIX user name")
+        .default("root"),
       port: z.number().int().min(1).max(65535).default(22),
       /** Private key file on the machine running `pulumi`/`rocm-vllm` (a path, not key material). */
       identityFile: absolutePath.optional(),
@@ -95,12 +118,17 @@ export const clusterSchema = z.strictObject({
       rdma: z.boolean().default(false),
       gdrLevel: z.number().int().min(0).max(5).optional(),
       /** RDMA devices for RCCL (`NCCL_IB_HCA`), e.g. `rdma0,rdma1`. */
-      ibHca: z.string().regex(/^[\^=]?[a-zA-Z0-9_:,]+$/, "must be a list like mlx5_0,mlx5_1").optional(),
+      ibHca: z
+        .string()
+        .regex(/^[\^=]?[a-zA-Z0-9_:,]+$/, "must be a list like mlx5_0,mlx5_1")
+        .optional(),
     })
     .default({ rdma: false }),
   nodes: z.array(nodeSchema).min(1, "needs at least one node"),
   modelCache: absolutePath.default("/data/huggingface"),
   debug: z.strictObject({ rccl: z.boolean().default(false) }).default({ rccl: false }),
+  /** Check every node (devices, driver, Docker, disk, network) before pulling the image. */
+  preflight: z.boolean().default(true),
 });
 
 /** Model shape for models outside the catalog, so memory can still be checked. */
@@ -123,7 +151,10 @@ const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an upper-case en
 export const deploymentSchema = z.strictObject({
   name: dnsLabel,
   model: modelRef,
-  servedModelName: z.string().regex(/^[\w./-]+$/, "must be letters, digits, '.', '_', '-', '/'").optional(),
+  servedModelName: z
+    .string()
+    .regex(/^[\w./-]+$/, "must be letters, digits, '.', '_', '-', '/'")
+    .optional(),
   modelInfo: modelInfoSchema.optional(),
   nodes: z.array(dnsLabel).min(1).optional(),
   replicas: positiveInt.default(1),
@@ -159,6 +190,35 @@ export const deploymentSchema = z.strictObject({
   port: z.number().int().min(1024).max(65535).default(8000),
   extraArgs: z.array(z.string().regex(/^[^\n\r\0]*$/, "must be a single line")).default([]),
   extraEnv: z.record(envName, z.string().regex(/^[^\n\r\0]*$/, "must be a single line")).default({}),
+  weights: z
+    .strictObject({
+      /** Download the weights on every node in a one-shot container before serving (default: on when spanning nodes). */
+      predownload: z.boolean().optional(),
+      /** Commit or tag of the Hugging Face repository, so every node caches the same files. */
+      revision: z
+        .string()
+        .regex(/^[\w.\-/]{1,100}$/, "must be a commit hash, tag or branch name")
+        .optional(),
+    })
+    .default({}),
+  /** One completion request per instance after readiness; its success is part of `pulumi up` succeeding. */
+  smokeTest: z.boolean().default(true),
+  benchmark: z
+    .strictObject({
+      input: positiveInt.default(1024),
+      output: positiveInt.default(1024),
+      prompts: positiveInt.default(200),
+      concurrency: positiveInt.default(64),
+    })
+    .optional(),
+  loadBalancer: z
+    .strictObject({
+      port: z.number().int().min(1024).max(65535).default(8080),
+      /** Nodes that run the balancer (default: the deployment's first node). */
+      nodes: z.array(dnsLabel).min(1).optional(),
+      image: image.default("nginx:1.27-alpine"),
+    })
+    .optional(),
   timeouts: z
     .strictObject({
       /** How long `pulumi up` waits for `/health` and `/v1/models` (model loads take tens of minutes). */

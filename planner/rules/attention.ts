@@ -78,7 +78,12 @@ export function chooseAttention(
     return backend;
   }
   if (!traits.mla && backend === "aiter-mla") {
-    out.refuse(".attention", d.attention, "aiter-mla serves only MLA models (DeepSeek V2/V3/R1)", "use attention: auto or aiter-mha");
+    out.refuse(
+      ".attention",
+      d.attention,
+      "aiter-mla serves only MLA models (DeepSeek V2/V3/R1)",
+      "use attention: auto or aiter-mha",
+    );
     return backend;
   }
   if (traits.gptOss && backend !== "aiter-unified" && d.aiter) {
@@ -88,7 +93,12 @@ export function chooseAttention(
   switch (backend) {
     case "aiter-unified":
       out.setEnv("VLLM_ROCM_USE_AITER_MHA", "0", "chooseAttention", SELECTION);
-      out.setEnv(version.aiterUnifiedAttentionEnv, "1", "chooseAttention", `${SELECTION} (name per vLLM ${version.version})`);
+      out.setEnv(
+        version.aiterUnifiedAttentionEnv,
+        "1",
+        "chooseAttention",
+        `${SELECTION} (name per vLLM ${version.version})`,
+      );
       break;
     case "triton-unified":
       if (d.aiter) out.setEnv("VLLM_ROCM_USE_AITER_MHA", "0", "chooseAttention", SELECTION);
@@ -117,7 +127,12 @@ function aiterMlaRequirements(
   const source = "guide § AITER MLA requirements; rocm-facts.md §7";
   if (version.aiterMlaNeedsBlockSize1) {
     if (blockSize !== undefined && blockSize !== 1) {
-      out.refuse(".blockSize", blockSize, `AITER MLA on vLLM ${version.version} requires block size 1`, "remove blockSize or set it to 1");
+      out.refuse(
+        ".blockSize",
+        blockSize,
+        `AITER MLA on vLLM ${version.version} requires block size 1`,
+        "remove blockSize or set it to 1",
+      );
     } else {
       out.addArg("--block-size", "1", "aiterMlaRequirements", source);
     }

@@ -32,18 +32,27 @@ export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[]): 
   const devices = ["/dev/kfd", "/dev/dri"];
   const capAdd = ["SYS_PTRACE"];
   const source = "rocm-facts.md §1.2 (vLLM ROCm docker run flags)";
-  reasons.push({ what: "devices /dev/kfd, /dev/dri; group video; ipc host; network host", rule: "gpuContainerRuntime", source });
+  reasons.push({
+    what: "devices /dev/kfd, /dev/dri; group video; ipc host; network host",
+    rule: "gpuContainerRuntime",
+    source,
+  });
   if (cluster.network.rdma) {
     devices.push("/dev/infiniband");
     capAdd.push("IPC_LOCK");
-    reasons.push({ what: "device /dev/infiniband, cap IPC_LOCK", rule: "gpuContainerRuntime", source: "rocm-facts.md §1.3 (RDMA)" });
+    reasons.push({
+      what: "device /dev/infiniband, cap IPC_LOCK",
+      rule: "gpuContainerRuntime",
+      source: "rocm-facts.md §1.3 (RDMA)",
+    });
   }
   return {
     devices,
     groupAdd: ["video"],
     ipcMode: "host",
     networkMode: "host",
-    sharedMemory: "host IPC: the container shares the host's /dev/shm, so RCCL and PyTorch get all of it (no --shm-size needed)",
+    sharedMemory:
+      "host IPC: the container shares the host's /dev/shm, so RCCL and PyTorch get all of it (no --shm-size needed)",
     securityOpt: ["seccomp=unconfined"],
     capAdd,
     ulimits: [

@@ -15,7 +15,10 @@ type Profile = (typeof profiles)[number];
 type CudagraphMode = NonNullable<DeploymentConfig["cudagraphMode"]>;
 
 /** What each profile sets when the config does not say otherwise. `balanced` keeps vLLM's defaults. */
-export const PROFILES: Record<Profile, { maxNumBatchedTokens?: number; cudagraphMode?: CudagraphMode; asyncScheduling?: boolean }> = {
+export const PROFILES: Record<
+  Profile,
+  { maxNumBatchedTokens?: number; cudagraphMode?: CudagraphMode; asyncScheduling?: boolean }
+> = {
   balanced: {},
   // Interactive chat (low TTFT): keep MBT ≤ 8k–16k, async scheduling off.
   latency: { maxNumBatchedTokens: 8192, asyncScheduling: false },
@@ -34,7 +37,11 @@ export function batchedTokens(out: Decisions, d: DeploymentConfig): void {
   const value = d.maxNumBatchedTokens ?? PROFILES[d.profile].maxNumBatchedTokens;
   if (value === undefined) return;
   if (d.profile === "latency" && value > LATENCY_MAX_BATCHED_TOKENS) {
-    out.warn("latency-batched-tokens", `maxNumBatchedTokens ${value} is above the guide's ${LATENCY_MAX_BATCHED_TOKENS} for latency-sensitive serving`, ".maxNumBatchedTokens");
+    out.warn(
+      "latency-batched-tokens",
+      `maxNumBatchedTokens ${value} is above the guide's ${LATENCY_MAX_BATCHED_TOKENS} for latency-sensitive serving`,
+      ".maxNumBatchedTokens",
+    );
   }
   out.addArg("--max-num-batched-tokens", String(value), "batchedTokens", RECIPES);
 }
@@ -42,8 +49,10 @@ export function batchedTokens(out: Decisions, d: DeploymentConfig): void {
 /** Why async scheduling cannot run for this deployment on this release, or `undefined` when it can. */
 function asyncBlocker(shape: Shape, speculative: boolean, version: VllmVersionSpec): string | undefined {
   const r = version.asyncSchedulingRejects;
-  if (r.ray && shape.kind === "ray") return `vLLM ${version.version} runs async scheduling only with the mp executor, not Ray`;
-  if (r.pipeline && shape.pipeline > 1) return `vLLM ${version.version} rejects async scheduling with pipeline parallelism`;
+  if (r.ray && shape.kind === "ray")
+    return `vLLM ${version.version} runs async scheduling only with the mp executor, not Ray`;
+  if (r.pipeline && shape.pipeline > 1)
+    return `vLLM ${version.version} rejects async scheduling with pipeline parallelism`;
   if (r.speculative && speculative) return `vLLM ${version.version} rejects async scheduling with speculative decoding`;
   return undefined;
 }
@@ -53,7 +62,11 @@ export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shap
   const fromProfile = PROFILES[d.profile].asyncScheduling;
   const wanted = d.asyncScheduling ?? fromProfile;
   if (d.profile === "latency" && d.asyncScheduling === true) {
-    out.warn("latency-async", "async scheduling trades TTFT for throughput; the guide keeps it off for latency-sensitive serving", ".asyncScheduling");
+    out.warn(
+      "latency-async",
+      "async scheduling trades TTFT for throughput; the guide keeps it off for latency-sensitive serving",
+      ".asyncScheduling",
+    );
   }
   if (!wanted) return;
   const blocker = asyncBlocker(shape, d.speculative !== undefined, version);
@@ -79,16 +92,29 @@ export function cudagraphMode(out: Decisions, d: DeploymentConfig, backend: Atte
   let mode: CudagraphMode | undefined = d.cudagraphMode ?? PROFILES[d.profile].cudagraphMode;
   if (support === "piecewise") {
     if (d.cudagraphMode && d.cudagraphMode !== "PIECEWISE" && d.cudagraphMode !== "NONE") {
-      out.refuse(".cudagraphMode", d.cudagraphMode, `${backend} must keep attention out of CUDA graphs`, "use PIECEWISE (or NONE)");
+      out.refuse(
+        ".cudagraphMode",
+        d.cudagraphMode,
+        `${backend} must keep attention out of CUDA graphs`,
+        "use PIECEWISE (or NONE)",
+      );
       return;
     }
     mode = d.cudagraphMode ?? "PIECEWISE";
   } else if (support === "uniform" && mode === "FULL") {
     if (d.cudagraphMode === "FULL") {
-      out.warn("cudagraph-uniform-only", `${backend} supports full CUDA graphs for uniform batches only; vLLM falls back for mixed batches`, ".cudagraphMode");
+      out.warn(
+        "cudagraph-uniform-only",
+        `${backend} supports full CUDA graphs for uniform batches only; vLLM falls back for mixed batches`,
+        ".cudagraphMode",
+      );
     } else {
       mode = "FULL_AND_PIECEWISE";
-      out.note(`throughput profile: FULL_AND_PIECEWISE because ${backend} captures full graphs for uniform batches only`, "cudagraphMode", source);
+      out.note(
+        `throughput profile: FULL_AND_PIECEWISE because ${backend} captures full graphs for uniform batches only`,
+        "cudagraphMode",
+        source,
+      );
     }
   }
   if (mode === undefined) return;
@@ -99,14 +125,26 @@ export function cudagraphMode(out: Decisions, d: DeploymentConfig, backend: Atte
 export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version: VllmVersionSpec): void {
   const rule = "explicitEngineArgs";
   if (d.gpuMemoryUtilization !== undefined) {
-    out.addArg("--gpu-memory-utilization", String(d.gpuMemoryUtilization), rule, "guide § Configure the gpu-memory-utilization parameter");
+    out.addArg(
+      "--gpu-memory-utilization",
+      String(d.gpuMemoryUtilization),
+      rule,
+      "guide § Configure the gpu-memory-utilization parameter",
+    );
   }
-  if (d.maxModelLen !== undefined) out.addArg("--max-model-len", String(d.maxModelLen), rule, "guide § vLLM engine arguments");
-  if (d.maxNumSeqs !== undefined) out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, "guide § Configure --max-num-seqs");
+  if (d.maxModelLen !== undefined)
+    out.addArg("--max-model-len", String(d.maxModelLen), rule, "guide § vLLM engine arguments");
+  if (d.maxNumSeqs !== undefined)
+    out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, "guide § Configure --max-num-seqs");
   if (d.dtype !== "auto") out.addArg("--dtype", d.dtype, rule, "guide § Quantization support");
   if (d.blockSize !== undefined && !out.hasArg("--block-size")) {
     if (!version.blockSizes.includes(d.blockSize)) {
-      out.refuse(".blockSize", d.blockSize, `vLLM ${version.version} accepts block sizes ${version.blockSizes.join(", ")}`, `use one of ${version.blockSizes.join(", ")}`);
+      out.refuse(
+        ".blockSize",
+        d.blockSize,
+        `vLLM ${version.version} accepts block sizes ${version.blockSizes.join(", ")}`,
+        `use one of ${version.blockSizes.join(", ")}`,
+      );
     } else {
       out.addArg("--block-size", String(d.blockSize), rule, "vllm-facts.md §2.2");
     }

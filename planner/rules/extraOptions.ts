@@ -35,6 +35,7 @@ export const PLANNED_FLAGS: Record<string, string> = {
   "--speculative-config": "speculative",
   "--dtype": "dtype",
   "--served-model-name": "servedModelName",
+  "--revision": "weights.revision",
 };
 
 /** Variables that wire nodes together; overriding them would break the cluster. */
@@ -49,7 +50,12 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
     const base = flag.startsWith("--no-") && version.serveFlags.has(`--${flag.slice(5)}`) ? `--${flag.slice(5)}` : flag;
     const key = PLANNED_FLAGS[base];
     if (key) {
-      out.refuse(`.extraArgs[${i}]`, arg, `${base} is set by rocm-vllm from the config key ${key}`, `remove it and set ${key} instead`);
+      out.refuse(
+        `.extraArgs[${i}]`,
+        arg,
+        `${base} is set by rocm-vllm from the config key ${key}`,
+        `remove it and set ${key} instead`,
+      );
     } else if (!version.serveFlags.has(base)) {
       const guess = suggest(base, known);
       out.refuse(
@@ -72,7 +78,11 @@ export function applyExtraEnv(out: Decisions, extraEnv: Record<string, string>):
     }
     const planned = out.env[name];
     if (planned !== undefined && planned !== value) {
-      out.warn("extra-env-override", `extraEnv.${name}=${value} overrides the planned ${name}=${planned}`, `.extraEnv.${name}`);
+      out.warn(
+        "extra-env-override",
+        `extraEnv.${name}=${value} overrides the planned ${name}=${planned}`,
+        `.extraEnv.${name}`,
+      );
     }
     out.setEnv(name, value, "extraEnv", "stack config extraEnv");
   }

@@ -9,7 +9,8 @@ import type { Decisions } from "./decisions";
 
 /** Variables rocm-vllm never sets and refuses in `extraEnv`, with the reason shown to the user. */
 export const FORBIDDEN_VISIBILITY_ENV: Record<string, string> = {
-  HIP_VISIBLE_DEVICES: "vLLM on ROCm reads CUDA_VISIBLE_DEVICES and asserts when HIP_VISIBLE_DEVICES differs (guide § Tensor parallelism)",
+  HIP_VISIBLE_DEVICES:
+    "vLLM on ROCm reads CUDA_VISIBLE_DEVICES and asserts when HIP_VISIBLE_DEVICES differs (guide § Tensor parallelism)",
   ROCR_VISIBLE_DEVICES: "Ray ≥ 2.45 raises when ROCR_VISIBLE_DEVICES is set (rocm-facts.md §3.2)",
   CUDA_VISIBLE_DEVICES: "rocm-vllm derives it from GPU placement; use replicas/parallelism/nodes to choose GPUs",
 };

@@ -52,7 +52,10 @@ export function weightsPerGpuBytes(d: DeploymentConfig, model: ModelEntry, shape
   const expertParams = params * model.arch.expertFraction;
   const denseParams = params - expertParams;
   const enginesSharingExperts = model.arch.moe ? shape.data : 1;
-  return (denseParams * dense) / shape.gpusPerEngine + (expertParams * expert) / (shape.gpusPerEngine * enginesSharingExperts);
+  return (
+    (denseParams * dense) / shape.gpusPerEngine +
+    (expertParams * expert) / (shape.gpusPerEngine * enginesSharingExperts)
+  );
 }
 
 /** KV bytes per token on each GPU: GQA splits KV heads over TP (replicating below one head); MLA stores the full latent on every TP rank. */
@@ -75,7 +78,11 @@ export function memoryBudget(
   const util = d.gpuMemoryUtilization ?? DEFAULT_GPU_MEMORY_UTILIZATION;
   const budget: MemoryBudget = { checked: false, hbmGiB: gpu.hbmGiB, gpuMemoryUtilization: util, notes: [] };
   if (!model) {
-    out.warn("memory-unchecked", `${d.model} is not in the model catalog: memory was not checked (add modelInfo to check it)`, ".model");
+    out.warn(
+      "memory-unchecked",
+      `${d.model} is not in the model catalog: memory was not checked (add modelInfo to check it)`,
+      ".model",
+    );
     budget.notes.push("model not in catalog and no modelInfo: not checked");
     return budget;
   }

@@ -5,8 +5,9 @@
  * Gloo settings, EP for MoE, DP attention + EP for MLA models), § Multi-node checklist item 1; vllm-facts.md §6
  * (multi-node DP flags); rocm-facts.md §3.4 (explicit Ray backend across nodes).
  */
-import type { Architecture } from "../catalog/models";
+
 import { XGMI_ISLAND_GPUS } from "../catalog/gpus";
+import type { Architecture } from "../catalog/models";
 import type { Knob, VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
 import type { DeploymentKind } from "../types";
@@ -67,11 +68,20 @@ export function resolveShape(
     return shape;
   }
   if (tensor > XGMI_ISLAND_GPUS) {
-    out.warn("tensor-beyond-xgmi", `tensor ${tensor} leaves the ${XGMI_ISLAND_GPUS}-GPU XGMI island (guide: keep TP ≤ 8)`, ".parallelism.tensor");
+    out.warn(
+      "tensor-beyond-xgmi",
+      `tensor ${tensor} leaves the ${XGMI_ISLAND_GPUS}-GPU XGMI island (guide: keep TP ≤ 8)`,
+      ".parallelism.tensor",
+    );
   }
   tensorDividesHeads(out, tensor, arch);
   if (arch && pipeline > arch.layers) {
-    out.refuse(".parallelism.pipeline", pipeline, `the model has only ${arch.layers} layers`, `use pipeline ≤ ${arch.layers}`);
+    out.refuse(
+      ".parallelism.pipeline",
+      pipeline,
+      `the model has only ${arch.layers} layers`,
+      `use pipeline ≤ ${arch.layers}`,
+    );
   }
 
   if (shape.kind === "ray") {
@@ -87,7 +97,11 @@ export function resolveShape(
     shape.nodesPerReplica = gpusPerEngine / gpusPerNode;
     shape.spansNodes = true;
     if (tensor < gpusPerNode) {
-      out.warn("tensor-below-node", `tensor ${tensor} with pipeline across nodes leaves XGMI bandwidth unused; the guide sets TP to the GPUs per node`, ".parallelism");
+      out.warn(
+        "tensor-below-node",
+        `tensor ${tensor} with pipeline across nodes leaves XGMI bandwidth unused; the guide sets TP to the GPUs per node`,
+        ".parallelism",
+      );
     }
   } else if (shape.kind === "data-parallel" && gpusPerReplica > gpusPerNode) {
     if (gpusPerEngine > gpusPerNode || gpusPerNode % gpusPerEngine !== 0 || gpusPerReplica % gpusPerNode !== 0) {
@@ -109,7 +123,8 @@ export function resolveShape(
 /** vLLM splits attention heads evenly across TP ranks; KV heads must split evenly or be replicated (tensor > KV heads). */
 function tensorDividesHeads(out: Decisions, tensor: number, arch: Architecture | undefined): void {
   if (!arch) return;
-  const divisors = (n: number) => Array.from({ length: Math.min(n, 64) }, (_, i) => i + 1).filter((t) => n % t === 0 && t <= 8);
+  const divisors = (n: number) =>
+    Array.from({ length: Math.min(n, 64) }, (_, i) => i + 1).filter((t) => n % t === 0 && t <= 8);
   if (arch.heads % tensor !== 0) {
     out.refuse(
       ".parallelism.tensor",
@@ -128,7 +143,14 @@ function tensorDividesHeads(out: Decisions, tensor: number, arch: Architecture |
 }
 
 /** Sets a knob the way this vLLM release accepts it (flag, env variable), or says it is not available. */
-function applyKnob(out: Decisions, knob: Knob, flagValue: string | undefined, rule: string, source: string, missing: string): void {
+function applyKnob(
+  out: Decisions,
+  knob: Knob,
+  flagValue: string | undefined,
+  rule: string,
+  source: string,
+  missing: string,
+): void {
   if (knob.kind === "flag") out.addArg(knob.flag, flagValue, rule, source);
   else if (knob.kind === "env") out.setEnv(knob.name, knob.value, rule, source);
   else out.warn("knob-unavailable", missing);
@@ -138,15 +160,33 @@ function applyKnob(out: Decisions, knob: Knob, flagValue: string | undefined, ru
  * Deployment-wide parallelism flags, identical on every node: TP/PP sizes, the Ray executor for engines spanning
  * nodes, DP size with the ROCm all2all backend and Gloo DP synchronisation, and expert parallelism.
  */
-export function parallelismArgs(out: Decisions, shape: Shape, version: VllmVersionSpec, arch: Architecture | undefined, model: string): void {
+export function parallelismArgs(
+  out: Decisions,
+  shape: Shape,
+  version: VllmVersionSpec,
+  arch: Architecture | undefined,
+  model: string,
+): void {
   out.addArg("--tensor-parallel-size", String(shape.tensor), "parallelismArgs", STRATEGIES);
   if (shape.pipeline > 1) out.addArg("--pipeline-parallel-size", String(shape.pipeline), "parallelismArgs", STRATEGIES);
   if (shape.kind === "ray") {
-    out.addArg("--distributed-executor-backend", "ray", "rayExecutor", "guide § Multi-node checklist item 1; rocm-facts.md §3.4");
+    out.addArg(
+      "--distributed-executor-backend",
+      "ray",
+      "rayExecutor",
+      "guide § Multi-node checklist item 1; rocm-facts.md §3.4",
+    );
   }
   if (shape.data > 1) {
     out.addArg("--data-parallel-size", String(shape.data), "dataParallel", DP);
-    applyKnob(out, version.all2allBackend, "allgather_reducescatter", "dataParallel", `${DP} (form per vLLM ${version.version})`, "");
+    applyKnob(
+      out,
+      version.all2allBackend,
+      "allgather_reducescatter",
+      "dataParallel",
+      `${DP} (form per vLLM ${version.version})`,
+      "",
+    );
     applyKnob(
       out,
       version.disableNcclForDpSync,
@@ -163,7 +203,11 @@ export function parallelismArgs(out: Decisions, shape: Shape, version: VllmVersi
       return;
     }
     if (moe === undefined) {
-      out.warn("expert-unchecked", `cannot check that ${model} is a MoE model (not in the catalog); add modelInfo.moe`, ".parallelism.expert");
+      out.warn(
+        "expert-unchecked",
+        `cannot check that ${model} is a MoE model (not in the catalog); add modelInfo.moe`,
+        ".parallelism.expert",
+      );
     }
     out.addArg("--enable-expert-parallel", undefined, "expertParallel", "guide § Expert parallelism");
     if (shape.data === 1 && !shape.spansNodes) {

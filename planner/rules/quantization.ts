@@ -17,16 +17,30 @@ const QUANT = "guide § Quantization support";
 const FLAGGED_METHODS = new Set(["fp8", "ptpc_fp8", "awq", "gptq", "compressed-tensors", "mxfp4"]);
 
 /** `--quantization` and its ROCm requirements: Triton AWQ kernels, AWQ activations not in bfloat16, MXFP4 on gfx950 only. */
-export function quantizationArgs(out: Decisions, d: DeploymentConfig, model: ModelEntry | undefined, gpu: GpuSpec): void {
+export function quantizationArgs(
+  out: Decisions,
+  d: DeploymentConfig,
+  model: ModelEntry | undefined,
+  gpu: GpuSpec,
+): void {
   const q = d.quantization;
   const checkpoint = model?.checkpoint.quantization;
   const mxfp4Weights = q === "mxfp4" || checkpoint === "mxfp4" || checkpoint === "quark-mxfp4";
   if (mxfp4Weights && !gpu.mxfp4) {
     if (q === "mxfp4" || checkpoint === "quark-mxfp4") {
-      out.refuse(".quantization", q === "mxfp4" ? q : d.model, `MXFP4 runs only on MI350X/MI355X (gfx950), not ${gpu.displayName}`, "use gpu mi350x or mi355x, or an FP8 checkpoint");
+      out.refuse(
+        ".quantization",
+        q === "mxfp4" ? q : d.model,
+        `MXFP4 runs only on MI350X/MI355X (gfx950), not ${gpu.displayName}`,
+        "use gpu mi350x or mi355x, or an FP8 checkpoint",
+      );
       return;
     }
-    out.warn("mxfp4-emulated", `${d.model} ships MXFP4 experts; ${gpu.displayName} (${gpu.gfx}) has no MXFP4 hardware, so vLLM dequantizes them (slower)`, ".model");
+    out.warn(
+      "mxfp4-emulated",
+      `${d.model} ships MXFP4 experts; ${gpu.displayName} (${gpu.gfx}) has no MXFP4 hardware, so vLLM dequantizes them (slower)`,
+      ".model",
+    );
   }
   if (q === "awq") {
     out.setEnv("VLLM_USE_TRITON_AWQ", "1", "awqTriton", `${QUANT} / AWQ (ROCm requirement)`);
@@ -35,16 +49,29 @@ export function quantizationArgs(out: Decisions, d: DeploymentConfig, model: Mod
     }
   }
   if (q === "quark") {
-    out.note("Quark format is inferred from the checkpoint: no --quantization flag", "quantizationArgs", `${QUANT} / Quark`);
+    out.note(
+      "Quark format is inferred from the checkpoint: no --quantization flag",
+      "quantizationArgs",
+      `${QUANT} / Quark`,
+    );
   } else if (q === "mxfp4" && checkpoint === "quark-mxfp4") {
     out.note("MXFP4 Quark checkpoint: format inferred, no --quantization flag", "quantizationArgs", `${QUANT} / Quark`);
   } else if (FLAGGED_METHODS.has(q)) {
     out.addArg("--quantization", q, "quantizationArgs", QUANT);
   }
   if ((q === "fp8" || q === "ptpc_fp8") && checkpoint && checkpoint !== "none") {
-    out.refuse(".quantization", q, `${d.model} is already quantized (${checkpoint}); on-the-fly ${q} needs BF16/FP16 weights`, "set quantization: none");
+    out.refuse(
+      ".quantization",
+      q,
+      `${d.model} is already quantized (${checkpoint}); on-the-fly ${q} needs BF16/FP16 weights`,
+      "set quantization: none",
+    );
   } else if (q === "fp8" || q === "ptpc_fp8") {
-    out.note(`on-the-fly ${q} adds 2–5 minutes to every start`, "quantizationArgs", `${QUANT} / On-the-fly quantization`);
+    out.note(
+      `on-the-fly ${q} adds 2–5 minutes to every start`,
+      "quantizationArgs",
+      `${QUANT} / On-the-fly quantization`,
+    );
   }
 }
 
@@ -54,11 +81,21 @@ export function hasCalibratedKvScales(model: ModelEntry | undefined, id: string)
 }
 
 /** `--kv-cache-dtype fp8…`, with `--calculate-kv-scales` unless the checkpoint ships calibrated scales. */
-export function kvCacheDtype(out: Decisions, d: DeploymentConfig, model: ModelEntry | undefined, version: VllmVersionSpec): void {
+export function kvCacheDtype(
+  out: Decisions,
+  d: DeploymentConfig,
+  model: ModelEntry | undefined,
+  version: VllmVersionSpec,
+): void {
   if (d.kvCacheDtype === "auto") return;
   const source = "guide § FP8 kv-cache dtype";
   if (!version.kvCacheDtypes.includes(d.kvCacheDtype)) {
-    out.refuse(".kvCacheDtype", d.kvCacheDtype, `vLLM ${version.version} does not accept it`, `use one of ${version.kvCacheDtypes.join(", ")}`);
+    out.refuse(
+      ".kvCacheDtype",
+      d.kvCacheDtype,
+      `vLLM ${version.version} does not accept it`,
+      `use one of ${version.kvCacheDtypes.join(", ")}`,
+    );
     return;
   }
   out.addArg("--kv-cache-dtype", d.kvCacheDtype, "kvCacheDtype", source);
@@ -73,7 +110,12 @@ export function kvCacheDtype(out: Decisions, d: DeploymentConfig, model: ModelEn
 export function quickReduce(out: Decisions, d: DeploymentConfig, tensor: number): void {
   if (d.quickReduce === "NONE") return;
   out.setEnv("VLLM_ROCM_QUICK_REDUCE_QUANTIZATION", d.quickReduce, "quickReduce", "guide § Quick Reduce");
-  if (tensor === 1) out.warn("quick-reduce-no-tp", "Quick Reduce speeds up tensor-parallel all-reduce; with tensor 1 it does nothing", ".quickReduce");
+  if (tensor === 1)
+    out.warn(
+      "quick-reduce-no-tp",
+      "Quick Reduce speeds up tensor-parallel all-reduce; with tensor 1 it does nothing",
+      ".quickReduce",
+    );
 }
 
 /** Methods that need a draft model. */
@@ -86,11 +128,21 @@ export function speculativeConfig(out: Decisions, d: DeploymentConfig, version: 
   const s = d.speculative;
   if (!s) return;
   if (!version.speculativeMethods.includes(s.method)) {
-    out.refuse(".speculative.method", s.method, `vLLM ${version.version} has no speculative method ${s.method}`, `use one of ${version.speculativeMethods.join(", ")}`);
+    out.refuse(
+      ".speculative.method",
+      s.method,
+      `vLLM ${version.version} has no speculative method ${s.method}`,
+      `use one of ${version.speculativeMethods.join(", ")}`,
+    );
     return;
   }
   if (DRAFT_METHODS.has(s.method) && !s.model) {
-    out.refuse(".speculative.model", undefined, `method ${s.method} needs a draft model`, "set speculative.model to the draft's Hugging Face id");
+    out.refuse(
+      ".speculative.model",
+      undefined,
+      `method ${s.method} needs a draft model`,
+      "set speculative.model to the draft's Hugging Face id",
+    );
     return;
   }
   if (s.numSpeculativeTokens > MAX_RECOMMENDED_SPECULATIVE_TOKENS) {

@@ -2,7 +2,12 @@
  * Cluster-level checks: the image's vLLM release, unique nodes and addresses, deployment names and node references,
  * and port clashes on shared hosts.
  */
-import { findVllmVersion, SUPPORTED_VLLM_VERSIONS, type VllmVersionSpec, vllmVersionFromImage } from "../catalog/vllmVersions";
+import {
+  findVllmVersion,
+  SUPPORTED_VLLM_VERSIONS,
+  type VllmVersionSpec,
+  vllmVersionFromImage,
+} from "../catalog/vllmVersions";
 import { type ClusterConfig, type DeploymentConfig, isIpAddress } from "../config/schema";
 import { problem, suggest } from "../problems";
 import type { NodePlan, Problem } from "../types";
@@ -16,7 +21,12 @@ export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]):
   const version = cluster.vllmVersion ?? fromTag;
   if (!version) {
     problems.push(
-      problem(`${CLUSTER}.vllmVersion`, undefined, `cannot read the vLLM version from the image ${cluster.image}`, `set vllmVersion to one of ${SUPPORTED_VLLM_VERSIONS.join(", ")}`),
+      problem(
+        `${CLUSTER}.vllmVersion`,
+        undefined,
+        `cannot read the vLLM version from the image ${cluster.image}`,
+        `set vllmVersion to one of ${SUPPORTED_VLLM_VERSIONS.join(", ")}`,
+      ),
     );
     return undefined;
   }
@@ -33,7 +43,12 @@ export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]):
   }
   if (cluster.vllmVersion && fromTag && fromTag !== cluster.vllmVersion) {
     problems.push(
-      problem(`${CLUSTER}.vllmVersion`, cluster.vllmVersion, `contradicts the image tag, which carries vLLM ${fromTag}`, `remove vllmVersion or set it to ${fromTag}`),
+      problem(
+        `${CLUSTER}.vllmVersion`,
+        cluster.vllmVersion,
+        `contradicts the image tag, which carries vLLM ${fromTag}`,
+        `remove vllmVersion or set it to ${fromTag}`,
+      ),
     );
   }
   return spec;
@@ -45,12 +60,26 @@ export function resolveNodes(cluster: ClusterConfig, problems: Problem[]): NodeP
   return cluster.nodes.map((n, i) => {
     const path = `${CLUSTER}.nodes[${i}]`;
     const ip = n.ip ?? (isIpAddress(n.host) ? n.host : undefined);
-    if (!ip) problems.push(problem(`${path}.ip`, undefined, `host ${n.host} is a DNS name; vLLM, Ray and RCCL need the node's IP`, "add ip: <address other nodes reach>"));
-    for (const [key, value] of [["name", n.name], ["host", n.host], ["ip", ip]] as const) {
+    if (!ip)
+      problems.push(
+        problem(
+          `${path}.ip`,
+          undefined,
+          `host ${n.host} is a DNS name; vLLM, Ray and RCCL need the node's IP`,
+          "add ip: <address other nodes reach>",
+        ),
+      );
+    for (const [key, value] of [
+      ["name", n.name],
+      ["host", n.host],
+      ["ip", ip],
+    ] as const) {
       if (value === undefined) continue;
       const first = seen[key].get(value);
       if (first !== undefined) {
-        problems.push(problem(`${path}.${key}`, value, `is the same as nodes[${first}].${key}`, `give every node a unique ${key}`));
+        problems.push(
+          problem(`${path}.${key}`, value, `is the same as nodes[${first}].${key}`, `give every node a unique ${key}`),
+        );
       } else seen[key].set(value, i);
     }
     return {
@@ -60,23 +89,44 @@ export function resolveNodes(cluster: ClusterConfig, problems: Problem[]): NodeP
       ssh: { ...cluster.ssh },
       gpus: n.gpus,
       containers: [],
+      services: [],
+      jobs: [],
     };
   });
 }
 
 /** Deployment names are unique and reference existing nodes. */
-export function checkDeploymentRefs(deployments: readonly DeploymentConfig[], nodes: readonly NodePlan[], problems: Problem[]): void {
+export function checkDeploymentRefs(
+  deployments: readonly DeploymentConfig[],
+  nodes: readonly NodePlan[],
+  problems: Problem[],
+): void {
   const names = new Map<string, number>();
   const nodeNames = nodes.map((n) => n.name);
   deployments.forEach((d, i) => {
     const path = `${DEPLOYMENTS}[${i}]`;
     const first = names.get(d.name);
-    if (first !== undefined) problems.push(problem(`${path}.name`, d.name, `is the same as deployments[${first}].name`, "give every deployment a unique name"));
+    if (first !== undefined)
+      problems.push(
+        problem(
+          `${path}.name`,
+          d.name,
+          `is the same as deployments[${first}].name`,
+          "give every deployment a unique name",
+        ),
+      );
     else names.set(d.name, i);
     (d.nodes ?? []).forEach((ref, j) => {
       if (!nodeNames.includes(ref)) {
         const guess = suggest(ref, nodeNames);
-        problems.push(problem(`${path}.nodes[${j}]`, ref, "is not a node of the cluster", guess ? `did you mean ${guess}?` : `use one of ${nodeNames.join(", ")}`));
+        problems.push(
+          problem(
+            `${path}.nodes[${j}]`,
+            ref,
+            "is not a node of the cluster",
+            guess ? `did you mean ${guess}?` : `use one of ${nodeNames.join(", ")}`,
+          ),
+        );
       }
     });
     const dup = (d.nodes ?? []).find((ref, j) => (d.nodes ?? []).indexOf(ref) !== j);
@@ -85,10 +135,14 @@ export function checkDeploymentRefs(deployments: readonly DeploymentConfig[], no
 }
 
 /** Two containers on one host (host networking) must not listen on the same port. */
-export function checkPortClashes(nodes: readonly NodePlan[], deploymentIndex: ReadonlyMap<string, number>, problems: Problem[]): void {
+export function checkPortClashes(
+  nodes: readonly NodePlan[],
+  deploymentIndex: ReadonlyMap<string, number>,
+  problems: Problem[],
+): void {
   for (const node of nodes) {
     const owners = new Map<number, string>();
-    for (const c of node.containers) {
+    for (const c of [...node.containers, ...node.services]) {
       for (const port of c.ports) {
         const other = owners.get(port);
         if (other !== undefined && other !== c.deployment) {

@@ -47,7 +47,7 @@ export function rayHeadScript(i: RayHeadScriptInput): string {
     '        print(f"rocm-vllm: Ray cluster complete: {len(alive)} nodes, {int(gpus)} GPUs", flush=True)',
     "        break",
     "    if time.time() > deadline:",
-    '        print(f"rocm-vllm: Ray cluster incomplete after {timeout}s: {len(alive)}/{want_nodes} nodes, {int(gpus)}/{want_gpus} GPUs; missing: {\', \'.join(missing) or \'none\'}", file=sys.stderr, flush=True)',
+    "        print(f\"rocm-vllm: Ray cluster incomplete after {timeout}s: {len(alive)}/{want_nodes} nodes, {int(gpus)}/{want_gpus} GPUs; missing: {', '.join(missing) or 'none'}\", file=sys.stderr, flush=True)",
     "        sys.exit(1)",
     "    time.sleep(5)",
     "PY",

@@ -9,7 +9,11 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = join(__dirname, "..", "..");
 const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin", "rocm-vllm.js"), ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  const r = spawnSync(process.execPath, [join(ROOT, "bin", "rocm-vllm.js"), ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 const tmpStack = (text: string) => {
@@ -33,7 +37,21 @@ describe("rocm-vllm plan", () => {
     const plan = JSON.parse(r.stdout);
     expect(plan.nodes.map((n: { name: string }) => n.name)).toEqual(["node-a", "node-b"]);
     const c = plan.nodes[0].containers[0];
-    for (const key of ["name", "role", "image", "env", "command", "devices", "groupAdd", "ipcMode", "networkMode", "securityOpt", "capAdd", "ulimits", "volumes"]) {
+    for (const key of [
+      "name",
+      "role",
+      "image",
+      "env",
+      "command",
+      "devices",
+      "groupAdd",
+      "ipcMode",
+      "networkMode",
+      "securityOpt",
+      "capAdd",
+      "ulimits",
+      "volumes",
+    ]) {
       expect(c).toHaveProperty(key);
     }
     const inst = plan.deployments[0].instances[0];
@@ -43,7 +61,9 @@ describe("rocm-vllm plan", () => {
     expect(plan.warnings).toEqual([]);
   });
   it("is deterministic: same input, same bytes", () => {
-    expect(cli("plan", "stacks/Pulumi.llama8b-packed.yaml", "--json").stdout).toBe(cli("plan", "stacks/Pulumi.llama8b-packed.yaml", "--json").stdout);
+    expect(cli("plan", "stacks/Pulumi.llama8b-packed.yaml", "--json").stdout).toBe(
+      cli("plan", "stacks/Pulumi.llama8b-packed.yaml", "--json").stdout,
+    );
   });
   it("refuses an invalid config with one line per problem naming path, value and fix; exit 1, no stack trace", () => {
     const file = tmpStack(`config:

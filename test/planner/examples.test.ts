@@ -42,13 +42,18 @@ describe("example stacks", () => {
     expect(flagValue(inst.argv, "--tensor-parallel-size")).toBe("8");
     expect(inst.endpoint).toBe("http://10.0.0.11:8000");
   });
-  it("llama405b-2node: Ray head + worker, TP8 × PP2, RDMA, HF token passed as a secret only", () => {
+  it("llama405b-2node: Ray head + worker, TP8 × PP2, RDMA, weights pre-downloaded with the token, serving offline", () => {
     const { plan } = planOf("llama405b-2node");
     const d = plan.deployments[0];
     expect(d.kind).toBe("ray");
     expect(flagValue(d.instances[0].argv, "--pipeline-parallel-size")).toBe("2");
     const all = plan.nodes.flatMap((n) => n.containers);
-    expect(all.map((c) => c.secretEnv)).toEqual([["HF_TOKEN"], ["HF_TOKEN"]]);
+    expect(all.map((c) => c.secretEnv)).toEqual([[], []]);
+    expect(all.map((c) => c.env.HF_HUB_OFFLINE)).toEqual(["1", "1"]);
+    expect(plan.nodes.map((n) => n.jobs.map((j) => [j.container.role, j.container.secretEnv, j.after]))).toEqual([
+      [["weights", ["HF_TOKEN"], "image"]],
+      [["weights", ["HF_TOKEN"], "image"]],
+    ]);
     expect(JSON.stringify(plan)).not.toMatch(/v1:2ZcV0k/);
     expect(new Set(all.map((c) => c.labels["rocm-vllm.generation"])).size).toBe(1);
   });
@@ -59,7 +64,16 @@ describe("example stacks", () => {
   });
   it("gpt-oss-mi355x: eight single-GPU instances on AITER unified attention", () => {
     const { plan } = planOf("gpt-oss-mi355x");
-    expect(plan.deployments[0].instances.map((i) => i.env.CUDA_VISIBLE_DEVICES)).toEqual(["0", "1", "2", "3", "4", "5", "6", "7"]);
+    expect(plan.deployments[0].instances.map((i) => i.env.CUDA_VISIBLE_DEVICES)).toEqual([
+      "0",
+      "1",
+      "2",
+      "3",
+      "4",
+      "5",
+      "6",
+      "7",
+    ]);
     expect(plan.deployments[0].attention.backend).toBe("aiter-unified");
   });
   it("llama8b-packed: eight ports 8000–8007", () => {
@@ -75,7 +89,9 @@ describe("example stacks", () => {
   });
   it("plans are deterministic", () => {
     for (const stack of exampleStacks()) {
-      expect(JSON.stringify(buildPlan(exampleConfig(stack.text)))).toBe(JSON.stringify(buildPlan(exampleConfig(stack.text))));
+      expect(JSON.stringify(buildPlan(exampleConfig(stack.text)))).toBe(
+        JSON.stringify(buildPlan(exampleConfig(stack.text))),
+      );
     }
   });
 });

@@ -10,7 +10,16 @@ import { findVllmVersion, VLLM_VERSIONS, vllmVersionFromImage } from "../../plan
 import { buildPlan } from "../../planner/plan";
 import { exampleConfig, exampleStacks } from "../support/stackConfigs";
 
-const ORACLE_PATH = join(__dirname, "..", "..", "..", "shared", "reference", "vllm-cli-oracle.json");
+/** The oracle lives in the shared reference folder beside the repository (CI lays `shared/` next to the clone). */
+const ORACLE_CANDIDATES = [
+  process.env.ROCM_VLLM_REFERENCE_DIR,
+  join(__dirname, "..", "..", "..", "shared", "reference"),
+  "/work/shared/reference",
+].filter((d): d is string => d !== undefined);
+const ORACLE_DIR = ORACLE_CANDIDATES.find((d) => existsSync(join(d, "vllm-cli-oracle.json")));
+if (!ORACLE_DIR)
+  throw new Error(`vllm-cli-oracle.json not found in: ${ORACLE_CANDIDATES.join(", ")} (set ROCM_VLLM_REFERENCE_DIR)`);
+const ORACLE_PATH = join(ORACLE_DIR, "vllm-cli-oracle.json");
 
 interface OracleFlag {
   presentIn: string[];
@@ -40,9 +49,15 @@ describe("version table matches the oracle", () => {
   });
   it("the generated flag and env lists equal the oracle's", () => {
     for (const v of ["0.10.2", "0.11.0", "0.11.1", "0.12.0"]) {
-      const flags = Object.entries(oracle.allServeFlagsPresence).filter(([, p]) => p.includes(tag(v))).map(([f]) => f).sort();
+      const flags = Object.entries(oracle.allServeFlagsPresence)
+        .filter(([, p]) => p.includes(tag(v)))
+        .map(([f]) => f)
+        .sort();
       expect((generated.serveFlags as Record<string, string[]>)[v]).toEqual(flags);
-      const env = Object.entries(oracle.envVars).filter(([, e]) => e.presentIn?.includes(tag(v))).map(([n]) => n).sort();
+      const env = Object.entries(oracle.envVars)
+        .filter(([, e]) => e.presentIn?.includes(tag(v)))
+        .map(([n]) => n)
+        .sort();
       expect((generated.envVars as Record<string, string[]>)[v]).toEqual(env);
     }
   });
@@ -69,7 +84,8 @@ describe("version table matches the oracle", () => {
       it("attention log lines come from the oracle", () => {
         const lines = Object.values(oracle.rocmAttentionLogLines[t]);
         for (const [backend, line] of Object.entries(spec.attentionLogLines)) {
-          if (spec.version === "0.10.2" && (backend === "aiter-unified" || backend === "triton-prefill-decode")) continue;
+          if (spec.version === "0.10.2" && (backend === "aiter-unified" || backend === "triton-prefill-decode"))
+            continue;
           expect(lines, backend).toContain(line);
         }
       });

@@ -35,10 +35,18 @@ export function stackConfig(cluster: RawCluster, deployments: RawDeployment[], h
 }
 
 /** Loads and plans; returns the plan result (problems included) or the load problems. */
-export function planRaw(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = false): PlanResult & { loadProblems: Problem[] } {
+export function planRaw(
+  cluster: RawCluster,
+  deployments: RawDeployment[],
+  hasHfToken = false,
+): PlanResult & { loadProblems: Problem[] } {
   const r = parseStackConfig({ cluster, deployments, hasHfToken });
   if (!r.ok) {
-    return { plan: { planVersion: 1, cluster: {} as never, nodes: [], deployments: [], warnings: [] }, problems: r.problems, loadProblems: r.problems };
+    return {
+      plan: { planVersion: 1, cluster: {} as never, nodes: [], deployments: [], warnings: [] },
+      problems: r.problems,
+      loadProblems: r.problems,
+    };
   }
   return { ...buildPlan(r.config), loadProblems: [] };
 }
@@ -60,7 +68,11 @@ export function exampleStacks(): { name: string; file: string; text: string }[] 
   return readdirSync(STACKS_DIR)
     .filter((f) => /^Pulumi\..+\.yaml$/.test(f))
     .sort()
-    .map((f) => ({ name: f.replace(/^Pulumi\.|\.yaml$/g, ""), file: join(STACKS_DIR, f), text: readFileSync(join(STACKS_DIR, f), "utf8") }));
+    .map((f) => ({
+      name: f.replace(/^Pulumi\.|\.yaml$/g, ""),
+      file: join(STACKS_DIR, f),
+      text: readFileSync(join(STACKS_DIR, f), "utf8"),
+    }));
 }
 
 /** Loads an example stack into a validated config. */

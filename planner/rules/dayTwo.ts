@@ -1,0 +1,235 @@
+/**
+ * Day-2 operations decided from the config: weight pre-download, host preflight, smoke test, benchmark and load
+ * balancer. Each is a named rule; the shell they run lives in `planner/scripts/dayTwoScripts.ts`.
+ */
+import { createHash } from "node:crypto";
+import type { ModelEntry } from "../catalog/models";
+import type { ClusterConfig, DeploymentConfig } from "../config/schema";
+import { nginxConfig } from "../scripts/dayTwoScripts";
+import { shellJoin } from "../scripts/shellQuote";
+import type { ContainerSpec, NodePlan } from "../types";
+import { HF_CACHE_IN_CONTAINER } from "./containerRuntime";
+import type { Decisions } from "./decisions";
+import type { Shape } from "./parallelism";
+
+const GIB = 1024 ** 3;
+/** Disk a ROCm vLLM image takes once pulled and extracted (≈ 20 GB compressed); an estimate for preflight. */
+export const IMAGE_DISK_GIB = 50;
+/** Oldest Docker Engine the provider's SSH transport (`docker system dial-stdio`) and these flags need. */
+export const MIN_DOCKER: [number, number] = [20, 10];
+
+/** Stable short hash used as a re-run trigger. */
+export function triggerHash(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
+}
+
+/** The model is fetched from the Hub (not an absolute path inside the cache). */
+export const downloadsFromHub = (model: string) => !model.startsWith("/");
+
+/**
+ * Pre-download: on by default for deployments spanning nodes, so N nodes never race to download hundreds of GB at
+ * serve time; serving then runs offline (`HF_HUB_OFFLINE=1`) and never needs the token. A pinned revision is passed
+ * to both the download and `vllm serve --revision`, so every node caches and serves the same files.
+ */
+export function weightsPolicy(out: Decisions, d: DeploymentConfig, shape: Shape): boolean {
+  const fromHub = downloadsFromHub(d.model);
+  if (!fromHub && d.weights.predownload) {
+    out.warn(
+      "predownload-local-model",
+      `${d.model} is a path in the model cache: there is nothing to download`,
+      ".weights.predownload",
+    );
+  }
+  const predownload = fromHub && (d.weights.predownload ?? shape.spansNodes);
+  if (predownload) {
+    out.setEnv(
+      "HF_HUB_OFFLINE",
+      "1",
+      "weightsPolicy",
+      "issue 6: weights are pre-downloaded on every node; serving stays offline",
+    );
+  }
+  if (d.weights.revision)
+    out.addArg("--revision", d.weights.revision, "weightsPolicy", "pinned revision: every node serves the same files");
+  return predownload;
+}
+
+/** Bytes of the checkpoint on disk (its native format, whatever the serving quantization). */
+export function checkpointGiB(model: ModelEntry | undefined): number {
+  if (!model) return 0;
+  const params = model.arch.paramsB * 1e9;
+  const experts = params * model.arch.expertFraction;
+  const ck = model.checkpoint;
+  return Math.ceil(
+    ((params - experts) * ck.bytesPerParam + experts * (ck.expertBytesPerParam ?? ck.bytesPerParam)) / GIB,
+  );
+}
+
+const jobBase = (
+  cluster: ClusterConfig,
+  d: DeploymentConfig,
+  role: ContainerSpec["role"],
+  name: string,
+  replica: number,
+) => ({
+  name,
+  role,
+  deployment: d.name,
+  replica,
+  image: cluster.image,
+  entrypoint: ["/usr/bin/env"],
+  devices: [],
+  groupAdd: [],
+  ipcMode: "private" as const,
+  networkMode: "host" as const,
+  sharedMemory: "not needed: no GPU work",
+  securityOpt: [],
+  capAdd: [],
+  ulimits: [],
+  volumes: [{ hostPath: cluster.modelCache, containerPath: HF_CACHE_IN_CONTAINER, readOnly: false }],
+  restart: "no" as const,
+  ports: [],
+});
+
+const DOWNLOAD_PY = [
+  "import sys",
+  "from huggingface_hub import snapshot_download",
+  "revision, repos = sys.argv[1] or None, sys.argv[2:]",
+  "for i, repo in enumerate(repos):",
+  "    path = snapshot_download(repo_id=repo, revision=revision if i == 0 else None)",
+  '    print(f"rocm-vllm: weights of {repo} cached in {path}", flush=True)',
+].join("\n");
+
+/** The one-shot download job of a node: the model (and a speculative draft) into the model cache, with the HF token. */
+export function weightsJob(
+  cluster: ClusterConfig,
+  d: DeploymentConfig,
+  hasHfToken: boolean,
+  labels: Record<string, string>,
+): ContainerSpec {
+  const repos = [d.model, d.speculative?.model].filter((m): m is string => m !== undefined && downloadsFromHub(m));
+  return {
+    ...jobBase(cluster, d, "weights", `rocm-vllm-${d.name}-weights`, 0),
+    env: { HF_HOME: HF_CACHE_IN_CONTAINER },
+    secretEnv: hasHfToken ? ["HF_TOKEN"] : [],
+    command: ["python3", "-c", DOWNLOAD_PY, d.weights.revision ?? "", ...repos],
+    labels: { ...labels, "rocm-vllm.role": "weights" },
+  };
+}
+
+/**
+ * `vllm bench serve` against the deployment (its balancer when there is one), printing the result JSON as its last
+ * line: random prompts of the configured input/output lengths, TTFT/TPOT/ITL percentiles 50/90/99.
+ */
+export function benchmarkJob(
+  cluster: ClusterConfig,
+  d: DeploymentConfig,
+  settings: NonNullable<DeploymentConfig["benchmark"]>,
+  target: string,
+  servedModelName: string,
+  env: Record<string, string>,
+  secretEnv: string[],
+  labels: Record<string, string>,
+): ContainerSpec {
+  const dir = "/tmp/rocm-vllm-bench";
+  const argv = [
+    "vllm",
+    "bench",
+    "serve",
+    "--backend",
+    "vllm",
+    "--base-url",
+    target,
+    "--model",
+    d.model,
+    "--served-model-name",
+    servedModelName,
+    "--dataset-name",
+    "random",
+    "--random-input-len",
+    String(settings.input),
+    "--random-output-len",
+    String(settings.output),
+    "--num-prompts",
+    String(settings.prompts),
+    "--max-concurrency",
+    String(settings.concurrency),
+    "--ignore-eos",
+    "--percentile-metrics",
+    "ttft,tpot,itl",
+    "--metric-percentiles",
+    "50,90,99",
+    "--save-result",
+    "--result-dir",
+    dir,
+    "--result-filename",
+    "result.json",
+  ];
+  return {
+    ...jobBase(cluster, d, "benchmark", `rocm-vllm-${d.name}-benchmark`, 0),
+    env,
+    secretEnv,
+    command: ["bash", "-c", `set -euo pipefail\n${shellJoin(argv)} >&2\ncat ${dir}/result.json\n`],
+    labels: { ...labels, "rocm-vllm.role": "benchmark" },
+  };
+}
+
+/** nginx in front of the instances, on the chosen nodes (default: the deployment's first node). */
+export function loadBalancer(
+  out: Decisions,
+  d: DeploymentConfig,
+  lb: NonNullable<DeploymentConfig["loadBalancer"]>,
+  upstreams: string[],
+  defaultNode: string,
+  nodes: ReadonlyMap<string, NodePlan>,
+  labels: Record<string, string>,
+): { config: string; services: { node: string; spec: ContainerSpec }[]; endpoints: string[] } | undefined {
+  const names = lb.nodes ?? [defaultNode];
+  const unknown = names.filter((n) => !nodes.has(n));
+  if (unknown.length > 0) {
+    out.refuse(
+      ".loadBalancer.nodes",
+      unknown,
+      "are not nodes of the cluster",
+      `use nodes from rocm-vllm:cluster.nodes`,
+    );
+    return undefined;
+  }
+  const config = nginxConfig({ deployment: d.name, port: lb.port, upstreams });
+  out.note(
+    `nginx on ${names.join(", ")}:${lb.port} over ${upstreams.length} instances`,
+    "loadBalancer",
+    "issue 6: one address for replicas",
+  );
+  const services = names.map((node) => ({
+    node,
+    spec: {
+      name: `rocm-vllm-${d.name}-lb`,
+      role: "load-balancer" as const,
+      deployment: d.name,
+      replica: 0,
+      image: lb.image,
+      env: {},
+      secretEnv: [],
+      entrypoint: ["/usr/bin/env"],
+      command: [
+        "sh",
+        "-c",
+        `cat > /etc/nginx/nginx.conf <<'ROCM_VLLM_NGINX'\n${config}ROCM_VLLM_NGINX\nexec nginx -g 'daemon off;'\n`,
+      ],
+      devices: [],
+      groupAdd: [],
+      ipcMode: "private" as const,
+      networkMode: "host" as const,
+      sharedMemory: "not needed: no GPU work",
+      securityOpt: [],
+      capAdd: [],
+      ulimits: [],
+      volumes: [],
+      restart: "unless-stopped" as const,
+      ports: [lb.port],
+      labels: { ...labels, "rocm-vllm.role": "load-balancer" },
+    },
+  }));
+  return { config, services, endpoints: names.map((n) => `http://${nodes.get(n)?.ip}:${lb.port}`) };
+}

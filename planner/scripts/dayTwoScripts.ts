@@ -1,0 +1,170 @@
+/**
+ * Shell for day-2 operations, run on a node: host preflight checks, the smoke-test completion, and the nginx
+ * configuration of a load balancer. Same text in the Pulumi program, the exported scripts and the end-to-end test.
+ */
+import { shellQuote } from "./shellQuote";
+
+export interface PreflightInput {
+  node: string;
+  ip: string;
+  gpus: number;
+  interface?: string;
+  rdma: boolean;
+  modelCache: string;
+  imageGiB: number;
+  weightsGiB: number;
+  /** Oldest Docker Engine accepted, `major.minor`. */
+  minDocker: [number, number];
+}
+
+/** Checks in words, in the order `preflightScript` runs them. */
+export function preflightChecks(i: PreflightInput): string[] {
+  return [
+    "/dev/kfd exists (ROCm compute interface)",
+    `${i.gpus} GPU render nodes in /dev/dri (matches gpus: ${i.gpus})`,
+    "amdgpu kernel driver loaded",
+    `Docker answers and is ${i.minDocker.join(".")} or newer`,
+    `${i.imageGiB} GiB free under Docker's data root for the image`,
+    `${i.weightsGiB} GiB free under ${i.modelCache} for weights`,
+    i.interface ? `interface ${i.interface} exists and carries ${i.ip}` : `an interface carries ${i.ip}`,
+    ...(i.rdma ? ["/dev/infiniband exists (RDMA)"] : []),
+    "curl is installed (readiness gate)",
+  ];
+}
+
+/** The preflight script: every check prints one `ok:` or `FAIL:` line; exit 1 when any failed. */
+export function preflightScript(i: PreflightInput): string {
+  const n = shellQuote(i.node);
+  const ip = shellQuote(` ${i.ip}/`);
+  const iface = i.interface ? shellQuote(i.interface) : undefined;
+  return [
+    "#!/bin/sh",
+    "set -u",
+    `# rocm-vllm preflight of ${i.node}: run before any image pull; one line per check.`,
+    "fail=0",
+    `ok() { echo "rocm-vllm preflight "${n}": ok: $*"; }`,
+    `bad() { echo "rocm-vllm preflight "${n}": FAIL: $*" >&2; fail=1; }`,
+    "free_gib() { df -Pk \"$1\" 2>/dev/null | awk 'NR==2 {print int($4/1048576)}'; }",
+    'existing_parent() { d=$1; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; echo "$d"; }',
+    'if [ -c /dev/kfd ]; then ok "/dev/kfd present"; else bad "/dev/kfd missing: install the ROCm kernel driver (amdgpu-dkms)"; fi',
+    "count=$(ls /dev/dri 2>/dev/null | grep -c '^renderD')",
+    `if [ "$count" -eq ${i.gpus} ]; then ok "${i.gpus} GPU render nodes"; else bad "found $count GPU render nodes in /dev/dri but the config says gpus: ${i.gpus}"; fi`,
+    'if [ -d /sys/module/amdgpu ]; then ok "amdgpu driver loaded"; else bad "amdgpu kernel module not loaded (modprobe amdgpu)"; fi',
+    "version=$(docker version --format '{{.Server.Version}}' 2>/dev/null || true)",
+    'if [ -z "$version" ]; then bad "docker does not answer for user $(id -un)"; else',
+    "  major=${version%%.*}; rest=${version#*.}; minor=${rest%%.*}",
+    `  if [ "$major" -gt ${i.minDocker[0]} ] 2>/dev/null || { [ "$major" -eq ${i.minDocker[0]} ] && [ "$minor" -ge ${i.minDocker[1]} ]; } 2>/dev/null; then ok "docker $version"; else bad "docker $version is older than ${i.minDocker.join(".")}"; fi`,
+    "fi",
+    "root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)",
+    'free=$(free_gib "$(existing_parent "$root")")',
+    `if [ "\${free:-0}" -ge ${i.imageGiB} ]; then ok "$free GiB free under $root"; else bad "only \${free:-0} GiB free under $root; the image needs ~${i.imageGiB} GiB"; fi`,
+    `free=$(free_gib "$(existing_parent ${shellQuote(i.modelCache)})")`,
+    `if [ "\${free:-0}" -ge ${i.weightsGiB} ]; then ok "$free GiB free for the model cache"; else bad "only \${free:-0} GiB free under "${shellQuote(i.modelCache)}"; the weights need ~${i.weightsGiB} GiB"; fi`,
+    ...(iface
+      ? [
+          `if [ -d /sys/class/net/${iface} ]; then ok "interface "${iface}" present"; else bad "interface "${iface}" does not exist (network.interface)"; fi`,
+          `if ip -o addr show dev ${iface} 2>/dev/null | grep -qF ${ip}; then ok "interface carries ${i.ip}"; else bad "interface "${iface}" does not carry ${i.ip}"; fi`,
+        ]
+      : [
+          `if ip -o addr 2>/dev/null | grep -qF ${ip}; then ok "an interface carries ${i.ip}"; else bad "no interface carries ${i.ip} (nodes[].ip)"; fi`,
+        ]),
+    ...(i.rdma
+      ? [
+          'if [ -d /dev/infiniband ]; then ok "/dev/infiniband present"; else bad "/dev/infiniband missing but network.rdma is true"; fi',
+        ]
+      : []),
+    'if command -v curl >/dev/null 2>&1; then ok "curl present"; else bad "curl missing: the readiness gate needs it"; fi',
+    'exit "$fail"',
+    "",
+  ].join("\n");
+}
+
+export interface SmokeTestInput {
+  deployment: string;
+  port: number;
+  servedModelName: string;
+}
+
+/** One completion request against the instance; exit 1 with the response when it does not return choices. */
+export function smokeTestScript(i: SmokeTestInput): string {
+  const body = JSON.stringify({ model: i.servedModelName, prompt: "Say hello.", max_tokens: 8, temperature: 0 });
+  return [
+    "#!/bin/sh",
+    "set -u",
+    `# rocm-vllm smoke test of ${i.deployment}: one completion on port ${i.port}.`,
+    `out=$(curl -sS -m 300 -H 'Content-Type: application/json' -d ${shellQuote(body)} http://127.0.0.1:${i.port}/v1/completions 2>&1)`,
+    'case "$out" in',
+    `  *'"choices"'*) echo ${shellQuote(`rocm-vllm: smoke test of ${i.deployment} on port ${i.port} passed`)} ;;`,
+    `  *) echo ${shellQuote(`rocm-vllm: smoke test of ${i.deployment} on port ${i.port} failed:`)} "$out" >&2; exit 1 ;;`,
+    "esac",
+    "",
+  ].join("\n");
+}
+
+export interface NginxInput {
+  deployment: string;
+  port: number;
+  upstreams: string[];
+}
+
+/**
+ * nginx.conf for a deployment's balancer: least-connections over every instance, passive health checks
+ * (`max_fails`), no buffering so streamed tokens flow, long read timeouts for long generations.
+ */
+export function nginxConfig(i: NginxInput): string {
+  const upstream = `rocm_vllm_${i.deployment.replace(/-/g, "_")}`;
+  return [
+    `# rocm-vllm load balancer of ${i.deployment}`,
+    "worker_processes auto;",
+    "events { worker_connections 4096; }",
+    "http {",
+    `  upstream ${upstream} {`,
+    "    least_conn;",
+    ...i.upstreams.map((u) => `    server ${u} max_fails=3 fail_timeout=10s;`),
+    "    keepalive 64;",
+    "  }",
+    "  server {",
+    `    listen ${i.port};`,
+    '    location = /rocm-vllm-lb-health { return 200 "ok\\n"; }',
+    "    location / {",
+    `      proxy_pass http://${upstream};`,
+    "      proxy_http_version 1.1;",
+    '      proxy_set_header Connection "";',
+    "      proxy_buffering off;",
+    "      proxy_read_timeout 3600s;",
+    "      proxy_next_upstream error timeout http_502 http_503;",
+    "    }",
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
+
+export interface BenchmarkResult {
+  outputTokensPerSecond: number;
+  ttftMs: { mean: number; p50: number; p90: number; p99: number };
+  itlMs: { mean: number; p50: number; p90: number; p99: number };
+}
+
+/** Reads the JSON `vllm bench serve --save-result` writes (printed as the job's last stdout line). */
+export function parseBenchmarkResult(stdout: string): BenchmarkResult {
+  const line = stdout
+    .trim()
+    .split("\n")
+    .filter((l) => l.trim().startsWith("{"))
+    .pop();
+  if (!line) throw new Error("benchmark printed no JSON result");
+  const r = JSON.parse(line) as Record<string, unknown>;
+  const num = (k: string) => {
+    const v = r[k];
+    if (typeof v !== "number") throw new Error(`benchmark result lacks ${k}`);
+    return v;
+  };
+  const pct = (m: string) => ({
+    mean: num(`mean_${m}_ms`),
+    p50: num(`p50_${m}_ms`),
+    p90: num(`p90_${m}_ms`),
+    p99: num(`p99_${m}_ms`),
+  });
+  return { outputTokensPerSecond: num("output_throughput"), ttftMs: pct("ttft"), itlMs: pct("itl") };
+}
