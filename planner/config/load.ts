@@ -66,7 +66,24 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
       }),
     };
   }
-  const root: unknown = doc.toJS();
+  let root: unknown;
+  try {
+    // Aliases are resolved here: an unknown anchor or an alias bomb (yaml's maxAliasCount) throws a ReferenceError.
+    root = doc.toJS();
+  } catch (e) {
+    const message = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    return {
+      ok: false,
+      problems: [
+        problem(
+          file,
+          "(alias)",
+          `is not valid YAML: ${message}`,
+          "define each &anchor before its *alias and expand repeated aliases",
+        ),
+      ],
+    };
+  }
   if (root === null || typeof root !== "object" || Array.isArray(root)) {
     return {
       ok: false,
@@ -77,7 +94,7 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
   if (config === null || typeof config !== "object" || Array.isArray(config)) {
     return {
       ok: false,
-      problems: [problem("config", config, "is missing or not a mapping", "put the rocm-vllm:* keys under config:")],
+      problems: [problem(file, config, "has no config: mapping", "put the rocm-vllm:* keys under config:")],
     };
   }
   const values: Record<string, unknown> = {};

@@ -141,20 +141,22 @@ export function checkPortClashes(
   problems: Problem[],
 ): void {
   for (const node of nodes) {
-    const owners = new Map<number, string>();
+    const owners = new Map<number, { container: string; deployment: string }>();
     for (const c of [...node.containers, ...node.services]) {
       for (const port of c.ports) {
         const other = owners.get(port);
-        if (other !== undefined && other !== c.deployment) {
-          problems.push(
-            problem(
-              `${DEPLOYMENTS}[${deploymentIndex.get(c.deployment)}].port`,
-              port,
-              `port ${port} on node ${node.name} is used by both ${other} and ${c.deployment} (host networking)`,
-              "give the deployments ports that do not overlap (replicas use port, port+1, …)",
-            ),
-          );
-        } else owners.set(port, c.deployment);
+        if (other === undefined) {
+          owners.set(port, { container: c.name, deployment: c.deployment });
+          continue;
+        }
+        problems.push(
+          problem(
+            `${DEPLOYMENTS}[${deploymentIndex.get(c.deployment)}].${c.role === "load-balancer" ? "loadBalancer.port" : "port"}`,
+            port,
+            `port ${port} on node ${node.name} is used by both ${other.container} (${other.deployment}) and ${c.name} (${c.deployment}) (host networking)`,
+            "give the deployments ports that do not overlap (replicas use port, port+1, …)",
+          ),
+        );
       }
     }
   }

@@ -2,7 +2,7 @@
  * Shell for day-2 operations, run on a node: host preflight checks, the smoke-test completion, and the nginx
  * configuration of a load balancer. Same text in the Pulumi program, the exported scripts and the end-to-end test.
  */
-import { shellQuote } from "./shellQuote";
+import { shellQuote, shellQuoteAlways } from "./shellQuote";
 
 export interface PreflightInput {
   node: string;
@@ -34,20 +34,21 @@ export function preflightChecks(i: PreflightInput): string[] {
 
 /** The preflight script: every check prints one `ok:` or `FAIL:` line; exit 1 when any failed. */
 export function preflightScript(i: PreflightInput): string {
-  const n = shellQuote(i.node);
   const ip = shellQuote(` ${i.ip}/`);
-  const iface = i.interface ? shellQuote(i.interface) : undefined;
+  const iface = i.interface ? shellQuoteAlways(i.interface) : undefined;
   return [
     "#!/bin/sh",
     "set -u",
     `# rocm-vllm preflight of ${i.node}: run before any image pull; one line per check.`,
     "fail=0",
-    `ok() { echo "rocm-vllm preflight "${n}": ok: $*"; }`,
-    `bad() { echo "rocm-vllm preflight "${n}": FAIL: $*" >&2; fail=1; }`,
+    `node=${shellQuoteAlways(i.node)}`,
+    `cache=${shellQuoteAlways(i.modelCache)}`,
+    'ok() { echo "rocm-vllm preflight $node: ok: $*"; }',
+    'bad() { echo "rocm-vllm preflight $node: FAIL: $*" >&2; fail=1; }',
     "free_gib() { df -Pk \"$1\" 2>/dev/null | awk 'NR==2 {print int($4/1048576)}'; }",
     'existing_parent() { d=$1; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; echo "$d"; }',
     'if [ -c /dev/kfd ]; then ok "/dev/kfd present"; else bad "/dev/kfd missing: install the ROCm kernel driver (amdgpu-dkms)"; fi',
-    "count=$(ls /dev/dri 2>/dev/null | grep -c '^renderD')",
+    'count=0; for f in /dev/dri/renderD*; do [ -e "$f" ] && count=$((count + 1)); done',
     `if [ "$count" -eq ${i.gpus} ]; then ok "${i.gpus} GPU render nodes"; else bad "found $count GPU render nodes in /dev/dri but the config says gpus: ${i.gpus}"; fi`,
     'if [ -d /sys/module/amdgpu ]; then ok "amdgpu driver loaded"; else bad "amdgpu kernel module not loaded (modprobe amdgpu)"; fi',
     "version=$(docker version --format '{{.Server.Version}}' 2>/dev/null || true)",
@@ -55,15 +56,17 @@ export function preflightScript(i: PreflightInput): string {
     "  major=${version%%.*}; rest=${version#*.}; minor=${rest%%.*}",
     `  if [ "$major" -gt ${i.minDocker[0]} ] 2>/dev/null || { [ "$major" -eq ${i.minDocker[0]} ] && [ "$minor" -ge ${i.minDocker[1]} ]; } 2>/dev/null; then ok "docker $version"; else bad "docker $version is older than ${i.minDocker.join(".")}"; fi`,
     "fi",
-    "root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)",
+    "root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null | tail -n 1)",
+    '[ -n "$root" ] || root=/var/lib/docker',
     'free=$(free_gib "$(existing_parent "$root")")',
     `if [ "\${free:-0}" -ge ${i.imageGiB} ]; then ok "$free GiB free under $root"; else bad "only \${free:-0} GiB free under $root; the image needs ~${i.imageGiB} GiB"; fi`,
-    `free=$(free_gib "$(existing_parent ${shellQuote(i.modelCache)})")`,
-    `if [ "\${free:-0}" -ge ${i.weightsGiB} ]; then ok "$free GiB free for the model cache"; else bad "only \${free:-0} GiB free under "${shellQuote(i.modelCache)}"; the weights need ~${i.weightsGiB} GiB"; fi`,
+    'free=$(free_gib "$(existing_parent "$cache")")',
+    `if [ "\${free:-0}" -ge ${i.weightsGiB} ]; then ok "$free GiB free for the model cache"; else bad "only \${free:-0} GiB free under $cache; the weights need ~${i.weightsGiB} GiB"; fi`,
     ...(iface
       ? [
-          `if [ -d /sys/class/net/${iface} ]; then ok "interface "${iface}" present"; else bad "interface "${iface}" does not exist (network.interface)"; fi`,
-          `if ip -o addr show dev ${iface} 2>/dev/null | grep -qF ${ip}; then ok "interface carries ${i.ip}"; else bad "interface "${iface}" does not carry ${i.ip}"; fi`,
+          `iface=${iface}`,
+          'if [ -d "/sys/class/net/$iface" ]; then ok "interface $iface present"; else bad "interface $iface does not exist (network.interface)"; fi',
+          `if ip -o addr show dev "$iface" 2>/dev/null | grep -qF ${ip}; then ok "interface carries ${i.ip}"; else bad "interface $iface does not carry ${i.ip}"; fi`,
         ]
       : [
           `if ip -o addr 2>/dev/null | grep -qF ${ip}; then ok "an interface carries ${i.ip}"; else bad "no interface carries ${i.ip} (nodes[].ip)"; fi`,

@@ -13,3 +13,8 @@ export function shellQuote(word: string): string {
 export function shellJoin(argv: readonly string[]): string {
   return argv.map(shellQuote).join(" ");
 }
+
+/** Quotes a word in single quotes even when it needs none, for values that linters would misread bare (`a-b`). */
+export function shellQuoteAlways(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,182 @@
+/**
+ * Day-2 operations (issue 6) in the plan: preflight, weight pre-download, smoke test, benchmark and load balancer,
+ * with the generated shell linted by shellcheck and the nginx configuration validated by `nginx -t`.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseBenchmarkResult } from "../../planner/scripts/dayTwoScripts";
+import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
+
+const tmp = () => mkdtempSync(join(tmpdir(), "rv-day2-"));
+const which = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd} || test -x /usr/sbin/${cmd}`]).status === 0;
+
+function shellcheck(script: string, shell = "sh"): string {
+  const file = join(tmp(), "script.sh");
+  writeFileSync(file, script);
+  const r = spawnSync("shellcheck", ["-s", shell, "-S", "style", file], { encoding: "utf8" });
+  if (r.error) throw r.error;
+  return r.stdout;
+}
+
+const twoNodes = rawCluster({
+  network: { interface: "ens50f0np0", rdma: true },
+  nodes: [
+    { name: "node-a", host: "10.0.0.11" },
+    { name: "node-b", host: "10.0.0.12" },
+  ],
+});
+const llama405 = rawDeployment({
+  model: "meta-llama/Llama-3.1-405B-Instruct",
+  parallelism: { tensor: 8, pipeline: 2 },
+  maxModelLen: 8192,
+});
+
+describe("preflight", () => {
+  it("is planned per node by default and lists every check", () => {
+    const plan = planOk(twoNodes, [llama405], true);
+    const pf = plan.nodes[0].preflight;
+    expect(pf?.checks).toEqual([
+      "/dev/kfd exists (ROCm compute interface)",
+      "8 GPU render nodes in /dev/dri (matches gpus: 8)",
+      "amdgpu kernel driver loaded",
+      "Docker answers and is 20.10 or newer",
+      "50 GiB free under Docker's data root for the image",
+      "757 GiB free under /data/huggingface for weights",
+      "interface ens50f0np0 exists and carries 10.0.0.11",
+      "/dev/infiniband exists (RDMA)",
+      "curl is installed (readiness gate)",
+    ]);
+    expect(pf?.script).toContain("grep -qF ' 10.0.0.11/'");
+  });
+  it("can be turned off", () => {
+    expect(planOk(rawCluster({ preflight: false }), [rawDeployment()]).nodes[0].preflight).toBeUndefined();
+  });
+  it("passes shellcheck and fails with one line per problem on a host without GPUs", () => {
+    const plan = planOk(twoNodes, [llama405]);
+    const script = plan.nodes[0].preflight?.script ?? "";
+    expect(shellcheck(script)).toBe("");
+    // This machine has no /dev/kfd and no amdgpu: the script must say so, exit 1, and keep checking.
+    const r = spawnSync("sh", ["-c", script], { encoding: "utf8", env: { PATH: process.env.PATH } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/rocm-vllm preflight node-a: FAIL: \/dev\/kfd missing/);
+    expect(r.stderr).toMatch(/FAIL: found \d+ GPU render nodes in \/dev\/dri but the config says gpus: 8/);
+    expect(r.stderr).toMatch(/FAIL: interface ens50f0np0 does not exist/);
+    expect(`${r.stdout}${r.stderr}`.trim().split("\n")).toHaveLength(10);
+  });
+});
+
+describe("weights", () => {
+  it("pre-downloads on every node of a spanning deployment, and serving runs offline without the token", () => {
+    const plan = planOk(twoNodes, [{ ...llama405, weights: { revision: "abc123" } }], true);
+    const d = plan.deployments[0];
+    expect(d.weights).toEqual({ predownload: true, revision: "abc123", jobs: ["rocm-vllm-llama70b-weights"] });
+    for (const node of plan.nodes) {
+      const [job] = node.jobs;
+      expect(job.after).toBe("image");
+      expect(job.container.secretEnv).toEqual(["HF_TOKEN"]);
+      expect(job.container.command.slice(-2)).toEqual(["abc123", "meta-llama/Llama-3.1-405B-Instruct"]);
+      expect(node.containers[0].env.HF_HUB_OFFLINE).toBe("1");
+      expect(node.containers[0].secretEnv).toEqual([]);
+    }
+    expect(d.instances[0].argv).toContain("--revision");
+  });
+  it("is off by default on one node (serving downloads with the token) and can be forced on", () => {
+    const single = planOk(rawCluster(), [rawDeployment()], true);
+    expect(single.nodes[0].jobs).toEqual([]);
+    expect(single.nodes[0].containers[0].secretEnv).toEqual(["HF_TOKEN"]);
+    const forced = planOk(rawCluster(), [rawDeployment({ weights: { predownload: true } })], true);
+    expect(forced.nodes[0].jobs.map((j) => j.container.role)).toEqual(["weights"]);
+  });
+});
+
+describe("smoke test", () => {
+  it("sends one completion per instance and passes shellcheck", () => {
+    const plan = planOk(rawCluster(), [
+      rawDeployment({ model: "meta-llama/Llama-3.1-8B-Instruct", parallelism: { tensor: 1 }, replicas: 2 }),
+    ]);
+    const tests = plan.deployments[0].smokeTests;
+    expect(tests.map((t) => t.port)).toEqual([8000, 8001]);
+    expect(tests[0].script).toContain('"model":"meta-llama/Llama-3.1-8B-Instruct"');
+    expect(shellcheck(tests[0].script)).toBe("");
+    expect(planOk(rawCluster(), [rawDeployment({ smokeTest: false })]).deployments[0].smokeTests).toEqual([]);
+  });
+});
+
+describe("benchmark", () => {
+  it("runs vllm bench serve after readiness on the head node, re-running only when the deployment or settings change", () => {
+    const withBench = (settings: Record<string, number>, extra: Record<string, unknown> = {}) =>
+      planOk(rawCluster(), [rawDeployment({ benchmark: settings, ...extra })]);
+    const plan = withBench({ concurrency: 32 });
+    const [job] = plan.nodes[0].jobs;
+    expect(job.after).toBe("readiness");
+    expect(job.container.role).toBe("benchmark");
+    const script = job.container.command[2];
+    expect(script).toContain("vllm bench serve --backend vllm --base-url http://10.0.0.11:8000");
+    expect(script).toContain("--max-concurrency 32");
+    expect(shellcheck(script, "bash")).toBe("");
+    expect(withBench({ concurrency: 32 }).nodes[0].jobs[0].trigger).toBe(job.trigger);
+    expect(withBench({ concurrency: 64 }).nodes[0].jobs[0].trigger).not.toBe(job.trigger);
+    expect(withBench({ concurrency: 32 }, { maxNumSeqs: 64 }).nodes[0].jobs[0].trigger).not.toBe(job.trigger);
+  });
+  it("parses the result JSON into throughput and latency percentiles", () => {
+    const line = JSON.stringify({
+      output_throughput: 4321.5,
+      mean_ttft_ms: 100,
+      p50_ttft_ms: 90,
+      p90_ttft_ms: 150,
+      p99_ttft_ms: 300,
+      mean_itl_ms: 20,
+      p50_itl_ms: 18,
+      p90_itl_ms: 25,
+      p99_itl_ms: 40,
+    });
+    expect(parseBenchmarkResult(`some log\n${line}\n`)).toEqual({
+      outputTokensPerSecond: 4321.5,
+      ttftMs: { mean: 100, p50: 90, p90: 150, p99: 300 },
+      itlMs: { mean: 20, p50: 18, p90: 25, p99: 40 },
+    });
+    expect(() => parseBenchmarkResult("no json")).toThrow(/no JSON/);
+  });
+});
+
+describe("load balancer", () => {
+  const packed = rawDeployment({
+    model: "meta-llama/Llama-3.1-8B-Instruct",
+    parallelism: { tensor: 1 },
+    replicas: 4,
+    loadBalancer: { port: 8080 },
+  });
+  it("puts nginx in front of every instance and exports its URL as the endpoint", () => {
+    const plan = planOk(rawCluster(), [packed]);
+    const d = plan.deployments[0];
+    expect(d.loadBalancer?.upstreams).toEqual(["10.0.0.11:8000", "10.0.0.11:8001", "10.0.0.11:8002", "10.0.0.11:8003"]);
+    expect(d.endpoints).toEqual(["http://10.0.0.11:8080"]);
+    expect(plan.nodes[0].services.map((s) => [s.name, s.role, s.ports])).toEqual([
+      ["rocm-vllm-llama70b-lb", "load-balancer", [8080]],
+    ]);
+    expect(plan.nodes[0].services[0].devices).toEqual([]);
+  });
+  it("refuses a balancer port that clashes with an instance", () => {
+    const r = planOk.bind(null, rawCluster(), [{ ...packed, loadBalancer: { port: 8002 } }]);
+    expect(r).toThrow(/port 8002 on node node-a is used by both/);
+  });
+  it("writes a configuration nginx -t accepts", () => {
+    expect(which("nginx")).toBe(true);
+    const plan = planOk(rawCluster(), [packed]);
+    const dir = tmp();
+    const conf = join(dir, "nginx.conf");
+    writeFileSync(
+      conf,
+      `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\n${plan.deployments[0].loadBalancer?.config}`,
+    );
+    const r = spawnSync("nginx", ["-t", "-c", conf, "-p", dir], {
+      encoding: "utf8",
+      env: { PATH: `${process.env.PATH}:/usr/sbin` },
+    });
+    expect(r.stderr).toMatch(/syntax is ok/);
+    expect(r.status).toBe(0);
+  });
+});

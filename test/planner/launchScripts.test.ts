@@ -1,0 +1,91 @@
+/**
+ * The shell the plan carries (Ray head/worker, readiness) passes shellcheck, and quoting survives hostile values.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { shellJoin, shellQuote, shellQuoteAlways } from "../../planner/scripts/shellQuote";
+import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
+
+function shellcheck(script: string, shell: "sh" | "bash"): string {
+  const file = join(mkdtempSync(join(tmpdir(), "rv-sc-")), "script.sh");
+  writeFileSync(file, script);
+  const r = spawnSync("shellcheck", ["-s", shell, "-S", "style", file], { encoding: "utf8" });
+  if (r.error) throw r.error;
+  return r.stdout;
+}
+
+describe("launch scripts", () => {
+  const plan = planOk(
+    rawCluster({
+      nodes: [
+        { name: "node-a", host: "10.0.0.11" },
+        { name: "node-b", host: "10.0.0.12" },
+      ],
+    }),
+    [
+      rawDeployment({
+        model: "meta-llama/Llama-3.1-405B-Instruct",
+        parallelism: { tensor: 8, pipeline: 2 },
+        maxModelLen: 8192,
+      }),
+    ],
+  );
+  const [head] = plan.nodes[0].containers;
+  const [worker] = plan.nodes[1].containers;
+  it("Ray head: starts Ray, waits for the worker by address, then execs vllm serve; shellcheck-clean", () => {
+    expect(head.command.slice(0, 2)).toEqual(["bash", "-c"]);
+    const script = head.command[2];
+    expect(script).toContain('ray start --head --node-ip-address="$VLLM_HOST_IP" --port=6379 --num-gpus=8');
+    expect(script).toContain(`'{"10.0.0.12":"node-b"}' 2 16 900`);
+    expect(script.trim().split("\n").pop()).toBe(`exec ${shellJoin(plan.deployments[0].instances[0].argv)}`);
+    expect(shellcheck(script, "bash")).toBe("");
+  });
+  it("Ray worker: retries joining the head until it answers; shellcheck-clean", () => {
+    const script = worker.command[2];
+    expect(script).toContain("while true; do");
+    expect(script).toContain("ray start --address=10.0.0.11:6379");
+    expect(script).toContain("--block");
+    expect(shellcheck(script, "bash")).toBe("");
+  });
+  it("readiness: polls /health and /v1/models for the served name and quotes the log on timeout; shellcheck-clean", () => {
+    const [check] = plan.deployments[0].readiness;
+    expect(check.script).toContain(`grep -qF '"id":"meta-llama/Llama-3.1-405B-Instruct"'`);
+    expect(check.script).toContain("docker logs --tail 40 rocm-vllm-llama70b-ray-head");
+    expect(shellcheck(check.script, "sh")).toBe("");
+  });
+  it("readiness really times out and exits 1 with the log excerpt header", () => {
+    const short = planOk(rawCluster(), [rawDeployment({ timeouts: { readySeconds: 30 }, port: 1 + 40000 })]);
+    const script = short.deployments[0].readiness[0].script.replace("+ 30 ))", "+ 0 ))");
+    const r = spawnSync("sh", ["-c", script], { encoding: "utf8", timeout: 20_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s; last log lines:/,
+    );
+  });
+});
+
+/** Characters that break naive quoting, plus ordinary and non-ASCII ones. */
+const HOSTILE = fc.constantFrom(..."'\"$`\\ \n\t;&|*?[]{}()<>!#~-=%,.:@/aZ9é€");
+
+describe("shell quoting", () => {
+  it("round-trips any string through sh", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: HOSTILE, maxLength: 20 }), { minLength: 1, maxLength: 4 }), (words) => {
+        const r = spawnSync("sh", ["-c", `printf '%s\\0' ${shellJoin(words)}`], { encoding: "utf8" });
+        expect(r.stdout).toBe(words.map((w) => `${w}\0`).join(""));
+      }),
+      { numRuns: 40 },
+    );
+  });
+  it("leaves safe words bare and quotes the rest", () => {
+    expect(shellQuote("node-a")).toBe("node-a");
+    expect(shellQuote("a b")).toBe("'a b'");
+    expect(shellQuote("it's")).toBe("'it'\\''s'");
+    expect(shellQuote("")).toBe("''");
+    expect(shellQuoteAlways("node-a")).toBe("'node-a'");
+  });
+});
