@@ -5,7 +5,7 @@
  */
 import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import type { ContainerSpec, DeploymentPlan } from "../planner/types";
 import { createGpuContainer, type SecretEnv } from "./gpuContainer";
 import type { Node } from "./node";
@@ -31,26 +31,75 @@ export interface DeploymentResources {
   readiness: command.remote.Command[];
 }
 
+/** Type tokens of the deployment components. A deployment that changes kind moves its containers between them. */
+export const RAY_CLUSTER_TYPE = "rocm-vllm:index:RayCluster";
+export const VLLM_DEPLOYMENT_TYPE = "rocm-vllm:index:VllmDeployment";
+
+/**
+ * Logical name of a container: `<component>-r<replica>-<node>`, never the Docker name. Docker names change with the
+ * replica count (`rocm-vllm-x` becomes `rocm-vllm-x-0`) and with the kind (`-ray-head`); keyed this way such a change
+ * is a replace of the same resource, which the provider does delete-before-create. Keyed by Docker name it would be
+ * a create of a new resource next to the old one, on the same GPUs and port, and the old one would only be deleted
+ * after readiness — which could then never pass.
+ */
+export function containerLogicalName(component: string, replica: number, node: string): string {
+  return `${component}-r${replica}-${node}`;
+}
+
+/** Logical name of the readiness gate of one replica. */
+export function readinessLogicalName(component: string, replica: number): string {
+  return `${component}-r${replica}-ready`;
+}
+
+/** Options that give a deployment component's containers their identity across kinds. */
+export interface DeploymentIdentity {
+  /**
+   * URN the same deployment has under the other component type: containers alias themselves to it, so changing
+   * `kind` (e.g. TP 8 on one node → TP 16 over two nodes on Ray) replaces containers instead of starting new ones
+   * beside the old.
+   */
+  otherKindUrn: pulumi.Input<string>;
+}
+
 /**
  * Creates the containers (no container waits on another: Ray workers retry joining and the head waits for them at
  * runtime) and one readiness command per check, which waits on all of the deployment's containers.
  */
-export function createDeployment(name: string, args: DeploymentArgs, parent: pulumi.Resource): DeploymentResources {
-  const containers = args.containers.map(({ node, spec }) => ({
-    node: node.plan.name,
-    spec,
-    container: createGpuContainer(name, spec, node, args.secrets, parent),
-  }));
+export function createDeployment(
+  name: string,
+  args: DeploymentArgs,
+  parent: pulumi.Resource,
+  identity: DeploymentIdentity,
+): DeploymentResources {
+  const seen = new Set<string>();
+  const containers = args.containers.map(({ node, spec }) => {
+    const logical = containerLogicalName(name, spec.replica, node.plan.name);
+    if (seen.has(logical)) {
+      throw new pulumi.ResourceError(
+        `plan puts two containers of ${args.deployment.name} replica ${spec.replica} on node ${node.plan.name}`,
+        parent,
+      );
+    }
+    seen.add(logical);
+    return {
+      node: node.plan.name,
+      spec,
+      container: createGpuContainer(logical, spec, node, args.secrets, parent, [{ parent: identity.otherKindUrn }]),
+    };
+  });
   const all = containers.map((c) => c.container);
   const nodes = new Map(args.containers.map(({ node }) => [node.plan.name, node.plan]));
 
-  const readiness = args.deployment.readiness.map((check) => {
+  const readiness = args.deployment.readiness.map((check, index) => {
     const node = nodes.get(check.node);
-    if (!node)
-      throw new Error(
+    if (!node) {
+      throw new pulumi.ResourceError(
         `readiness check of ${args.deployment.name} names node ${check.node}, which runs none of its containers`,
+        parent,
       );
+    }
     const instance = args.deployment.instances.find((i) => i.node === check.node && i.container === check.container);
+    const replica = instance?.replica ?? index;
     const placement = new Set(instance ? instance.placement.map((p) => p.node) : [check.node]);
     const mine = containers.filter((c) =>
       instance
@@ -58,7 +107,7 @@ export function createDeployment(name: string, args: DeploymentArgs, parent: pul
         : c.node === check.node && c.spec.name === check.container,
     );
     return createReadiness(
-      name,
+      readinessLogicalName(name, replica),
       {
         check,
         node,

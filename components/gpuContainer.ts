@@ -88,23 +88,20 @@ export function containerArgs(
 }
 
 /**
- * Creates the container on its node's Docker daemon. Logical name `<component>-<node>-<container>`: a function of the
- * node and the fixed container name only, so a changed container is a replace of the same resource, which the
- * provider does delete-before-create (the fixed name and host ports would otherwise clash).
+ * Creates the container on its node's Docker daemon, under `parent`, with the node's provider. `aliases` lets a
+ * container keep its identity when it moves between component types (see `createDeployment`).
  */
 export function createGpuContainer(
-  componentName: string,
+  logicalName: string,
   spec: ContainerSpec,
   node: Node,
   secrets: SecretEnv,
   parent: pulumi.Resource,
+  aliases: pulumi.Input<pulumi.Alias>[] = [],
 ): docker.Container {
-  return new docker.Container(
-    `${componentName}-${node.plan.name}-${spec.name}`,
-    containerArgs(spec, node, secrets, parent),
-    {
-      parent,
-      provider: node.provider,
-    },
-  );
+  return new docker.Container(logicalName, containerArgs(spec, node, secrets, parent), {
+    parent,
+    provider: node.provider,
+    ...(aliases.length > 0 ? { aliases } : {}),
+  });
 }

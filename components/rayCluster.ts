@@ -8,7 +8,7 @@
 import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { createDeployment, type DeploymentArgs } from "./deployment";
+import { createDeployment, type DeploymentArgs, RAY_CLUSTER_TYPE, VLLM_DEPLOYMENT_TYPE } from "./deployment";
 
 /** Ray head and workers of one deployment, on their nodes' Docker daemons. */
 export class RayCluster extends pulumi.ComponentResource {
@@ -21,11 +21,13 @@ export class RayCluster extends pulumi.ComponentResource {
   readonly readiness: command.remote.Command[];
 
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rocm-vllm:index:RayCluster", name, {}, opts);
+    super(RAY_CLUSTER_TYPE, name, {}, opts);
     if (args.deployment.kind !== "ray") {
       throw new pulumi.ResourceError(`deployment ${args.deployment.name} is ${args.deployment.kind}, not ray`, this);
     }
-    const made = createDeployment(name, args, this);
+    const made = createDeployment(name, args, this, {
+      otherKindUrn: pulumi.createUrn(name, VLLM_DEPLOYMENT_TYPE, opts?.parent),
+    });
     this.containers = made.containers.map((c) => c.container);
     this.heads = made.containers.filter((c) => c.spec.role === "ray-head").map((c) => c.container);
     this.workers = made.containers.filter((c) => c.spec.role === "ray-worker").map((c) => c.container);

@@ -38,18 +38,18 @@ export interface ReadinessArgs {
 }
 
 /**
- * Runs the plan's readiness script for one instance as a `remote.Command`, named `<component>-<node>-<container>-ready`.
+ * Runs the plan's readiness script for one instance as a `remote.Command` named `logicalName`.
  * The command has no delete step and is safe to re-run: the script only reads.
  */
 export function createReadiness(
-  componentName: string,
+  logicalName: string,
   args: ReadinessArgs,
   parent: pulumi.Resource,
 ): command.remote.Command {
   const { check } = args;
   const timeout = `${check.timeoutSeconds + READINESS_TIMEOUT_MARGIN_SECONDS}s`;
   return new command.remote.Command(
-    `${componentName}-${check.node}-${check.container}-ready`,
+    logicalName,
     {
       connection: nodeConnection(args.node, args.sshPrivateKey),
       create: check.script,

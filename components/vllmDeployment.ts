@@ -5,7 +5,7 @@
 import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { createDeployment, type DeploymentArgs } from "./deployment";
+import { createDeployment, type DeploymentArgs, RAY_CLUSTER_TYPE, VLLM_DEPLOYMENT_TYPE } from "./deployment";
 
 /** The serving containers of one non-Ray deployment. */
 export class VllmDeployment extends pulumi.ComponentResource {
@@ -14,11 +14,13 @@ export class VllmDeployment extends pulumi.ComponentResource {
   readonly readiness: command.remote.Command[];
 
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("rocm-vllm:index:VllmDeployment", name, {}, opts);
+    super(VLLM_DEPLOYMENT_TYPE, name, {}, opts);
     if (args.deployment.kind === "ray") {
       throw new pulumi.ResourceError(`deployment ${args.deployment.name} runs on Ray: use RayCluster`, this);
     }
-    const made = createDeployment(name, args, this);
+    const made = createDeployment(name, args, this, {
+      otherKindUrn: pulumi.createUrn(name, RAY_CLUSTER_TYPE, opts?.parent),
+    });
     this.containers = made.containers.map((c) => c.container);
     this.readiness = made.readiness;
     this.registerOutputs({});

@@ -106,7 +106,10 @@ describe("Cluster components on a hand-made plan", () => {
     const urns = byUrn(run);
     for (const node of plan.nodes) {
       for (const spec of node.containers) {
-        const c = run.resources.find((r) => r.type === CONTAINER && r.name.endsWith(`-${node.name}-${spec.name}`));
+        const c = run.resources.find(
+          (r) => r.type === CONTAINER && r.name === `rocm-vllm-${spec.deployment}-r${spec.replica}-${node.name}`,
+        );
+        expect(c?.inputs.name).toBe(spec.name);
         expect(urns.get(c?.provider ?? "")?.inputs.host).toBe(`ssh://ops@${node.host}:22`);
         const parent = urns.get(c?.parent ?? "");
         expect(parent?.type).toBe(
@@ -123,10 +126,7 @@ describe("Cluster components on a hand-made plan", () => {
     const run = await runCluster(fixturePlan(3));
     const urns = byUrn(run);
     const ready = run.resources.filter((r) => r.type === REMOTE_COMMAND);
-    expect(ready.map((r) => r.name).sort()).toEqual([
-      "rocm-vllm-big-gpu-1-vllm-big-head-ready",
-      "rocm-vllm-chat-gpu-0-vllm-chat-ready",
-    ]);
+    expect(ready.map((r) => r.name).sort()).toEqual(["rocm-vllm-big-r0-ready", "rocm-vllm-chat-r0-ready"]);
     const big = ready.find((r) => r.name.startsWith("rocm-vllm-big"));
     expect(big?.dependencies.map((d) => urns.get(d)?.inputs.name).sort()).toEqual([
       "vllm-big-head",

@@ -43,6 +43,8 @@ export interface RecordedResource {
   provider?: string;
   /** URNs this resource waits for: explicit `dependsOn` plus every resource whose outputs feed its inputs. */
   dependencies: string[];
+  /** Aliases as sent to the engine (protobuf `Alias.toObject()`). */
+  aliases: unknown[];
   /** Inputs with secrets unwrapped (see `secretInputs`). */
   inputs: Record<string, unknown>;
   /** Top-level input keys whose value is (or contains) a secret. */
@@ -63,6 +65,7 @@ interface RegisterRequest {
   getParent(): string;
   getProvider(): string;
   getDependenciesList(): string[];
+  getAliasesList(): { toObject(): unknown }[];
 }
 interface RegisterResponse {
   getUrn(): string;
@@ -78,6 +81,7 @@ interface Pending {
   parent: string;
   provider: string;
   dependencies: string[];
+  aliases: unknown[];
   inputs?: Record<string, unknown>;
   secretInputs?: string[];
 }
@@ -157,6 +161,7 @@ export function installMocks(): Promise<void> {
         parent: req.getParent(),
         provider: req.getProvider(),
         dependencies: [...req.getDependenciesList()].sort(),
+        aliases: req.getAliasesList().map((a) => a.toObject()),
       };
       // The mock monitor calls `newResource` synchronously from here, which fills in the inputs.
       current = pending;
@@ -171,6 +176,7 @@ export function installMocks(): Promise<void> {
               parent: pending.parent || undefined,
               provider: providerUrn(pending.provider),
               dependencies: pending.dependencies,
+              aliases: pending.aliases,
               inputs: pending.inputs ?? {},
               secretInputs: pending.secretInputs ?? [],
             });
