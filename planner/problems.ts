@@ -135,21 +135,12 @@ export function problemsFromZod(base: string, error: z.ZodError, input: unknown,
         break;
       }
       case "too_small":
-        out.push(
-          problem(
-            path,
-            value,
-            issue.message.replace(/^Too small: expected .* to have /, "must have "),
-            fixForRange(issue),
-          ),
-        );
-        break;
       case "too_big":
         out.push(
           problem(
             path,
             value,
-            issue.message.replace(/^Too big: expected .* to have /, "must have "),
+            issue.message.replace(/^Too (small|big): expected .* to have /, "must have "),
             fixForRange(issue),
           ),
         );

@@ -65,18 +65,8 @@ export function checkpointGiB(model: ModelEntry | undefined): number {
   );
 }
 
-const jobBase = (
-  cluster: ClusterConfig,
-  d: DeploymentConfig,
-  role: ContainerSpec["role"],
-  name: string,
-  replica: number,
-) => ({
-  name,
-  role,
-  deployment: d.name,
-  replica,
-  image: cluster.image,
+/** Runtime of containers that do no GPU work (downloads, benchmark clients, balancers): host network, nothing else. */
+const NO_GPU_RUNTIME = {
   entrypoint: ["/usr/bin/env"],
   devices: [],
   groupAdd: [],
@@ -86,6 +76,21 @@ const jobBase = (
   securityOpt: [],
   capAdd: [],
   ulimits: [],
+};
+
+const jobBase = (
+  cluster: ClusterConfig,
+  d: DeploymentConfig,
+  role: ContainerSpec["role"],
+  name: string,
+  replica: number,
+) => ({
+  ...structuredClone(NO_GPU_RUNTIME),
+  name,
+  role,
+  deployment: d.name,
+  replica,
+  image: cluster.image,
   volumes: [{ hostPath: cluster.modelCache, containerPath: HF_CACHE_IN_CONTAINER, readOnly: false }],
   restart: "no" as const,
   ports: [],
@@ -209,22 +214,14 @@ export function loadBalancer(
       deployment: d.name,
       replica: 0,
       image: lb.image,
+      ...structuredClone(NO_GPU_RUNTIME),
       env: {},
       secretEnv: [],
-      entrypoint: ["/usr/bin/env"],
       command: [
         "sh",
         "-c",
         `cat > /etc/nginx/nginx.conf <<'ROCM_VLLM_NGINX'\n${config}ROCM_VLLM_NGINX\nexec nginx -g 'daemon off;'\n`,
       ],
-      devices: [],
-      groupAdd: [],
-      ipcMode: "private" as const,
-      networkMode: "host" as const,
-      sharedMemory: "not needed: no GPU work",
-      securityOpt: [],
-      capAdd: [],
-      ulimits: [],
       volumes: [],
       restart: "unless-stopped" as const,
       ports: [lb.port],
