@@ -85,12 +85,12 @@ const jobBase = (
   name: string,
   replica: number,
 ) => ({
-  ...structuredClone(NO_GPU_RUNTIME),
   name,
   role,
   deployment: d.name,
   replica,
   image: cluster.image,
+  ...structuredClone(NO_GPU_RUNTIME),
   volumes: [{ hostPath: cluster.modelCache, containerPath: HF_CACHE_IN_CONTAINER, readOnly: false }],
   restart: "no" as const,
   ports: [],
