@@ -2,15 +2,16 @@
 # Builds (once) the root file system of the e2e test image and prints the path of its tarball.
 #
 # No registry is reachable in CI, so the image cannot be pulled: it is a Debian bookworm `minbase` debootstrap from the
-# apt mirror this machine is configured with, plus python3 and curl (what the stand-in ray/vllm and the plan's
-# readiness scripts need) and the `render` group that ROCm images define. The tarball is cached under
-# /var/cache/rocm-vllm-e2e, keyed by a hash of this file, so only the first run on a machine pays for debootstrap.
+# apt mirror this machine is configured with, plus python3 (the stand-in ray/vllm), curl and iproute2 (what the
+# plan's readiness and preflight scripts call), nginx-light (stand-in for the load balancer image) and the `render`
+# group that ROCm images define. The tarball is cached under /var/cache/rocm-vllm-e2e, keyed by a hash of the recipe
+# below, so only the first run on a machine pays for debootstrap (1.5-3 minutes, most of it downloads).
 # The stand-ins are not part of it: the test adds them on top at each run, so editing them never invalidates the cache.
 set -euo pipefail
 
 cache_dir=${ROCM_VLLM_E2E_CACHE:-/var/cache/rocm-vllm-e2e}
 suite=bookworm
-packages=python3,curl,procps
+packages=python3,curl,procps,iproute2,nginx-light
 
 # The Debian mirror apt already uses (deb822 or one-line format); deb.debian.org when none is configured.
 apt_mirror() {
@@ -23,7 +24,9 @@ apt_mirror() {
   printf '%s\n' "${uri:-http://deb.debian.org/debian}"
 }
 
-key=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
+# Bump the last word when the steps below change in a way that changes the result.
+recipe="$suite $packages render-gid-109 strip-docs v1"
+key=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
 out="$cache_dir/rootfs-$suite-$key.tar"
 mkdir -p "$cache_dir"
 
