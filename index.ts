@@ -9,3 +9,4 @@ const outputs = deployCluster();
 export const endpoints = outputs.endpoints;
 export const servedModelNames = outputs.servedModelNames;
 export const warnings = outputs.warnings;
+export const benchmarks = outputs.benchmarks;

@@ -5,8 +5,8 @@
  * depth of the graph is the same for 2 nodes and for 64 and all nodes roll out in parallel.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { Plan } from "../planner/types";
-import type { PlacedContainer } from "./deployment";
+import type { ContainerSpec, NodePlan, Plan } from "../planner/types";
+import type { PlacedContainer, PlacedJob } from "./deployment";
 import { missingSecrets, type SecretEnv } from "./gpuContainer";
 import { Node } from "./node";
 import { RayCluster } from "./rayCluster";
@@ -38,14 +38,31 @@ export class Cluster extends pulumi.ComponentResource {
     const { plan } = args;
     const nodes: Record<string, Node> = {};
     for (const node of plan.nodes) {
-      nodes[node.name] = new Node(`${name}-${node.name}`, { node, clusterImage: plan.cluster.image }, { parent: this });
+      nodes[node.name] = new Node(
+        `${name}-${node.name}`,
+        { node, clusterImage: plan.cluster.image, sshPrivateKey: args.sshPrivateKey },
+        { parent: this },
+      );
     }
     const deployments: Record<string, RayCluster | VllmDeployment> = {};
     for (const deployment of plan.deployments) {
-      const containers: PlacedContainer[] = plan.nodes.flatMap((n) =>
-        n.containers.filter((c) => c.deployment === deployment.name).map((spec) => ({ node: nodes[n.name], spec })),
+      const mine = (specs: (n: NodePlan) => ContainerSpec[]): PlacedContainer[] =>
+        plan.nodes.flatMap((n) =>
+          specs(n)
+            .filter((c) => c.deployment === deployment.name)
+            .map((spec) => ({ node: nodes[n.name], spec })),
+        );
+      const jobs: PlacedJob[] = plan.nodes.flatMap((n) =>
+        n.jobs.filter((j) => j.container.deployment === deployment.name).map((job) => ({ node: nodes[n.name], job })),
       );
-      const deploymentArgs = { deployment, containers, secrets, sshPrivateKey: args.sshPrivateKey };
+      const deploymentArgs = {
+        deployment,
+        containers: mine((n) => n.containers),
+        services: mine((n) => n.services),
+        jobs,
+        secrets,
+        sshPrivateKey: args.sshPrivateKey,
+      };
       const childName = `${name}-${deployment.name}`;
       deployments[deployment.name] =
         deployment.kind === "ray"

@@ -20,7 +20,7 @@ export type SecretEnv = Readonly<Record<string, pulumi.Output<string> | undefine
  */
 export function missingSecrets(plan: Plan, secrets: SecretEnv): string[] {
   return plan.nodes.flatMap((n) =>
-    n.containers.flatMap((c) =>
+    [...n.containers, ...n.services, ...n.jobs.map((j) => j.container)].flatMap((c) =>
       c.secretEnv.filter((key) => secrets[key] === undefined).map((key) => `${c.name} (${n.name}): ${key}`),
     ),
   );
@@ -89,7 +89,8 @@ export function containerArgs(
 
 /**
  * Creates the container on its node's Docker daemon, under `parent`, with the node's provider. `aliases` lets a
- * container keep its identity when it moves between component types (see `createDeployment`).
+ * container keep its identity when it moves between component types (see `createDeployment`); `dependsOn` holds it
+ * back until its node's weight download is done.
  */
 export function createGpuContainer(
   logicalName: string,
@@ -97,11 +98,12 @@ export function createGpuContainer(
   node: Node,
   secrets: SecretEnv,
   parent: pulumi.Resource,
-  aliases: pulumi.Input<pulumi.Alias>[] = [],
+  opts: { aliases?: pulumi.Input<pulumi.Alias>[]; dependsOn?: pulumi.Resource[] } = {},
 ): docker.Container {
   return new docker.Container(logicalName, containerArgs(spec, node, secrets, parent), {
     parent,
     provider: node.provider,
-    ...(aliases.length > 0 ? { aliases } : {}),
+    ...(opts.aliases && opts.aliases.length > 0 ? { aliases: opts.aliases } : {}),
+    ...(opts.dependsOn && opts.dependsOn.length > 0 ? { dependsOn: opts.dependsOn } : {}),
   });
 }

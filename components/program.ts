@@ -8,15 +8,19 @@ import { parseStackConfig } from "../planner/config/load";
 import { CONFIG_NAMESPACE } from "../planner/config/schema";
 import { buildPlan } from "../planner/plan";
 import { formatProblems } from "../planner/problems";
+import { type BenchmarkResult, parseBenchmarkResult } from "../planner/scripts/dayTwoScripts";
 import type { Plan, Problem, Warning } from "../planner/types";
 import { Cluster } from "./cluster";
 
 /** Logical name of the `Cluster` component; part of every resource's URN, so it never changes. */
 export const CLUSTER_COMPONENT_NAME = "rocm-vllm";
 
-/** The stack outputs. */
-export interface ProgramOutputs {
-  /** Per deployment, the base URLs clients use (one per serving instance), e.g. `http://10.0.0.11:8000`. */
+/** The stack outputs known from the plan alone. */
+export interface PlanOutputs {
+  /**
+   * Per deployment, the base URLs clients use, e.g. `http://10.0.0.11:8000`: the load balancer's when there is one,
+   * else one per serving instance.
+   */
   endpoints: Record<string, string[]>;
   /** Per deployment, the model name clients put in requests (`--served-model-name`). */
   servedModelNames: Record<string, string>;
@@ -24,17 +28,26 @@ export interface ProgramOutputs {
   warnings: Warning[];
 }
 
-/** Stops the program before any resource exists, with the same one-line-per-problem text the CLI prints. */
+/** The stack outputs. */
+export interface ProgramOutputs extends PlanOutputs {
+  /** Per deployment with `benchmark`, what `vllm bench serve` measured during this `pulumi up` (not a secret). */
+  benchmarks: pulumi.Output<Record<string, BenchmarkResult>>;
+}
+
+/**
+ * Stops the program before any resource exists, with exactly the lines the CLI prints (one per problem). A
+ * `RunError` is printed by Pulumi without a stack trace.
+ */
 function fail(problems: readonly Problem[]): never {
-  throw new pulumi.RunError(`invalid stack config:\n${formatProblems(problems)}`);
+  throw new pulumi.RunError(formatProblems(problems));
 }
 
 /** The stack outputs of a plan: pure, so `rocm-vllm plan` and the program agree on them. */
-export function planOutputs(plan: Plan): ProgramOutputs {
+export function planOutputs(plan: Plan): PlanOutputs {
   const endpoints: Record<string, string[]> = {};
   const servedModelNames: Record<string, string> = {};
   for (const d of plan.deployments) {
-    endpoints[d.name] = d.instances.flatMap((i) => (i.endpoint ? [i.endpoint] : []));
+    endpoints[d.name] = d.endpoints;
     servedModelNames[d.name] = d.servedModelName;
   }
   return { endpoints, servedModelNames, warnings: plan.warnings };
@@ -60,6 +73,23 @@ export function deployCluster(): ProgramOutputs {
   if (problems.length > 0) fail(problems);
 
   for (const w of plan.warnings) pulumi.log.warn(`${w.path}: ${w.message} [${w.code}]`);
-  new Cluster(CLUSTER_COMPONENT_NAME, { plan, hfToken, sshPrivateKey });
-  return planOutputs(plan);
+  const cluster = new Cluster(CLUSTER_COMPONENT_NAME, { plan, hfToken, sshPrivateKey });
+  return { ...planOutputs(plan), benchmarks: benchmarkResults(cluster) };
+}
+
+/**
+ * The benchmark jobs' results, parsed from their stdout. The stdout is secret only because the SSH connection is
+ * (the provider taints every output with every input); throughput and latencies are not, so they are unsecreted.
+ */
+function benchmarkResults(cluster: Cluster): pulumi.Output<Record<string, BenchmarkResult>> {
+  const results = Object.entries(cluster.deployments).flatMap(([name, d]) =>
+    d.benchmark
+      ? [
+          pulumi
+            .unsecret(d.benchmark.stdout)
+            .apply((out): [string, BenchmarkResult] => [name, parseBenchmarkResult(out)]),
+        ]
+      : [],
+  );
+  return pulumi.all(results).apply((entries) => Object.fromEntries(entries));
 }

@@ -18,7 +18,13 @@ export class RayCluster extends pulumi.ComponentResource {
   readonly workers: docker.Container[];
   /** Every container, in plan order. */
   readonly containers: docker.Container[];
+  /** Long-running containers without GPUs (load balancers). */
+  readonly services: docker.Container[];
+  /** Weight downloads, one per node, before the containers start. */
+  readonly setupJobs: command.remote.Command[];
   readonly readiness: command.remote.Command[];
+  readonly smokeTests: command.remote.Command[];
+  readonly benchmark: command.remote.Command | undefined;
 
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
     super(RAY_CLUSTER_TYPE, name, {}, opts);
@@ -31,7 +37,11 @@ export class RayCluster extends pulumi.ComponentResource {
     this.containers = made.containers.map((c) => c.container);
     this.heads = made.containers.filter((c) => c.spec.role === "ray-head").map((c) => c.container);
     this.workers = made.containers.filter((c) => c.spec.role === "ray-worker").map((c) => c.container);
+    this.services = made.services;
+    this.setupJobs = made.setupJobs;
     this.readiness = made.readiness;
+    this.smokeTests = made.smokeTests;
+    this.benchmark = made.benchmark;
     this.registerOutputs({});
   }
 }

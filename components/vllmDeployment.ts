@@ -11,7 +11,13 @@ import { createDeployment, type DeploymentArgs, RAY_CLUSTER_TYPE, VLLM_DEPLOYMEN
 export class VllmDeployment extends pulumi.ComponentResource {
   /** Every container, in plan order. */
   readonly containers: docker.Container[];
+  /** Long-running containers without GPUs (load balancers). */
+  readonly services: docker.Container[];
+  /** Weight downloads, one per node, before the containers start. */
+  readonly setupJobs: command.remote.Command[];
   readonly readiness: command.remote.Command[];
+  readonly smokeTests: command.remote.Command[];
+  readonly benchmark: command.remote.Command | undefined;
 
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
     super(VLLM_DEPLOYMENT_TYPE, name, {}, opts);
@@ -22,7 +28,11 @@ export class VllmDeployment extends pulumi.ComponentResource {
       otherKindUrn: pulumi.createUrn(name, RAY_CLUSTER_TYPE, opts?.parent),
     });
     this.containers = made.containers.map((c) => c.container);
+    this.services = made.services;
+    this.setupJobs = made.setupJobs;
     this.readiness = made.readiness;
+    this.smokeTests = made.smokeTests;
+    this.benchmark = made.benchmark;
     this.registerOutputs({});
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A small hand-made `Plan` for component tests that must not depend on the planner's rules: one single-node
- * deployment and one Ray deployment over `rayNodes` nodes.
+ * deployment and one Ray deployment over `rayNodes` nodes, without day-2 extras (preflight, jobs, smoke tests).
  */
 import type { ContainerSpec, DeploymentPlan, NodePlan, Plan, ReadinessCheck } from "../../planner/types";
 
@@ -43,6 +43,8 @@ function node(i: number, containers: ContainerSpec[]): NodePlan {
     ssh: { user: "ops", port: 22, ...(i === 0 ? { identityFile: "/home/ops/.ssh/id_ed25519" } : {}) },
     gpus: 8,
     containers,
+    services: [],
+    jobs: [],
   };
 }
 
@@ -101,6 +103,9 @@ function deployment(
           ]
         : [],
     readiness: [readiness(head.name, head.ip, headContainer, name)],
+    smokeTests: [],
+    weights: { predownload: false, jobs: [] },
+    endpoints: [`http://${head.ip}:8000`],
     memory: { checked: false, hbmGiB: 192, gpuMemoryUtilization: 0.9, notes: [] },
     reasons: [],
   };

@@ -53,7 +53,8 @@ export interface RecordedResource {
 
 export interface ProgramRun<T = ProgramOutputs> {
   resources: RecordedResource[];
-  outputs: T;
+  /** What the program returned, with top-level Outputs resolved. */
+  outputs: pulumi.Unwrap<T>;
   /** Output names whose value is a secret Output. */
   secretOutputs: string[];
 }
@@ -85,6 +86,19 @@ interface Pending {
   inputs?: Record<string, unknown>;
   secretInputs?: string[];
 }
+
+/** The result JSON the mocked benchmark jobs print (the fields `parseBenchmarkResult` reads). */
+export const FAKE_BENCHMARK_RESULT = {
+  output_throughput: 1234.5,
+  mean_ttft_ms: 100,
+  p50_ttft_ms: 90,
+  p90_ttft_ms: 150,
+  p99_ttft_ms: 200,
+  mean_itl_ms: 20,
+  p50_itl_ms: 18,
+  p90_itl_ms: 25,
+  p99_itl_ms: 40,
+};
 
 let recording: RecordedResource[] = [];
 let current: Pending | undefined;
@@ -138,7 +152,8 @@ const mocks: pulumi.runtime.Mocks = {
       state.repoDigest = `${String(inputs.name).split(":")[0]}@sha256:${digest}`;
     }
     if (args.type === REMOTE_COMMAND) {
-      state.stdout = "";
+      // Benchmark jobs end their stdout with `vllm bench serve`'s result JSON; every other command prints nothing.
+      state.stdout = args.name.includes("-benchmark-") ? `progress...\n${JSON.stringify(FAKE_BENCHMARK_RESULT)}\n` : "";
       state.stderr = "";
     }
     return { id: `${args.name}-id`, state };
@@ -147,6 +162,17 @@ const mocks: pulumi.runtime.Mocks = {
     return args.inputs as Record<string, unknown>;
   },
 };
+
+/** The program threw: same message as its error, plus what it had registered by then. */
+export class ProgramFailure extends Error {
+  constructor(
+    readonly error: unknown,
+    readonly resources: RecordedResource[],
+  ) {
+    super(error instanceof Error ? error.message : String(error));
+    this.name = "ProgramFailure";
+  }
+}
 
 /** Installs the mocks and the registration recorder; once per test file. */
 export function installMocks(): Promise<void> {
@@ -242,18 +268,25 @@ export async function runInMocks<T extends object>(stack: StackInput, init: () =
     current = undefined;
   }
   if (failure) {
+    const resources = recording;
     recording = [];
-    throw failure.error;
+    throw new ProgramFailure(failure.error, resources);
   }
   if (!returned) throw new Error("the program returned nothing");
   const secretOutputs: string[] = [];
+  const outputs: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(returned)) {
-    if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(key);
+    if (pulumi.Output.isInstance(value)) {
+      if (await pulumi.isSecret(value)) secretOutputs.push(key);
+      outputs[key] = await new Promise((resolve) => value.apply(resolve));
+    } else {
+      outputs[key] = value;
+    }
   }
   const resources = recording;
   recording = [];
   resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
-  return { resources, outputs: returned, secretOutputs };
+  return { resources, outputs: outputs as pulumi.Unwrap<T>, secretOutputs };
 }
 
 /**

@@ -1,0 +1,449 @@
+/**
+ * The Pulumi program (`deployCluster`) under mocks, on every example stack and on generated configs: what
+ * `pulumi up` would create, on which node, waiting for what, with which inputs; what it exports; that secrets stay
+ * secret; that config errors stop it with the CLI's lines; and that rollout depth does not grow with the node count.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseStackConfig, parseStackYaml } from "../planner/config/load";
+import { buildPlan } from "../planner/plan";
+import { formatProblems } from "../planner/problems";
+import type { ContainerSpec, NodePlan, Plan } from "../planner/types";
+import {
+  byUrn,
+  CONTAINER,
+  DOCKER_PROVIDER,
+  dependencyDepth,
+  FAKE_BENCHMARK_RESULT,
+  FAKE_SECRETS,
+  ProgramFailure,
+  type ProgramRun,
+  REMOTE_COMMAND,
+  REMOTE_IMAGE,
+  type RecordedResource,
+  readStackFile,
+  resourceGraph,
+  runProgram,
+  type StackInput,
+} from "./support/pulumiMocks";
+
+const STACKS_DIR = join(__dirname, "..", "stacks");
+const stackFiles = readdirSync(STACKS_DIR)
+  .filter((f) => /^Pulumi\..+\.yaml$/.test(f))
+  .sort();
+
+/** The plan the program should be provisioning, built straight from the planner. */
+function planFor(input: StackInput): Plan {
+  const loaded = parseStackConfig({
+    cluster: input.cluster,
+    deployments: input.deployments,
+    hasHfToken: input.hfToken !== undefined,
+  });
+  if (!loaded.ok) throw new Error(formatProblems(loaded.problems));
+  const { plan, problems } = buildPlan(loaded.config);
+  if (problems.length > 0) throw new Error(formatProblems(problems));
+  return plan;
+}
+
+/** What a planned container must look like as `docker.Container` inputs, written out independently of the code. */
+function expectedContainerInputs(spec: ContainerSpec, hfToken: string | undefined): Record<string, unknown> {
+  const env = { ...spec.env, ...(spec.secretEnv.includes("HF_TOKEN") ? { HF_TOKEN: hfToken } : {}) };
+  return {
+    name: spec.name,
+    restart: spec.restart,
+    mustRun: true,
+    entrypoints: spec.entrypoint,
+    command: spec.command,
+    envs: Object.keys(env)
+      .sort()
+      .map((k) => `${k}=${env[k as keyof typeof env]}`),
+    devices: spec.devices.map((d) => ({ hostPath: d, containerPath: d, permissions: "rwm" })),
+    groupAdds: spec.groupAdd,
+    ipcMode: spec.ipcMode,
+    networkMode: spec.networkMode,
+    securityOpts: spec.securityOpt,
+    capabilities: { adds: spec.capAdd },
+    ulimits: spec.ulimits,
+    volumes: spec.volumes,
+    labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
+  };
+}
+
+function dockerHost(node: NodePlan): string {
+  return `ssh://${node.ssh.user}@${node.host}:${node.ssh.port}`;
+}
+
+/** The Docker provider of a node, found by its `ssh://` host. */
+function providerOf(run: ProgramRun, node: NodePlan): RecordedResource {
+  const found = run.resources.filter((r) => r.type === DOCKER_PROVIDER && r.inputs.host === dockerHost(node));
+  expect(found, `providers for ${node.name}`).toHaveLength(1);
+  return found[0];
+}
+
+function containerNamed(run: ProgramRun, node: NodePlan, name: string): RecordedResource {
+  const provider = providerOf(run, node);
+  const found = run.resources.filter(
+    (r) => r.type === CONTAINER && r.provider === provider.urn && r.inputs.name === name,
+  );
+  expect(found, `container ${name} on ${node.name}`).toHaveLength(1);
+  return found[0];
+}
+
+function commandsOn(run: ProgramRun, node: NodePlan): RecordedResource[] {
+  return run.resources.filter(
+    (r) => r.type === REMOTE_COMMAND && (r.inputs.connection as { host?: string } | undefined)?.host === node.host,
+  );
+}
+
+describe.each(stackFiles)("example stack %s under mocks", (file) => {
+  const stack = file.replace(/^Pulumi\.|\.yaml$/g, "");
+  const input = readStackFile(join(STACKS_DIR, file));
+  let run: ProgramRun;
+  let plan: Plan;
+  beforeAll(async () => {
+    plan = planFor(input);
+    run = await runProgram(input);
+  });
+
+  it("parses the same way as the CLI reads the file", () => {
+    const viaCli = parseStackYaml(readFileSync(join(STACKS_DIR, file), "utf8"));
+    expect(viaCli.ok).toBe(true);
+    if (viaCli.ok) expect(buildPlan(viaCli.config).plan).toEqual(plan);
+  });
+
+  it("creates one Docker provider per node over SSH and pulls each image once per node through it", () => {
+    expect(run.resources.filter((r) => r.type === DOCKER_PROVIDER)).toHaveLength(plan.nodes.length);
+    for (const node of plan.nodes) {
+      const provider = providerOf(run, node);
+      expect(JSON.parse(String(provider.inputs.sshOpts))).toEqual(
+        expect.arrayContaining(["BatchMode=yes", "StrictHostKeyChecking=accept-new"]),
+      );
+      const pulls = run.resources.filter((r) => r.type === REMOTE_IMAGE && r.provider === provider.urn);
+      const images = new Set(
+        [...node.containers, ...node.services, ...node.jobs.map((j) => j.container)].map((c) => c.image),
+      );
+      expect(pulls.map((p) => p.inputs.name).sort()).toEqual([...images].sort());
+      for (const pull of pulls) expect(pull.inputs.keepLocally).toBe(true);
+    }
+  });
+
+  it("runs every planned GPU container on its node with exactly the plan's devices, env, groups and modes", () => {
+    const planned = plan.nodes.flatMap((n) => n.containers.map((spec) => ({ node: n, spec })));
+    expect(run.resources.filter((r) => r.type === CONTAINER)).toHaveLength(
+      planned.length + plan.nodes.reduce((k, n) => k + n.services.length, 0),
+    );
+    for (const { node, spec } of planned) {
+      const c = containerNamed(run, node, spec.name);
+      expect(c.inputs).toMatchObject(expectedContainerInputs(spec, input.hfToken));
+      expect(c.inputs.envs).toHaveLength(Object.keys(spec.env).length + spec.secretEnv.length);
+      if (spec.shmSizeMb === undefined) expect(c.inputs).not.toHaveProperty("shmSize");
+      else expect(c.inputs.shmSize).toBe(spec.shmSizeMb);
+      const image = byUrn(run).get(c.dependencies.find((d) => byUrn(run).get(d)?.type === REMOTE_IMAGE) ?? "");
+      expect(image?.provider).toBe(c.provider);
+      expect(c.inputs.image).toMatch(/^sha256:/);
+    }
+  });
+
+  it("puts Ray heads and workers under a RayCluster and other serving containers under a VllmDeployment", () => {
+    const urns = byUrn(run);
+    for (const node of plan.nodes) {
+      for (const spec of node.containers) {
+        const parent = urns.get(containerNamed(run, node, spec.name).parent ?? "");
+        const kind = plan.deployments.find((d) => d.name === spec.deployment)?.kind;
+        expect(parent?.type).toBe(kind === "ray" ? "rocm-vllm:index:RayCluster" : "rocm-vllm:index:VllmDeployment");
+        expect(parent?.name).toBe(`rocm-vllm-${spec.deployment}`);
+      }
+    }
+    for (const d of plan.deployments.filter((x) => x.kind === "ray")) {
+      for (const ray of d.rayClusters) {
+        const head = plan.nodes.find((n) => n.name === ray.headNode);
+        expect(head?.containers.some((c) => c.role === "ray-head" && c.deployment === d.name)).toBe(true);
+        for (const w of ray.workerNodes) {
+          const worker = plan.nodes.find((n) => n.name === w);
+          expect(worker?.containers.some((c) => c.role === "ray-worker" && c.deployment === d.name)).toBe(true);
+          if (worker) containerNamed(run, worker, worker.containers.find((c) => c.role === "ray-worker")?.name ?? "");
+        }
+      }
+    }
+  });
+
+  it("gates every instance: readiness waits for all of the deployment's containers, the smoke test for readiness", () => {
+    const urns = byUrn(run);
+    for (const d of plan.deployments) {
+      const mine = run.resources.filter((r) => r.type === CONTAINER && r.parent?.endsWith(`::rocm-vllm-${d.name}`));
+      const gpu = mine.filter((r) => !String(r.name).includes("-load-balancer-"));
+      for (const check of d.readiness) {
+        const instance = d.instances.find((i) => i.container === check.container);
+        const gate = run.resources.find(
+          (r) => r.type === REMOTE_COMMAND && r.name === `rocm-vllm-${d.name}-r${instance?.replica}-ready`,
+        );
+        if (!gate) throw new Error(`no readiness gate for ${check.container}`);
+        expect(gate.inputs.create).toBe(check.script);
+        expect(gate.dependencies.filter((u) => urns.get(u)?.type === CONTAINER).sort()).toEqual(
+          gpu.map((c) => c.urn).sort(),
+        );
+        expect((gate.inputs.connection as { host: string }).host).toBe(check.host);
+        expect(gate.secretInputs).toContain("connection");
+        expect(gate.inputs.logging).toBe("stdoutAndStderr");
+        expect((gate.inputs.triggers as string[]).length).toBeGreaterThan(0);
+      }
+      expect(
+        run.resources.filter(
+          (r) => r.type === REMOTE_COMMAND && r.name.endsWith("-smoke") && r.parent?.endsWith(`::rocm-vllm-${d.name}`),
+        ),
+      ).toHaveLength(d.smokeTests.length);
+      for (const [i, test] of d.smokeTests.entries()) {
+        const smoke = run.resources.find((r) => r.name === `rocm-vllm-${d.name}-r${d.instances[i].replica}-smoke`);
+        expect(smoke?.inputs.create).toBe(test.script);
+        expect(smoke?.dependencies).toContain(
+          run.resources.find((r) => r.name === `rocm-vllm-${d.name}-r${d.instances[i].replica}-ready`)?.urn,
+        );
+      }
+    }
+  });
+
+  it("runs each node's preflight before its pulls and its weight downloads before its containers", () => {
+    const urns = byUrn(run);
+    for (const node of plan.nodes) {
+      const commands = commandsOn(run, node);
+      const preflight = commands.filter((c) => c.name.endsWith("-preflight"));
+      expect(preflight.map((p) => p.inputs.create)).toEqual(node.preflight ? [node.preflight.script] : []);
+      const provider = providerOf(run, node);
+      for (const pull of run.resources.filter((r) => r.type === REMOTE_IMAGE && r.provider === provider.urn)) {
+        expect(pull.dependencies).toEqual(preflight.map((p) => p.urn));
+      }
+      const jobs = commands.filter((c) => c.name.includes("-weights-"));
+      expect(jobs).toHaveLength(node.jobs.filter((j) => j.after === "image").length);
+      for (const spec of node.containers) {
+        const deps = containerNamed(run, node, spec.name).dependencies.map((u) => urns.get(u));
+        // Never another node's resource, never another container: only this node's image and weight download.
+        for (const dep of deps) {
+          if (dep?.type === REMOTE_IMAGE) expect(dep.provider).toBe(provider.urn);
+          else expect(jobs.map((j) => j.urn)).toContain(dep?.urn);
+        }
+        const download = node.jobs.some((j) => j.after === "image" && j.container.deployment === spec.deployment);
+        expect(deps.filter((x) => x?.type === REMOTE_COMMAND)).toHaveLength(download ? 1 : 0);
+      }
+    }
+  });
+
+  it("exports the plan's endpoints, served model names and warnings", () => {
+    expect(run.outputs.endpoints).toEqual(Object.fromEntries(plan.deployments.map((d) => [d.name, d.endpoints])));
+    expect(run.outputs.servedModelNames).toEqual(
+      Object.fromEntries(plan.deployments.map((d) => [d.name, d.servedModelName])),
+    );
+    expect(run.outputs.warnings).toEqual(plan.warnings);
+    expect(run.outputs.benchmarks).toEqual({});
+    for (const urls of Object.values(run.outputs.endpoints))
+      for (const u of urls) expect(u).toMatch(/^http:\/\/[\d.]+:\d+$/);
+  });
+
+  it("never shows a secret in plaintext", () => {
+    const text = JSON.stringify({ graph: resourceGraph(run), outputs: run.outputs });
+    expect(text).not.toContain(FAKE_SECRETS.hfToken);
+    expect(run.secretOutputs).toEqual([]);
+    for (const r of run.resources.filter((x) => x.type === REMOTE_COMMAND))
+      expect(r.secretInputs).toContain("connection");
+    for (const r of run.resources.filter((x) => JSON.stringify(x.inputs).includes(FAKE_SECRETS.hfToken))) {
+      expect(r.secretInputs.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("matches the committed resource graph", async () => {
+    await expect(`${JSON.stringify(resourceGraph(run), null, 2)}\n`).toMatchFileSnapshot(
+      `__snapshots__/graph.${stack}.json`,
+    );
+  });
+});
+
+/** A cluster config with `n` MI300X nodes at 10.1.x.y. */
+function clusterOf(n: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    gpu: "mi300x",
+    image: "rocm/vllm:rocm7.0.0_vllm_0.11.1_20251024",
+    nodes: Array.from({ length: n }, (_, i) => ({
+      name: `gpu-${i}`,
+      host: `10.1.${Math.floor(i / 200)}.${10 + (i % 200)}`,
+    })),
+    ...extra,
+  };
+}
+
+describe("generated configs", () => {
+  it("gives the HF token, as a secret, only to containers that list it", async () => {
+    const input: StackInput = {
+      cluster: clusterOf(1),
+      deployments: [{ name: "llama8b", model: "meta-llama/Llama-3.1-8B-Instruct", replicas: 2 }],
+      hfToken: FAKE_SECRETS.hfToken,
+    };
+    const plan = planFor(input);
+    const run = await runProgram(input);
+    const specs = plan.nodes[0].containers;
+    expect(specs.every((s) => s.secretEnv.includes("HF_TOKEN"))).toBe(true);
+    for (const spec of specs) {
+      const c = containerNamed(run, plan.nodes[0], spec.name);
+      expect(c.secretInputs).toEqual(["envs"]);
+      expect(c.inputs.envs).toContain(`HF_TOKEN=${FAKE_SECRETS.hfToken}`);
+    }
+    expect(JSON.stringify(resourceGraph(run))).not.toContain(FAKE_SECRETS.hfToken);
+    const noToken = await runProgram({ ...input, hfToken: undefined });
+    for (const c of noToken.resources.filter((r) => r.type === CONTAINER)) {
+      expect(c.secretInputs).toEqual([]);
+      expect((c.inputs.envs as string[]).some((e) => e.startsWith("HF_TOKEN="))).toBe(false);
+    }
+  });
+
+  it("passes the SSH key to every command as a secret, and uses ssh-agent without it", async () => {
+    const input: StackInput = {
+      cluster: clusterOf(1, { ssh: { user: "ops", port: 2222, identityFile: "/home/ops/.ssh/id" } }),
+      deployments: [{ name: "llama8b", model: "meta-llama/Llama-3.1-8B-Instruct" }],
+      sshPrivateKey: FAKE_SECRETS.sshPrivateKey,
+    };
+    const withKey = await runProgram(input);
+    const commands = withKey.resources.filter((r) => r.type === REMOTE_COMMAND);
+    expect(commands.length).toBeGreaterThan(0);
+    for (const c of commands) {
+      expect(c.inputs.connection).toMatchObject({
+        host: "10.1.0.10",
+        port: 2222,
+        user: "ops",
+        privateKey: FAKE_SECRETS.sshPrivateKey,
+      });
+      expect(c.secretInputs).toContain("connection");
+    }
+    const provider = withKey.resources.find((r) => r.type === DOCKER_PROVIDER);
+    expect(provider?.inputs.host).toBe("ssh://ops@10.1.0.10:2222");
+    expect(JSON.parse(String(provider?.inputs.sshOpts)).slice(0, 2)).toEqual(["-i", "/home/ops/.ssh/id"]);
+    const agent = await runProgram({ ...input, sshPrivateKey: undefined });
+    for (const c of agent.resources.filter((r) => r.type === REMOTE_COMMAND))
+      expect(c.inputs.connection).not.toHaveProperty("privateKey");
+  });
+
+  it("runs a load balancer and the benchmark after the gates, and exports the benchmark result", async () => {
+    const input: StackInput = {
+      cluster: clusterOf(2, { preflight: false }),
+      deployments: [
+        {
+          name: "llama8b",
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          replicas: 4,
+          nodes: ["gpu-0", "gpu-1"],
+          parallelism: { tensor: 4 },
+          loadBalancer: { port: 8080, nodes: ["gpu-1"] },
+          benchmark: { prompts: 10 },
+        },
+      ],
+      hfToken: FAKE_SECRETS.hfToken,
+    };
+    const plan = planFor(input);
+    const run = await runProgram(input);
+    const urns = byUrn(run);
+    const [gpu0, gpu1] = plan.nodes;
+    expect(commandsOn(run, gpu0).filter((c) => c.name.endsWith("-preflight"))).toEqual([]);
+
+    const lbSpec = gpu1.services[0];
+    const lb = containerNamed(run, gpu1, lbSpec.name);
+    expect(lb.name).toBe("rocm-vllm-llama8b-load-balancer-gpu-1");
+    expect(lb.inputs).toMatchObject(expectedContainerInputs(lbSpec, undefined));
+    expect(
+      run.resources.filter((r) => r.type === REMOTE_IMAGE && r.provider === lb.provider).map((r) => r.inputs.name),
+    ).toContain(lbSpec.image);
+
+    const benchmark = run.resources.find((r) => r.name.includes("-benchmark-"));
+    const gates = run.resources.filter((r) => r.type === REMOTE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
+    expect(gates).toHaveLength(8);
+    expect(benchmark?.dependencies).toEqual(expect.arrayContaining([...gates.map((g) => g.urn), lb.urn]));
+    const job = plan.nodes.flatMap((n) => n.jobs).find((j) => j.after === "readiness");
+    expect(benchmark?.inputs.triggers).toEqual([job?.trigger]);
+    expect(String(benchmark?.inputs.create)).toContain("exec docker run --rm --name rocm-vllm-llama8b-benchmark ");
+    expect(benchmark?.secretInputs).toEqual(expect.arrayContaining(["connection", "stdin"]));
+    expect(benchmark?.inputs.stdin).toBe(`${FAKE_SECRETS.hfToken}\n`);
+    expect(String(benchmark?.inputs.create)).not.toContain(FAKE_SECRETS.hfToken);
+
+    expect(run.outputs.endpoints).toEqual({ llama8b: [`http://${gpu1.ip}:8080`] });
+    expect(run.outputs.benchmarks).toEqual({
+      llama8b: {
+        outputTokensPerSecond: FAKE_BENCHMARK_RESULT.output_throughput,
+        ttftMs: { mean: 100, p50: 90, p90: 150, p99: 200 },
+        itlMs: { mean: 20, p50: 18, p90: 25, p99: 40 },
+      },
+    });
+    expect(run.secretOutputs).toEqual([]);
+    // The benchmark is the only thing that waits for readiness: no container depends on a gate.
+    for (const c of run.resources.filter((r) => r.type === CONTAINER)) {
+      expect(c.dependencies.map((d) => urns.get(d)?.name).filter((n) => /-(ready|smoke)$/.test(String(n)))).toEqual([]);
+    }
+  });
+
+  it("stops on a config error before creating anything, with the CLI's lines", async () => {
+    const input: StackInput = {
+      cluster: clusterOf(1, { gpu: "mi300" }),
+      deployments: [{ name: "Bad_Name", model: "meta-llama/Llama-3.1-8B-Instruct", parallelism: { tensr: 8 } }],
+    };
+    const loaded = parseStackConfig({ cluster: input.cluster, deployments: input.deployments, hasHfToken: false });
+    expect(loaded.ok).toBe(false);
+    const expected = loaded.ok ? "" : formatProblems(loaded.problems);
+    expect(expected.split("\n").length).toBeGreaterThanOrEqual(3);
+    const failure = await runProgram(input).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(ProgramFailure);
+    expect((failure as ProgramFailure).message).toBe(expected);
+    expect((failure as ProgramFailure).resources.filter((r) => r.type !== "pulumi:pulumi:Stack")).toEqual([]);
+  });
+
+  it("stops on a planning error (valid shape, impossible plan) with the planner's lines", async () => {
+    const input: StackInput = {
+      cluster: clusterOf(1),
+      deployments: [{ name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct", parallelism: { tensor: 3 } }],
+    };
+    const loaded = parseStackConfig({ cluster: input.cluster, deployments: input.deployments, hasHfToken: false });
+    if (!loaded.ok) throw new Error("expected a valid shape");
+    const { problems } = buildPlan(loaded.config);
+    expect(problems.length).toBeGreaterThan(0);
+    await expect(runProgram(input)).rejects.toThrow(formatProblems(problems));
+  });
+
+  it("reports a missing config key like the CLI does", async () => {
+    const loaded = parseStackConfig({ cluster: undefined, deployments: undefined, hasHfToken: false });
+    if (loaded.ok) throw new Error("expected problems");
+    await expect(runProgram({ cluster: undefined, deployments: undefined })).rejects.toThrow(
+      formatProblems(loaded.problems),
+    );
+  });
+});
+
+describe("parallel rollout at scale", () => {
+  /** 405B on Ray, TP 8 × PP 2 per replica, `replicas` replicas: two nodes each. */
+  const ray = (replicas: number): StackInput => ({
+    cluster: clusterOf(replicas * 2, { network: { interface: "ens50f0np0" } }),
+    deployments: [
+      {
+        name: "llama405b",
+        model: "meta-llama/Llama-3.1-405B-Instruct",
+        parallelism: { tensor: 8, pipeline: 2 },
+        replicas,
+        maxModelLen: 8192,
+        maxNumSeqs: 256,
+      },
+    ],
+    hfToken: FAKE_SECRETS.hfToken,
+  });
+
+  it("keeps the dependency depth of a 64-node stack equal to a 2-node one", async () => {
+    const started = performance.now();
+    const big = await runProgram(ray(32));
+    const elapsed = performance.now() - started;
+    const small = await runProgram(ray(1));
+    expect(planFor(ray(32)).nodes).toHaveLength(64);
+    expect(big.resources.filter((r) => r.type === DOCKER_PROVIDER)).toHaveLength(64);
+    expect(big.resources.filter((r) => r.type === CONTAINER)).toHaveLength(64);
+    // Stack → Cluster → Node → preflight → pull → weights → container → readiness → smoke test.
+    expect(dependencyDepth(small.resources)).toBe(9);
+    expect(dependencyDepth(big.resources)).toBe(dependencyDepth(small.resources));
+    // Fast enough to run on every commit (measured: about 2 s).
+    expect(elapsed).toBeLessThan(20_000);
+  });
+});
