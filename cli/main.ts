@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { formatProblems } from "../planner/problems";
+import { registerDiff } from "./diff";
 import { registerExport } from "./export";
 import { renderPlan } from "./renderPlan";
 import { planStackFile, UsageError } from "./stackFile";
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     .action((file: string, opts: { json?: boolean }) => {
       process.exitCode = planCommand(file, opts);
     });
+  registerDiff(program);
   registerExport(program);
   return program;
 }
