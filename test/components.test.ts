@@ -136,7 +136,7 @@ describe("Cluster components on a hand-made plan", () => {
     expect([...((big?.inputs.triggers ?? []) as string[])].sort()).toEqual(
       run.resources
         .filter((r) => r.type === CONTAINER && String(r.inputs.name).startsWith("vllm-big"))
-        .map((r) => `${r.name}-id`)
+        .map((r) => r.id)
         .sort(),
     );
     expect(big?.inputs).toMatchObject({

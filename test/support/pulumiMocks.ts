@@ -35,6 +35,8 @@ export interface StackInput {
 /** One registration as the engine would receive it. URNs are the mock monitor's. */
 export interface RecordedResource {
   urn: string;
+  /** Physical ID from the mocks (empty for components); a container's changes whenever its inputs do. */
+  id: string;
   type: string;
   name: string;
   custom: boolean;
@@ -70,6 +72,7 @@ interface RegisterRequest {
 }
 interface RegisterResponse {
   getUrn(): string;
+  getId(): string;
 }
 type RegisterCallback = (err: unknown, resp: RegisterResponse | undefined) => void;
 interface MonitorLike {
@@ -156,7 +159,16 @@ const mocks: pulumi.runtime.Mocks = {
       state.stdout = args.name.includes("-benchmark-") ? `progress...\n${JSON.stringify(FAKE_BENCHMARK_RESULT)}\n` : "";
       state.stderr = "";
     }
-    return { id: `${args.name}-id`, state };
+    // A container's ID changes when it is replaced, as on a real daemon: here, whenever its inputs change. Gates
+    // whose triggers are container IDs then change too, as they do in a real update.
+    const id =
+      args.type === CONTAINER
+        ? `${args.name}-${createHash("sha256")
+            .update(JSON.stringify(sortKeys(inputs)))
+            .digest("hex")
+            .slice(0, 12)}`
+        : `${args.name}-id`;
+    return { id, state };
   },
   call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
     return args.inputs as Record<string, unknown>;
@@ -196,6 +208,7 @@ export function installMocks(): Promise<void> {
           if (!err && resp) {
             recording.push({
               urn: resp.getUrn(),
+              id: resp.getId(),
               type: pending.type,
               name: pending.name,
               custom: pending.type !== STACK_TYPE && !pending.type.startsWith("rocm-vllm:"),
@@ -404,4 +417,50 @@ export function ofType(run: Pick<ProgramRun<unknown>, "resources">, type: string
 /** The URN → resource lookup, for following parent/provider/dependency edges in assertions. */
 export function byUrn(run: Pick<ProgramRun<unknown>, "resources">): Map<string, RecordedResource> {
   return new Map(run.resources.map((r) => [r.urn, r]));
+}
+
+/** How the resources of two runs differ, by logical name (type and name; URNs include the mock stack). */
+export interface RunDiff {
+  added: string[];
+  removed: string[];
+  /** Resources in both runs whose inputs differ, with the top-level input keys that changed. */
+  changed: Record<string, string[]>;
+}
+
+function resourceKey(r: RecordedResource): string {
+  return `${r.type}::${r.name}`;
+}
+
+/**
+ * Compares the inputs of two runs, e.g. before and after a config change: what `pulumi preview` would show as
+ * created, deleted and changed. Secret inputs are compared by value. For containers, any changed input other than
+ * `restart`/`mustRun` means a replacement (a restart); for commands, a change means the command runs again.
+ */
+export function diffRuns(
+  before: Pick<ProgramRun<unknown>, "resources">,
+  after: Pick<ProgramRun<unknown>, "resources">,
+): RunDiff {
+  const old = new Map(before.resources.map((r) => [resourceKey(r), r]));
+  const now = new Map(after.resources.map((r) => [resourceKey(r), r]));
+  const changed: Record<string, string[]> = {};
+  for (const [key, r] of now) {
+    const o = old.get(key);
+    if (!o) continue;
+    const keys = [...new Set([...Object.keys(o.inputs), ...Object.keys(r.inputs)])].sort();
+    const differing = keys.filter(
+      (k) => JSON.stringify(sortKeys(o.inputs[k])) !== JSON.stringify(sortKeys(r.inputs[k])),
+    );
+    if (differing.length > 0) changed[r.name] = differing;
+  }
+  return {
+    added: [...now.keys()]
+      .filter((k) => !old.has(k))
+      .map((k) => k.split("::")[1])
+      .sort(),
+    removed: [...old.keys()]
+      .filter((k) => !now.has(k))
+      .map((k) => k.split("::")[1])
+      .sort(),
+    changed,
+  };
 }
