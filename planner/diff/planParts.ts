@@ -140,9 +140,9 @@ export function containerInputs(spec: ContainerSpec, secrets: SecretFingerprints
   return { ...inputs, secretValues };
 }
 
-/** The ordered union of two key lists: `first`'s order, then keys only in `second`. */
+/** The ordered union of two key lists without repeats: `first`'s order, then keys only in `second`. */
 export function union<K>(first: Iterable<K>, second: Iterable<K>): K[] {
-  const out = [...first];
-  for (const k of second) if (!out.includes(k)) out.push(k);
+  const out: K[] = [];
+  for (const k of [...first, ...second]) if (!out.includes(k)) out.push(k);
   return out;
 }
