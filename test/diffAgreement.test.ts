@@ -76,7 +76,7 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-function classify(r: RecordedResource, how: How, run: ProgramRun, hosts: Map<string, string>): Touched {
+function classify(r: RecordedResource, how: How, run: Run, hosts: Map<string, string>): Touched {
   const urns = new Map(run.resources.map((x) => [x.urn, x]));
   const parent = urns.get(r.parent ?? "");
   if (!parent) throw new Error(`${r.name} has no recorded parent`);
@@ -112,14 +112,12 @@ function classify(r: RecordedResource, how: How, run: ProgramRun, hosts: Map<str
   throw new Error(`unknown resource ${r.type} ${r.name}`);
 }
 
-const EMPTY_RUN: ProgramRun = {
-  resources: [],
-  outputs: { endpoints: {}, servedModelNames: {}, warnings: [] },
-  secretOutputs: [],
-};
+/** The resources of a run; a stack file that does not exist has none. */
+type Run = Pick<ProgramRun<unknown>, "resources">;
+const EMPTY_RUN: Run = { resources: [] };
 
 /** Custom resources whose inputs differ between the runs, or that only one run has. */
-function touchedResources(a: ProgramRun, b: ProgramRun, base?: StackSide, head?: StackSide): Touched[] {
+function touchedResources(a: Run, b: Run, base?: StackSide, head?: StackSide): Touched[] {
   const hosts = new Map([...(base?.plan.nodes ?? []), ...(head?.plan.nodes ?? [])].map((n) => [n.host, n.name]));
   const key = (r: RecordedResource) => `${r.type}::${r.name}`;
   const before = new Map(a.resources.filter((r) => r.custom).map((r) => [key(r), r]));
@@ -215,8 +213,8 @@ async function compare(before: StackInput | undefined, after: StackInput | undef
   const base = side(before);
   const head = side(after);
   const diff = planDiff(base, head);
-  const a = before ? await runProgram(before) : EMPTY_RUN;
-  const b = after ? await runProgram(after) : EMPTY_RUN;
+  const a: Run = before ? await runProgram(before) : EMPTY_RUN;
+  const b: Run = after ? await runProgram(after) : EMPTY_RUN;
   const touched = touchedResources(a, b, base, head);
   // Containers: exactly the ones the impact lists, on the node and deployment it lists them under.
   const fromRuns = touched
