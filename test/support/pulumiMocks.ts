@@ -28,8 +28,17 @@ export const REMOTE_COMMAND = "command:remote:Command";
 export interface StackInput {
   cluster: unknown;
   deployments: unknown;
+  /** Set as an encrypted secret, as `pulumi config set --secret hfToken` does. */
   hfToken?: string;
+  /** Set as an encrypted secret, as `pulumi config set --secret sshPrivateKey` does. */
   sshPrivateKey?: string;
+  /**
+   * Any other config, by full key (`rocm-vllm:hfToken`, `pulumi:disable-default-providers`, a misspelled key…), set
+   * as plain values (objects as JSON), as a stack file without `secure:` holds them.
+   */
+  plainConfig?: Record<string, unknown>;
+  /** Other keys set as encrypted secrets, by full key. */
+  secretConfig?: Record<string, string>;
 }
 
 /** One registration as the engine would receive it. URNs are the mock monitor's. */
@@ -244,6 +253,13 @@ function stackConfigMap(stack: StackInput): { config: Record<string, string>; se
     config[`${PROJECT}:${key}`] = value;
     secretKeys.push(`${PROJECT}:${key}`);
   }
+  for (const [key, value] of Object.entries(stack.plainConfig ?? {})) {
+    config[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  for (const [key, value] of Object.entries(stack.secretConfig ?? {})) {
+    config[key] = value;
+    secretKeys.push(key);
+  }
   return { config, secretKeys };
 }
 
@@ -316,16 +332,27 @@ export async function runProgram(stack: StackInput): Promise<ProgramRun> {
 export const FAKE_SECRETS = { hfToken: "hf_test_token_do_not_leak", sshPrivateKey: "-----FAKE KEY-----" } as const;
 
 /**
- * Reads `stacks/Pulumi.<stack>.yaml` into a `StackInput`. Encrypted secrets (`{secure: ...}`) become the
- * `FAKE_SECRETS` values, so a stack that sets `hfToken` runs with a token.
+ * Reads `stacks/Pulumi.<stack>.yaml` into a `StackInput`, as Pulumi would pass it to the program: keys without a
+ * namespace get the project's, encrypted values (`{secure: ...}`) become secrets (`hfToken` and `sshPrivateKey` with
+ * the `FAKE_SECRETS` values, others with `"fake-secret"`), and every other key is passed through as a plain value.
  */
 export function readStackFile(path: string): StackInput {
   const doc = parse(readFileSync(path, "utf8")) as { config?: Record<string, unknown> } | null;
-  const config = doc?.config ?? {};
-  const get = (key: string): unknown => config[`${PROJECT}:${key}`] ?? config[key];
-  const stack: StackInput = { cluster: get("cluster"), deployments: get("deployments") };
-  if (get("hfToken") !== undefined) stack.hfToken = FAKE_SECRETS.hfToken;
-  if (get("sshPrivateKey") !== undefined) stack.sshPrivateKey = FAKE_SECRETS.sshPrivateKey;
+  const stack: StackInput = { cluster: undefined, deployments: undefined };
+  const plainConfig: Record<string, unknown> = {};
+  const secretConfig: Record<string, string> = {};
+  for (const [raw, value] of Object.entries(doc?.config ?? {})) {
+    const key = raw.includes(":") ? raw : `${PROJECT}:${raw}`;
+    const encrypted = value !== null && typeof value === "object" && "secure" in value;
+    if (key === `${PROJECT}:cluster`) stack.cluster = value;
+    else if (key === `${PROJECT}:deployments`) stack.deployments = value;
+    else if (encrypted && key === `${PROJECT}:hfToken`) stack.hfToken = FAKE_SECRETS.hfToken;
+    else if (encrypted && key === `${PROJECT}:sshPrivateKey`) stack.sshPrivateKey = FAKE_SECRETS.sshPrivateKey;
+    else if (encrypted) secretConfig[key] = "fake-secret";
+    else plainConfig[key] = value;
+  }
+  if (Object.keys(plainConfig).length > 0) stack.plainConfig = plainConfig;
+  if (Object.keys(secretConfig).length > 0) stack.secretConfig = secretConfig;
   return stack;
 }
 
