@@ -29,6 +29,21 @@ const STACK_PATH = /^stacks\/Pulumi\.[^/]+\.yaml$/;
 /** An error that ends the command with one message and exit 1. */
 class DiffError extends Error {}
 
+/** Where the command runs and writes: the process by default, a capture in tests. */
+export interface DiffIo {
+  cwd: string;
+  out: (text: string) => void;
+  err: (text: string) => void;
+  color: boolean;
+}
+
+const processIo = (): DiffIo => ({
+  cwd: process.cwd(),
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  color: pc.isColorSupported,
+});
+
 interface StackInput {
   /** Shown as the stack's title and `file` in JSON. */
   file: string;
@@ -54,8 +69,8 @@ function readText(path: string, shown: string): string | undefined {
 }
 
 /** Stack inputs for `--base <ref>`: the named files, or every stack file that differs from the ref. */
-function gitInputs(ref: string, files: string[]): StackInput[] {
-  const top = spawnSync("git", ["rev-parse", "--show-toplevel"], { encoding: "utf8" });
+function gitInputs(ref: string, files: string[], cwd: string): StackInput[] {
+  const top = spawnSync("git", ["rev-parse", "--show-toplevel"], { cwd, encoding: "utf8" });
   if (top.error || top.status !== 0) throw new DiffError("--base needs a git repository (git rev-parse failed)");
   const root = top.stdout.trim();
   if (!git(root, ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]).ok) {
@@ -63,7 +78,7 @@ function gitInputs(ref: string, files: string[]): StackInput[] {
   }
   let paths: string[];
   if (files.length > 0) {
-    paths = files.map((f) => relative(root, resolve(f)).split("\\").join("/"));
+    paths = files.map((f) => relative(root, resolve(cwd, f)).split("\\").join("/"));
   } else {
     const changed = git(root, ["diff", "--name-only", "--no-renames", ref, "--", "stacks/"]);
     if (!changed.ok) throw new DiffError(`git diff against ${ref} failed: ${changed.stderr}`);
@@ -85,9 +100,9 @@ function gitInputs(ref: string, files: string[]): StackInput[] {
   });
 }
 
-function fileInputs(baseFile: string, headFile: string): StackInput[] {
+function fileInputs(baseFile: string, headFile: string, cwd: string): StackInput[] {
   const read = (f: string) => {
-    const text = readText(f, f);
+    const text = readText(resolve(cwd, f), f);
     if (text === undefined) throw new DiffError(`cannot read ${f}: ENOENT`);
     return { text, where: f };
   };
@@ -95,20 +110,24 @@ function fileInputs(baseFile: string, headFile: string): StackInput[] {
 }
 
 /** Loads one side; on invalid config writes its problems (one line each) and returns `null`. */
-function loadSide(side: { text: string; where: string } | undefined): StackSide | undefined | null {
+function loadSide(side: { text: string; where: string } | undefined, io: DiffIo): StackSide | undefined | null {
   if (!side) return undefined;
   const loaded = loadStackSide(side.text, side.where);
   if (loaded.ok) return loaded.side;
-  process.stderr.write(`rocm-vllm diff: ${side.where} does not validate:\n${formatProblems(loaded.problems)}\n`);
+  io.err(`rocm-vllm diff: ${side.where} does not validate:\n${formatProblems(loaded.problems)}\n`);
   return null;
 }
 
 /** Runs the command and returns its exit code. */
-export function diffCommand(files: string[], opts: { base?: string; json?: boolean }): number {
+export function diffCommand(
+  files: string[],
+  opts: { base?: string; json?: boolean },
+  io: DiffIo = processIo(),
+): number {
   let inputs: StackInput[];
   try {
-    if (opts.base !== undefined) inputs = gitInputs(opts.base, files);
-    else if (files.length === 2) inputs = fileInputs(files[0], files[1]);
+    if (opts.base !== undefined) inputs = gitInputs(opts.base, files, io.cwd);
+    else if (files.length === 2) inputs = fileInputs(files[0], files[1], io.cwd);
     else {
       throw new DiffError(
         "give two stack files (rocm-vllm diff <base-stack-file> <head-stack-file>) or --base <git-ref> [stack-files...]",
@@ -116,15 +135,15 @@ export function diffCommand(files: string[], opts: { base?: string; json?: boole
     }
   } catch (e) {
     if (!(e instanceof DiffError)) throw e;
-    process.stderr.write(`rocm-vllm diff: ${e.message}\n`);
+    io.err(`rocm-vllm diff: ${e.message}\n`);
     return DIFF_EXIT.error;
   }
 
   let failed = false;
   const results: { input: StackInput; diff: StackDiff }[] = [];
   for (const input of inputs) {
-    const base = loadSide(input.base);
-    const head = loadSide(input.head);
+    const base = loadSide(input.base, io);
+    const head = loadSide(input.head, io);
     if (base === null || head === null) {
       failed = true;
       continue;
@@ -140,14 +159,11 @@ export function diffCommand(files: string[], opts: { base?: string; json?: boole
       summary: diff.summary,
       changed: diff.changed,
     }));
-    process.stdout.write(`${JSON.stringify({ stacks }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ stacks }, null, 2)}\n`);
   } else if (inputs.length === 0) {
-    process.stdout.write(`no stack file differs between ${opts.base} and the working tree\n`);
+    io.out(`no stack file differs between ${opts.base} and the working tree\n`);
   } else {
-    const color = pc.isColorSupported;
-    process.stdout.write(
-      results.map(({ input, diff }) => renderStackDiff({ title: input.title, diff }, color)).join("\n"),
-    );
+    io.out(results.map(({ input, diff }) => renderStackDiff({ title: input.title, diff }, io.color)).join("\n"));
   }
   if (failed) return DIFF_EXIT.error;
   return results.some((r) => r.diff.changed) ? DIFF_EXIT.changed : DIFF_EXIT.same;
