@@ -4,13 +4,20 @@
  * `index.ts` only calls this, so tests run the exact program under `pulumi.runtime.runInPulumiStack` with mocks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { parseStackConfig } from "../planner/config/load";
+import { parseStackEntries } from "../planner/config/load";
 import { CONFIG_NAMESPACE } from "../planner/config/schema";
 import { buildPlan } from "../planner/plan";
 import { formatProblems } from "../planner/problems";
 import { type BenchmarkResult, parseBenchmarkResult } from "../planner/scripts/dayTwoScripts";
 import type { Plan, Problem, Warning } from "../planner/types";
 import { Cluster } from "./cluster";
+
+/** Whether the stack stores a config key encrypted: `@pulumi/pulumi` exports it at run time but not in its typings. */
+function isConfigSecret(key: string): boolean {
+  const runtime = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
+  if (!runtime.isConfigSecret) throw new Error("@pulumi/pulumi no longer exports runtime.isConfigSecret");
+  return runtime.isConfigSecret(key);
+}
 
 /** Logical name of the `Cluster` component; part of every resource's URN, so it never changes. */
 export const CLUSTER_COMPONENT_NAME = "rocm-vllm";
@@ -62,11 +69,17 @@ export function deployCluster(): ProgramOutputs {
   const config = new pulumi.Config(CONFIG_NAMESPACE);
   const hfToken = config.getSecret("hfToken");
   const sshPrivateKey = config.getSecret("sshPrivateKey");
-  // getObject, not requireObject: a missing key is reported like every other problem, in the CLI's words.
-  const loaded = parseStackConfig({
-    cluster: config.getObject<unknown>("cluster"),
-    deployments: config.getObject<unknown>("deployments"),
-    hasHfToken: hfToken !== undefined,
+  // The same checks as the CLI on the same keys: unknown rocm-vllm: keys, secrets stored in plaintext, then the
+  // cluster and deployments (getObject, not requireObject: a missing key is reported in the CLI's words).
+  const loaded = parseStackEntries({
+    values: {
+      ...Object.fromEntries(
+        Object.entries(pulumi.runtime.allConfig()).filter(([k]) => k.startsWith(`${CONFIG_NAMESPACE}:`)),
+      ),
+      [`${CONFIG_NAMESPACE}:cluster`]: config.getObject<unknown>("cluster"),
+      [`${CONFIG_NAMESPACE}:deployments`]: config.getObject<unknown>("deployments"),
+    },
+    isEncrypted: isConfigSecret,
   });
   if (!loaded.ok) fail(loaded.problems);
   const { plan, problems } = buildPlan(loaded.config);

@@ -29,7 +29,15 @@ import { rayVisibilityOptOut, refuseVisibilityOverrides, visibleDevices } from "
 import { memoryBudget } from "./rules/memory";
 import { dataParallelNodeArgs, parallelismArgs, resolveShape, type Shape } from "./rules/parallelism";
 import { hipAndBlasEnv, rcclChannels } from "./rules/performanceEnv";
-import { dpRpcPort, emptySlots, type NodeSlots, placeReplica, RAY_GCS_PORT, replicaPort } from "./rules/placement";
+import {
+  checkReplicaPorts,
+  dpRpcPort,
+  emptySlots,
+  type NodeSlots,
+  placeReplica,
+  RAY_GCS_PORT,
+  replicaPort,
+} from "./rules/placement";
 import { kvCacheDtype, quantizationArgs, quickReduce, speculativeConfig } from "./rules/quantization";
 import { rcclDebug, rdmaEnv, socketInterface } from "./rules/rccl";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
@@ -178,6 +186,7 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   speculativeConfig(out, d, version);
   const memory = memoryBudget(out, d, model, shape, gpu);
   const predownload = weightsPolicy(out, d, shape);
+  checkReplicaPorts(out, d.port, d.replicas);
   checkExtraArgs(out, d.extraArgs, version);
   applyExtraEnv(out, d.extraEnv);
   return { backend, memory, predownload };

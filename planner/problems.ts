@@ -136,15 +136,15 @@ export function problemsFromZod(base: string, error: z.ZodError, input: unknown,
       }
       case "too_small":
       case "too_big":
-        out.push(
-          problem(
-            path,
-            value,
-            issue.message.replace(/^Too (small|big): expected .* to have /, "must have "),
-            fixForRange(issue),
-          ),
-        );
+        out.push(problem(path, value, rangeMessage(issue), fixForRange(issue)));
         break;
+      case "invalid_key": {
+        // A record key (an extraEnv name) failed its own schema: say what a key must be, in the schema's words.
+        const inner = issue.issues[0]?.message ?? "is not an accepted key";
+        const key = String(issue.path.at(-1) ?? "");
+        out.push(problem(path, key, `the name ${inner}`, "rename it (e.g. MY_VARIABLE) or remove it"));
+        break;
+      }
       case "invalid_union":
         out.push(problem(path, value, "is not an accepted value", "see the config reference in README.md"));
         break;
@@ -159,13 +159,25 @@ function article(word: string): string {
   return /^[aeiou]/.test(word) ? "an" : "a";
 }
 
+function rangeOp(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string {
+  if (issue.code === "too_small") return issue.inclusive ? "at least" : "above";
+  return issue.inclusive ? "at most" : "below";
+}
+
+/** The schema's own words for a bound when it has them, else "must be at least 1" (not zod's "Too small: …"). */
+function rangeMessage(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string {
+  if (!/^Too (small|big):/.test(issue.message)) return issue.message;
+  const bound = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
+  if (issue.origin === "array") return `must have ${rangeOp(issue)} ${bound} item(s)`;
+  if (issue.origin === "string") return `must have ${rangeOp(issue)} ${bound} character(s)`;
+  return `must be ${rangeOp(issue)} ${bound}`;
+}
+
 function fixForRange(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string {
   const bound = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
   if (issue.origin === "array")
     return issue.code === "too_small" ? `list at least ${bound} item(s)` : `list at most ${bound} item(s)`;
-  const op =
-    issue.code === "too_small" ? (issue.inclusive ? "at least" : "above") : issue.inclusive ? "at most" : "below";
-  return `use a value ${op} ${bound}`;
+  return `use a value ${rangeOp(issue)} ${bound}`;
 }
 
 /** One line per problem: `path: message (got value). Fix: fix`. */

@@ -1,8 +1,8 @@
 /**
  * Reads a stack config, from the text of `stacks/Pulumi.<stack>.yaml` (CLI) or from Pulumi config values (program),
- * and validates it. Both faces end in `parseStackConfig`, so they accept and refuse exactly the same configs.
+ * and validates it. Both faces end in `parseStackEntries`, so they accept and refuse exactly the same configs.
  */
-import { parseDocument } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { problem, problemsFromZod, suggest } from "../problems";
 import type { Problem } from "../types";
@@ -33,6 +33,53 @@ function parseKey<T>(key: string, schema: z.ZodType<T>, input: unknown, problems
   return undefined;
 }
 
+/** A stack's config as a face sees it: every key (namespaced), and whether the stack stores a key encrypted. */
+export interface StackEntries {
+  /** Config values by full key (`rocm-vllm:cluster`); objects already parsed. Other namespaces are ignored. */
+  values: Record<string, unknown>;
+  isEncrypted(key: string): boolean;
+}
+
+/**
+ * Validates a whole stack config: no unknown `rocm-vllm:` key (its value is never shown: it may be a mistyped
+ * secret), secrets only encrypted (`pulumi config set --secret`), then the cluster and the deployments. The CLI (from
+ * the YAML) and the Pulumi program (from its config) both call this, so they refuse the same stacks in the same words.
+ */
+export function parseStackEntries(entries: StackEntries): LoadResult {
+  const problems: Problem[] = [];
+  for (const key of Object.keys(entries.values)) {
+    if (!key.startsWith(`${CONFIG_NAMESPACE}:`) || KNOWN_KEYS.includes(key)) continue;
+    const guess = suggest(key, KNOWN_KEYS);
+    problems.push(
+      problem(
+        key,
+        "(not shown)",
+        "is not a rocm-vllm config key",
+        guess ? `did you mean ${guess}?` : `use one of ${KNOWN_KEYS.join(", ")}`,
+      ),
+    );
+  }
+  for (const secretKey of [HF_TOKEN_KEY, SSH_KEY_KEY]) {
+    if (entries.values[secretKey] !== undefined && !entries.isEncrypted(secretKey)) {
+      problems.push(
+        problem(
+          secretKey,
+          "(plaintext, not shown)",
+          "is stored in plaintext",
+          `remove it and run: pulumi config set --secret ${secretKey.split(":")[1]} <value>`,
+        ),
+      );
+    }
+  }
+  const result = parseStackConfig({
+    cluster: entries.values[CLUSTER_KEY],
+    deployments: entries.values[DEPLOYMENTS_KEY],
+    hasHfToken: entries.values[HF_TOKEN_KEY] !== undefined,
+  });
+  if (problems.length === 0) return result;
+  return { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)] };
+}
+
 /** Validates config values already read (from YAML or from `pulumi.Config`). */
 export function parseStackConfig(raw: RawStackConfig): LoadResult {
   const problems: Problem[] = [];
@@ -50,13 +97,15 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
       problems: [problem(file, "", "is empty", "write a config: section (see stacks/ for examples)")],
     };
   }
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
   if (doc.errors.length > 0) {
     return {
       ok: false,
       problems: doc.errors.map((e) => {
-        const line = e.linePos?.[0];
-        const where = line ? `${file}:${line.line}:${line.col}` : file;
+        // With prettyErrors off, yaml leaves `linePos` unset: the line counter turns the offset into line:col.
+        const line = lineCounter.linePos(e.pos[0]);
+        const where = `${file}:${line.line}:${line.col}`;
         return problem(
           where,
           e.code,
@@ -98,42 +147,15 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
     };
   }
   const values: Record<string, unknown> = {};
-  const problems: Problem[] = [];
   for (const [key, value] of Object.entries(config as Record<string, unknown>)) {
     // Pulumi gives un-namespaced keys the project's namespace.
-    const full = key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`;
-    if (full.startsWith(`${CONFIG_NAMESPACE}:`) && !KNOWN_KEYS.includes(full)) {
-      const guess = suggest(full, KNOWN_KEYS);
-      problems.push(
-        problem(
-          full,
-          value,
-          "is not a rocm-vllm config key",
-          guess ? `did you mean ${guess}?` : `use one of ${KNOWN_KEYS.join(", ")}`,
-        ),
-      );
-      continue;
-    }
-    values[full] = value;
+    values[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = value;
   }
-  for (const secretKey of [HF_TOKEN_KEY, SSH_KEY_KEY]) {
-    const v = values[secretKey];
-    if (v !== undefined && !(typeof v === "object" && v !== null && "secure" in v)) {
-      problems.push(
-        problem(
-          secretKey,
-          "(plaintext, not shown)",
-          "is stored in plaintext",
-          `remove it and run: pulumi config set --secret ${secretKey.split(":")[1]} <value>`,
-        ),
-      );
-    }
-  }
-  const result = parseStackConfig({
-    cluster: values[CLUSTER_KEY],
-    deployments: values[DEPLOYMENTS_KEY],
-    hasHfToken: values[HF_TOKEN_KEY] !== undefined,
+  return parseStackEntries({
+    values,
+    isEncrypted: (key) => {
+      const v = values[key];
+      return typeof v === "object" && v !== null && "secure" in v;
+    },
   });
-  if (problems.length === 0) return result;
-  return { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)] };
 }

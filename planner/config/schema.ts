@@ -30,7 +30,8 @@ const image = z
   .string()
   .regex(
     /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/,
-    "must be a Docker image reference like rocm/vllm:<tag> or repo@sha256:<digest>",
+    // abort: a reference that is not one is not also reported as unpinned.
+    { message: "must be a Docker image reference like rocm/vllm:<tag> or repo@sha256:<digest>", abort: true },
   )
   .refine((i) => /:[\w][\w.-]*$/.test(i) || i.includes("@sha256:"), "must be pinned to a tag or digest");
 

@@ -39,7 +39,22 @@ export const PLANNED_FLAGS: Record<string, string> = {
 };
 
 /** Variables that wire nodes together; overriding them would break the cluster. */
-const WIRING_ENV = new Set(["VLLM_HOST_IP", "HF_HOME", "HF_TOKEN", "RAY_ADDRESS"]);
+const WIRING_ENV = new Set(["VLLM_HOST_IP", "HF_HOME", "RAY_ADDRESS"]);
+
+/**
+ * `extraArgs` and `extraEnv` are plaintext everywhere: the plan, the Pulumi state, exported scripts, `docker inspect`.
+ * A Hugging Face token has a secret of its own (`rocm-vllm:hfToken`), so these ways of passing one are refused; other
+ * credentials are warned about. Values of either are never echoed in a problem or warning.
+ */
+const HF_TOKEN_FLAGS = new Set(["--hf-token"]);
+const HF_TOKEN_ENV = new Set(["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]);
+const CREDENTIAL_FLAGS = new Set(["--api-key"]);
+const CREDENTIAL_ENV = /(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|ACCESS_KEY)(_|$)/;
+const HF_TOKEN_FIX = "remove it and run: pulumi config set --secret hfToken <token>";
+const NOT_SHOWN = "(not shown)";
+
+/** An extraArgs element for a problem: `--flag=value` shows only the flag, the value may be a credential. */
+const shownArg = (arg: string) => (arg.includes("=") ? `${arg.split("=")[0]}=…` : arg);
 
 /** Validates `extraArgs` against the release's flags and the planned flags. */
 export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], version: VllmVersionSpec): void {
@@ -49,10 +64,23 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
     const flag = arg.split("=")[0];
     const base = flag.startsWith("--no-") && version.serveFlags.has(`--${flag.slice(5)}`) ? `--${flag.slice(5)}` : flag;
     const key = PLANNED_FLAGS[base];
-    if (key) {
+    if (HF_TOKEN_FLAGS.has(base)) {
       out.refuse(
         `.extraArgs[${i}]`,
-        arg,
+        NOT_SHOWN,
+        `${base} would put the Hugging Face token in plaintext in the plan, the Pulumi state and exported scripts`,
+        HF_TOKEN_FIX,
+      );
+    } else if (CREDENTIAL_FLAGS.has(base)) {
+      out.warn(
+        "extra-args-credential",
+        `${base} is stored in plaintext in the plan, the Pulumi state and exported scripts: anyone who can read them has the credential`,
+        `.extraArgs[${i}]`,
+      );
+    } else if (key) {
+      out.refuse(
+        `.extraArgs[${i}]`,
+        shownArg(arg),
         `${base} is set by rocm-vllm from the config key ${key}`,
         `remove it and set ${key} instead`,
       );
@@ -60,7 +88,7 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
       const guess = suggest(base, known);
       out.refuse(
         `.extraArgs[${i}]`,
-        arg,
+        shownArg(arg),
         `vllm serve ${version.version} has no flag ${base}`,
         guess ? `did you mean ${guess}?` : "remove it (see `vllm serve --help` for this release)",
       );
@@ -72,9 +100,25 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
 export function applyExtraEnv(out: Decisions, extraEnv: Record<string, string>): void {
   for (const name of Object.keys(extraEnv).sort()) {
     const value = extraEnv[name];
+    if (HF_TOKEN_ENV.has(name)) {
+      out.refuse(
+        `.extraEnv.${name}`,
+        NOT_SHOWN,
+        "would put the Hugging Face token in plaintext in the plan, the Pulumi state and exported scripts",
+        HF_TOKEN_FIX,
+      );
+      continue;
+    }
     if (WIRING_ENV.has(name)) {
       out.refuse(`.extraEnv.${name}`, value, `${name} is set by rocm-vllm per node`, `remove extraEnv.${name}`);
       continue;
+    }
+    if (CREDENTIAL_ENV.test(name)) {
+      out.warn(
+        "extra-env-credential",
+        `extraEnv.${name} looks like a credential; extraEnv is stored in plaintext in the plan, the Pulumi state and exported scripts`,
+        `.extraEnv.${name}`,
+      );
     }
     const planned = out.env[name];
     if (planned !== undefined && planned !== value) {

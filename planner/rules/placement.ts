@@ -65,6 +65,21 @@ export function placeReplica(
 
 /** Serving port of a replica: `port + replica`. */
 export const replicaPort = (port: number, replica: number) => port + replica;
+
+/** Highest TCP port. */
+const MAX_PORT = 65535;
+
+/** Replicas listen on `port` … `port + replicas - 1`: the last one must still be a TCP port. */
+export function checkReplicaPorts(out: Decisions, port: number, replicas: number): void {
+  const last = replicaPort(port, replicas - 1);
+  if (last <= MAX_PORT) return;
+  out.refuse(
+    ".port",
+    port,
+    `${replicas} replicas listen on ports ${port}–${last}, beyond ${MAX_PORT}`,
+    `use a port ≤ ${MAX_PORT - replicas + 1}`,
+  );
+}
 /** Ray GCS port of a Ray head (one Ray deployment per node: Ray deployments take whole nodes). */
 export const RAY_GCS_PORT = 6379;
 /** Data-parallel RPC port of a multi-node DP replica (vLLM docs example value, + replica). */
