@@ -281,6 +281,10 @@ export async function runInMocks<T extends object>(stack: StackInput, init: () =
   recording = [];
   let returned: T | undefined;
   let failure: { error: unknown } | undefined;
+  // The runtime records a stack trace for every promise it creates (leak diagnostics); with source maps on, that is
+  // most of a run's time. The program's own errors keep their messages.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
       // Caught here rather than inside the runtime, which would leave rejected promises nobody awaits.
@@ -295,6 +299,7 @@ export async function runInMocks<T extends object>(stack: StackInput, init: () =
     await waitForRegistrations();
   } finally {
     current = undefined;
+    Error.stackTraceLimit = stackTraceLimit;
   }
   if (failure) {
     const resources = recording;
