@@ -16,11 +16,11 @@ export interface ClusterArgs {
   plan: Plan;
   /** `rocm-vllm:hfToken`; reaches only containers whose spec lists `HF_TOKEN` in `secretEnv`. */
   hfToken?: pulumi.Output<string>;
-  /** `rocm-vllm:sshPrivateKey`, for the readiness commands; ssh-agent is used when absent. */
+  /** `rocm-vllm:sshPrivateKey`, for every command on the nodes (preflight, jobs, gates); ssh-agent when absent. */
   sshPrivateKey?: pulumi.Output<string>;
 }
 
-/** Provisions a plan: node providers and pulls, then every deployment's containers and readiness gates. */
+/** Provisions a plan: per node preflight, provider and pulls; per deployment downloads, containers, gates, benchmark. */
 export class Cluster extends pulumi.ComponentResource {
   readonly nodes: Readonly<Record<string, Node>>;
   readonly deployments: Readonly<Record<string, RayCluster | VllmDeployment>>;
