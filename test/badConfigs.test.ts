@@ -16,7 +16,6 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { type CliResult, mapLimit, ROOT, runCli, runCliBatch } from "./support/runCli";
 
 const DIR = join(__dirname, "fixtures", "bad-configs");
@@ -182,59 +181,17 @@ if (present("components/program.ts", "test/support/pulumiMocks.ts")) {
     for (const c of casesFor("pulumi")) {
       it(`throws the plan's lines for ${c.file} and registers nothing`, async () => {
         const mocks = await import("./support/pulumiMocks");
-        const { deployCluster } = await import("../components/program");
-        const pulumi = await import("@pulumi/pulumi");
-        const registered = await countRegistrations(mocks.installMocks);
-        const { config, secretKeys } = pulumiConfigOf(readFileSync(join(DIR, c.file), "utf8"));
-        registered.reset();
-        const error = await mocks
-          .runInMocks({ cluster: undefined, deployments: undefined }, () => {
-            // The stack file's config as the Pulumi engine passes it: objects as JSON, only {secure} values secret.
-            pulumi.runtime.setAllConfig(config, secretKeys);
-            return deployCluster();
-          })
-          .then(
-            () => undefined,
-            (e: unknown) => e,
-          );
-        expect(error).toBeInstanceOf(Error);
-        expect((error as Error).message.trim()).toBe(planResults.get(c.file)?.stderr.trim());
-        expect(registered.types().filter((t) => t !== mocks.STACK_TYPE)).toEqual([]);
+        // The stack file's config as the Pulumi engine passes it: {secure} values as secrets, the rest as is.
+        const stack = mocks.readStackFile(join(DIR, c.file));
+        const failure = await mocks.runProgram(stack).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(failure).toBeInstanceOf(mocks.ProgramFailure);
+        const { message, resources } = failure as InstanceType<typeof mocks.ProgramFailure>;
+        expect(message.trim()).toBe(planResults.get(c.file)?.stderr.trim());
+        expect(resources.filter((r) => r.type !== mocks.STACK_TYPE).map((r) => r.type)).toEqual([]);
       });
     }
   });
-}
-
-/** The config map the Pulumi engine gives a program for a stack file; `{secure}` values become secret canaries. */
-function pulumiConfigOf(text: string): { config: Record<string, string>; secretKeys: string[] } {
-  const root = parse(text) as { config?: Record<string, unknown> };
-  const config: Record<string, string> = {};
-  const secretKeys: string[] = [];
-  for (const [key, value] of Object.entries(root.config ?? {})) {
-    const full = key.includes(":") ? key : `rocm-vllm:${key}`;
-    if (typeof value === "object" && value !== null && "secure" in value) {
-      config[full] = "hf_CANARY_1234";
-      secretKeys.push(full);
-    } else config[full] = typeof value === "string" ? value : JSON.stringify(value);
-  }
-  return { config, secretKeys };
-}
-
-/** Counts every resource registration the mock monitor receives (the helper's own record is cleared on failure). */
-async function countRegistrations(install: () => Promise<void>) {
-  await install();
-  const pulumi = await import("@pulumi/pulumi");
-  type Monitor = { registerResource: (req: { getType(): string }, cb: unknown) => void; __counted?: string[] };
-  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
-  if (!monitor.__counted) {
-    const seen: string[] = [];
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, cb) => {
-      seen.push(req.getType());
-      register(req, cb);
-    };
-    monitor.__counted = seen;
-  }
-  const seen = monitor.__counted;
-  return { reset: () => seen.splice(0), types: () => [...seen] };
 }
