@@ -156,6 +156,7 @@ export function diffCommand(
       file: input.file,
       changes: diff.changes,
       impact: diff.impact,
+      hazards: diff.hazards,
       summary: diff.summary,
       changed: diff.changed,
     }));

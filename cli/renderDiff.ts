@@ -63,6 +63,7 @@ export function renderStackDiff(stack: RenderedStack, color = false): string {
     const containers = i.containers.length > 0 ? ` [${i.containers.join(", ")}]` : "";
     lines.push(`    ${target} ${paint(c, i.action)}${containers} — ${i.reason}`);
   }
+  for (const h of diff.hazards) lines.push(`  ${c.red("hazard:")} ${h}`);
   lines.push(`  summary: ${diff.summary}`);
   return `${lines.join("\n")}\n`;
 }

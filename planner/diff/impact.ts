@@ -33,6 +33,8 @@ export interface ImpactResult {
   impact: Impact[];
   /** Image pulls `pulumi up` would run (new or changed references, on new and existing nodes). */
   imagePulls: number;
+  /** Changes `pulumi up` cannot apply in one update (see `handoverHazards`). */
+  hazards: string[];
 }
 
 type Status = "same" | "replaced" | "started" | "stopped" | "updated";
@@ -375,6 +377,69 @@ function nodeImpact(name: string, base: PlanParts, head: PlanParts): { impact: I
   return { impact, pulls };
 }
 
+interface Held {
+  identity: string;
+  node: string;
+  name: string;
+  gpus: number[];
+  ports: number[];
+}
+
+/** Containers and services by program identity (deployment, replica or role, node), with the GPUs and ports they hold. */
+function held(parts: PlanParts): Map<string, Held> {
+  const out = new Map<string, Held>();
+  for (const d of parts.deployments.values()) {
+    for (const [key, c] of d.containers) {
+      const instance = d.instances.find((i) => i.replica === c.spec.replica);
+      const gpus = instance?.placement.find((p) => p.node === c.node)?.gpus ?? [];
+      out.set(`${d.name} ${key}`, {
+        identity: `${d.name} ${key}`,
+        node: c.node,
+        name: c.spec.name,
+        gpus,
+        ports: c.spec.ports,
+      });
+    }
+    for (const [key, c] of d.services) {
+      out.set(`${d.name} ${key}`, {
+        identity: `${d.name} ${key}`,
+        node: c.node,
+        name: c.spec.name,
+        gpus: [],
+        ports: c.spec.ports,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * GPUs or ports handed from a container that leaves the program to one with a new identity on the same node. Pulumi
+ * creates the new one first and deletes the old one only at the end of the update, so the new one cannot start and
+ * its readiness gate times out: such a change needs two updates (README § What restarts when).
+ */
+export function handoverHazards(base: PlanParts, head: PlanParts): string[] {
+  const before = held(base);
+  const after = held(head);
+  const gone = [...before.values()].filter((h) => !after.has(h.identity));
+  const out: string[] = [];
+  for (const h of after.values()) {
+    if (before.has(h.identity)) continue;
+    for (const old of gone.filter((g) => g.node === h.node)) {
+      const gpus = h.gpus.filter((g) => old.gpus.includes(g));
+      const ports = h.ports.filter((p) => old.ports.includes(p));
+      if (gpus.length === 0 && ports.length === 0) continue;
+      const named = (word: string, xs: number[]) =>
+        xs.length === 0 ? [] : [`${word}${xs.length === 1 ? "" : "s"} ${list(xs.map(String))}`];
+      const what = [...named("GPU", gpus), ...named("port", ports)].join(" and ");
+      out.push(
+        `${h.node}: ${h.name} needs ${what} that ${old.name} holds until the end of the update, so it cannot start; apply this in two updates (remove, pulumi up, then add)`,
+      );
+    }
+  }
+  return out;
+}
+
 /** The impact of going from `base` to `head`: node entries first, then each deployment on each of its nodes. */
 export function impactOf(base: PlanParts, head: PlanParts): ImpactResult {
   const order = nodeOrder(base, head);
@@ -395,5 +460,5 @@ export function impactOf(base: PlanParts, head: PlanParts): ImpactResult {
       ),
     );
   }
-  return { impact, imagePulls };
+  return { impact, imagePulls, hazards: handoverHazards(base, head) };
 }

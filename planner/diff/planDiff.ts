@@ -71,7 +71,7 @@ export function planDiff(base: StackSide | undefined, head: StackSide | undefine
     ...configChanges(base, head),
     ...planChanges(before, after, { base: base?.plan.warnings ?? [], head: head?.plan.warnings ?? [] }),
   ];
-  const { impact, imagePulls } = impactOf(before, after);
+  const { impact, imagePulls, hazards } = impactOf(before, after);
   const changed = changes.length > 0 || impact.some((i) => i.action !== "no change");
-  return { changes, impact, summary: summarize(impact, imagePulls, changed), changed };
+  return { changes, impact, hazards, summary: summarize(impact, imagePulls, changed), changed };
 }

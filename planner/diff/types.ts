@@ -74,6 +74,8 @@ export interface Impact {
 export interface StackDiff {
   changes: Change[];
   impact: Impact[];
+  /** Changes that cannot be applied in one `pulumi up` (GPUs or ports handed to a container of another identity). */
+  hazards: string[];
   /** One line: what restarts, per deployment, and how many image pulls. */
   summary: string;
   /** True when anything differs: a setting, the plan, or an action on the cluster. */

@@ -94,7 +94,7 @@ describe("planDiff: changed settings", () => {
       "      port: 8000\n",
       "      port: 8000\n      replicas: 1\n      aiter: true\n",
     ]);
-    expect(d).toEqual({ changes: [], impact: expect.any(Array), summary: "no change", changed: false });
+    expect(d).toEqual({ changes: [], impact: expect.any(Array), hazards: [], summary: "no change", changed: false });
     expect(d.impact.map((i) => i.action)).toEqual(["no change", "no change"]);
   });
 
@@ -171,6 +171,19 @@ describe("planDiff: impact and output", () => {
       },
     ]);
     expect(d.summary).toBe("dp: re-form data-parallel group on 2 nodes (model reload); 0 image pulls");
+  });
+
+  it("warns when GPUs or ports pass to a container of another identity (a renamed deployment)", () => {
+    const d = diffEdit("llama70b-mi300x", ["- name: llama70b", "- name: llama70c"]);
+    expect(d.impact.filter((i) => i.action !== "no change").map((i) => `${i.target}: ${i.action}`)).toEqual([
+      "llama70c@node-a: deployment added",
+      "llama70b@node-a: deployment removed",
+    ]);
+    expect(d.hazards).toEqual([
+      "node-a: rocm-vllm-llama70c needs GPUs 0, 1, 2, 3, 4, 5, 6, 7 and port 8000 that rocm-vllm-llama70b holds until the end of the update, so it cannot start; apply this in two updates (remove, pulumi up, then add)",
+    ]);
+    expect(render(d)).toContain("\n  hazard: node-a: rocm-vllm-llama70c needs GPUs");
+    expect(diffEdit("llama70b-mi300x", ["maxNumSeqs: 256", "maxNumSeqs: 128"]).hazards).toEqual([]);
   });
 
   it("is deterministic: same inputs, same bytes", () => {
