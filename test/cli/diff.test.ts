@@ -160,6 +160,21 @@ describe("rocm-vllm diff --base <git-ref>", () => {
     }
   });
 
+  it("prints the README example byte for byte", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Reviewing changes: rocm-vllm diff"));
+    const example = /Example: `maxNumSeqs: 256 → 128` on `llama405b-2node`:\n\n```text\n([^`]*)```/.exec(section)?.[1];
+    expect(example).toMatch(/^stacks\/Pulumi\.llama405b-2node\.yaml/);
+    const dir = repo();
+    try {
+      git(dir, "update-ref", "refs/remotes/origin/main", "HEAD");
+      editFile(join(dir, "stacks", "Pulumi.llama405b-2node.yaml"), "maxNumSeqs: 256", "maxNumSeqs: 128");
+      expect(run([], { base: "origin/main" }, dir)).toEqual({ code: DIFF_EXIT.changed, stdout: example, stderr: "" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("exits 0 when the named stacks did not change, 1 for an unknown ref or a stack that fails validation", () => {
     const dir = repo();
     try {
