@@ -117,6 +117,8 @@ export function shapeDeployments(
     case "ray-tp8-pp2":
       return [
         {
+          // Within the KV budget at 8192 tokens (vLLM's default of 1024 sequences is not), unless knobs say otherwise.
+          maxNumSeqs: 128,
           ...common(`ray-${index}`),
           model: "meta-llama/Llama-3.1-405B-Instruct",
           parallelism: { tensor: 8, pipeline: 2 },
@@ -126,6 +128,8 @@ export function shapeDeployments(
     case "dp8-ep":
       return [
         {
+          // Within the KV budget at 8192 tokens (vLLM's default of 1024 sequences is not), unless knobs say otherwise.
+          maxNumSeqs: 128,
           ...common(`dpep-${index}`),
           model: "deepseek-ai/DeepSeek-R1",
           parallelism: { tensor: 1, data: 8, expert: true },
@@ -135,6 +139,8 @@ export function shapeDeployments(
     case "dp16-ep":
       return [
         {
+          // Within the KV budget at 8192 tokens (vLLM's default of 1024 sequences is not), unless knobs say otherwise.
+          maxNumSeqs: 128,
           ...common(`dp16-${index}`),
           model: "deepseek-ai/DeepSeek-R1",
           parallelism: { tensor: 1, data: 16, expert: true },

@@ -44,11 +44,14 @@ export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<
  * Runs many CLI invocations in one child process (`test/support/cliBatch.ts`): each is `run(argv)` with its own cwd,
  * captured output and exit code, as `bin/rocm-vllm.js` would run it, without one Node start-up per invocation.
  */
-export function runCliBatch(jobs: readonly { args: string[]; cwd: string }[]): Promise<CliResult[]> {
+export function runCliBatch(
+  jobs: readonly { args: string[]; cwd: string }[],
+  env: NodeJS.ProcessEnv = { PATH: process.env.PATH, NO_COLOR: "1" },
+): Promise<CliResult[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--require", "tsx/cjs", join(__dirname, "cliBatch.ts")], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, NO_COLOR: "1" },
+      env,
       stdio: ["pipe", "inherit", "pipe", "pipe"],
     });
     const results: Buffer[] = [];

@@ -1,0 +1,173 @@
+/**
+ * The HF token and the SSH key never appear in plaintext: not in `plan` (text or JSON), not in `diff`, not in exported
+ * scripts (which take the token from the environment when they run and hand it to nodes on stdin only), and not in
+ * any Pulumi resource input or stack output that is not a secret.
+ *
+ * Every example stack is run with both secrets set. The CLI only ever sees ciphertext (`{secure: ...}`), so it must
+ * print neither the ciphertext nor a token it might find in its own environment; the Pulumi program sees the
+ * plaintext canaries, which may appear only inside values Pulumi treats as secret.
+ */
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseDocument } from "yaml";
+import type { Plan } from "../planner/types";
+import { mixedCluster, toStackYaml } from "./support/arbitraries";
+import { type CliResult, ROOT, runCliBatch } from "./support/runCli";
+import { exampleStacks } from "./support/stackConfigs";
+
+const HF_CANARY = "hf_CANARY_1234";
+const SSH_CANARY = "-----BEGIN OPENSSH PRIVATE KEY----- SSH_CANARY_5678";
+/** Ciphertexts as `pulumi config set --secret` writes them; one per side of a diff. */
+const CIPHER = ["v1:CIPHER_CANARY_A:aGZfQ0FOQVJZXzEyMzQ=", "v1:CIPHER_CANARY_B:aGZfQ0FOQVJZXzk5OTk="];
+/** Any of these in an output is a leak. */
+const LEAKS = /CANARY/;
+
+const DIR = mkdtempSync(join(tmpdir(), "rv-secrets-"));
+const STACKS = exampleStacks().map((s) => s.name);
+
+/** The stack file with both secrets set, encrypted with ciphertext `side`. */
+function withSecrets(text: string, side: 0 | 1): string {
+  const doc = parseDocument(text);
+  doc.setIn(["config", "rocm-vllm:hfToken"], { secure: CIPHER[side] });
+  doc.setIn(["config", "rocm-vllm:sshPrivateKey"], { secure: CIPHER[side] });
+  return doc.toString();
+}
+
+/** The CLI's environment: a token of its own to tempt it, as a CI job or a shell may have. */
+const CLI_ENV = { PATH: process.env.PATH, NO_COLOR: "1", HF_TOKEN: HF_CANARY, SSH_PRIVATE_KEY: SSH_CANARY };
+
+const files = (name: string, side: 0 | 1) => join(DIR, `Pulumi.${name}.${side === 0 ? "a" : "b"}.yaml`);
+const results = new Map<string, CliResult>();
+
+beforeAll(async () => {
+  for (const stack of exampleStacks()) {
+    writeFileSync(files(stack.name, 0), withSecrets(stack.text, 0));
+    writeFileSync(files(stack.name, 1), withSecrets(stack.text, 1));
+  }
+  const jobs = STACKS.flatMap((name) => [
+    { key: `plan ${name}`, args: ["plan", files(name, 0)] },
+    { key: `plan --json ${name}`, args: ["plan", files(name, 0), "--json"] },
+    { key: `diff ${name}`, args: ["diff", files(name, 0), files(name, 1)] },
+    { key: `diff --json ${name}`, args: ["diff", files(name, 0), files(name, 1), "--json"] },
+    { key: `export ${name}`, args: ["export", files(name, 0), "--out", join(DIR, `out-${name}`)] },
+  ]);
+  const rs = await runCliBatch(
+    jobs.map((j) => ({ args: j.args, cwd: DIR })),
+    CLI_ENV,
+  );
+  jobs.forEach((j, i) => {
+    results.set(j.key, rs[i]);
+  });
+}, 120_000);
+
+const result = (key: string): CliResult => {
+  const r = results.get(key);
+  if (!r) throw new Error(`no result for ${key}`);
+  return r;
+};
+
+describe("secrets in the CLI's output", () => {
+  for (const name of STACKS) {
+    it(`plan ${name}: neither ciphertext nor the environment's token in text or JSON; HF_TOKEN only by name`, () => {
+      const text = result(`plan ${name}`);
+      const json = result(`plan --json ${name}`);
+      expect([text.code, json.code]).toEqual([0, 0]);
+      for (const r of [text, json]) expect(`${r.stdout}${r.stderr}`).not.toMatch(LEAKS);
+      const plan = JSON.parse(json.stdout) as Plan;
+      const specs = plan.nodes.flatMap((n) => [...n.containers, ...n.services, ...n.jobs.map((j) => j.container)]);
+      // Every stack downloads its model from the Hub here, so the token is wanted, by name only.
+      expect(specs.some((c) => c.secretEnv.includes("HF_TOKEN"))).toBe(true);
+      for (const c of specs) expect(Object.keys(c.env)).not.toContain("HF_TOKEN");
+    });
+
+    it(`diff ${name}: a changed secret is reported without either ciphertext`, () => {
+      const text = result(`diff ${name}`);
+      const json = result(`diff --json ${name}`);
+      expect([text.code, json.code]).toEqual([2, 2]);
+      for (const r of [text, json]) expect(`${r.stdout}${r.stderr}`).not.toMatch(LEAKS);
+      expect(text.stdout).toMatch(/hfToken/);
+      expect(json.stdout).toMatch(/hfToken/);
+    });
+
+    it(`export ${name}: scripts hold no secret and read HF_TOKEN from the environment when they run`, () => {
+      const r = result(`export ${name}`);
+      expect(r.code).toBe(0);
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(LEAKS);
+      const out = join(DIR, `out-${name}`);
+      const scripts = readdirSync(out).map((f) => readFileSync(join(out, f), "utf8"));
+      expect(scripts.length).toBeGreaterThan(2);
+      for (const text of scripts) {
+        expect(text).not.toMatch(LEAKS);
+        // The token is passed through by name (`docker run --env HF_TOKEN`), never assigned in a script.
+        expect(text).not.toMatch(/HF_TOKEN=[^$'"\s]/);
+      }
+      expect(readFileSync(join(out, "deploy.sh"), "utf8")).toMatch(/\$\{HF_TOKEN:-\}/);
+    });
+  }
+
+  it("deploy.sh hands the token to nodes on stdin only and never prints it", () => {
+    const name = "llama405b-2node";
+    const out = join(DIR, `out-${name}`);
+    const captured = join(DIR, "captured");
+    mkdirSync(captured, { recursive: true });
+    // Stands in for ssh: records what a node would receive on stdin, and its arguments.
+    const stub = join(DIR, "on-node.sh");
+    // One file pair per invocation (node name and pid): nodes are reached in parallel.
+    writeFileSync(stub, `#!/bin/sh\nprintf '%s\\n' "$@" > "${captured}/$1.$$.args"\ncat > "${captured}/$1.$$.stdin"\n`);
+    chmodSync(stub, 0o755);
+    const r = spawnSync("bash", [join(out, "deploy.sh")], {
+      cwd: DIR,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, HF_TOKEN: HF_CANARY, ROCM_VLLM_ON_NODE: stub },
+      timeout: 60_000,
+    });
+    expect(r.stderr).not.toMatch(LEAKS);
+    expect(r.stdout).not.toMatch(LEAKS);
+    expect(r.status).toBe(0);
+    const sent = readdirSync(captured).map((f) => ({ f, text: readFileSync(join(captured, f), "utf8") }));
+    const withToken = sent.filter((s) => s.text.includes(HF_CANARY));
+    // Both nodes' `up` got the token (on stdin), as a shell-quoted export, and nothing else carried it.
+    expect(withToken.map((s) => s.f.split(".")[0]).sort()).toEqual(["node-a", "node-b"]);
+    for (const s of withToken) {
+      expect(s.f).toMatch(/\.stdin$/);
+      expect(s.text).toContain(`export HF_TOKEN=${HF_CANARY}`);
+    }
+  });
+});
+
+describe("secrets in the Pulumi program under mocks", () => {
+  const cases = [
+    ...STACKS.map((name) => ({ name, file: join(ROOT, "stacks", `Pulumi.${name}.yaml`) })),
+    { name: "mixed-8-nodes", file: join(DIR, "Pulumi.mixed-8-nodes.yaml") },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: the canaries appear only inside secret inputs, never in names or outputs`, async () => {
+      const mocks = await import("./support/pulumiMocks");
+      if (c.name === "mixed-8-nodes") writeFileSync(c.file, toStackYaml(mixedCluster(8)));
+      const stack = { ...mocks.readStackFile(c.file), hfToken: HF_CANARY, sshPrivateKey: SSH_CANARY };
+      const run = await mocks.runProgram(stack);
+      let seenHf = 0;
+      let seenSsh = 0;
+      for (const r of run.resources) {
+        expect(`${r.urn} ${r.name}`).not.toMatch(LEAKS);
+        for (const [key, value] of Object.entries(r.inputs)) {
+          const text = JSON.stringify(value) ?? "";
+          if (!LEAKS.test(text)) continue;
+          expect(r.secretInputs, `${r.type} ${r.name}.${key} holds a canary but is not secret`).toContain(key);
+          if (text.includes(HF_CANARY)) seenHf++;
+          if (text.includes("SSH_CANARY_5678")) seenSsh++;
+        }
+      }
+      // The secrets did reach the resources that need them (else this test would prove nothing).
+      expect(seenHf).toBeGreaterThan(0);
+      expect(seenSsh).toBeGreaterThan(0);
+      for (const [key, value] of Object.entries(run.outputs)) {
+        if (LEAKS.test(JSON.stringify(value) ?? "")) expect(run.secretOutputs).toContain(key);
+      }
+      expect(JSON.stringify(run.outputs)).not.toMatch(LEAKS);
+    });
+  }
+});
