@@ -268,6 +268,20 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     expect(diff.summary).toBe("llama405b: re-form Ray cluster on 2 nodes (model reload); 0 image pulls");
   });
 
+  it("maxNumSeqs on multi-node data parallel: the group is re-formed, rank 0 and the headless engine", async () => {
+    const dp: StackInput = {
+      cluster: { ...(withNodeB.cluster as Raw), network: { interface: "ens50f0np0" } },
+      deployments: [
+        { name: "dp", model: "meta-llama/Llama-3.1-8B-Instruct", parallelism: { data: 16 }, maxModelLen: 8192 },
+      ],
+    };
+    const { diff } = await compare(dp, edit(dp, { deployment: { maxNumSeqs: 64 } }));
+    expect(acting(diff)).toEqual([
+      "dp@node-a: re-form the data-parallel group [rocm-vllm-dp]",
+      "dp@node-b: re-form the data-parallel group [rocm-vllm-dp-dp1]",
+    ]);
+  });
+
   it("a new image: every node re-pulls and every container restarts", async () => {
     for (const stack of [llama405b, packed]) {
       const { diff, touched } = await compare(stack, edit(stack, { cluster: { image: IMAGE_B } }));
