@@ -365,7 +365,7 @@ function nodeAccess(plan: Plan): string {
     "  local step pids=() labels=() failed=() i",
     '  for step in "$@"; do',
     '    labels+=("${step%%=*}")',
-    '    ( "${step#*=}" 2>&1 | while IFS= read -r line; do printf \'[%s] %s\\n\' "${step%%=*}" "$line"; done ) &',
+    '    ( "${step#*=}" 2>&1 | while IFS= read -r line || [[ -n $line ]]; do printf \'[%s] %s\\n\' "${step%%=*}" "$line"; done ) &',
     '    pids+=("$!")',
     "  done",
     '  for i in "${!pids[@]}"; do',

@@ -213,9 +213,14 @@ cmd_clean_one() {
 }
 
 cmd_down() {
-  local name path
+  local name path pid pids=()
+  # Hosts are independent: take them down at once (a daemon needs seconds to stop).
   for name in $(hosts); do
-    host_down "$name"
+    host_down "$name" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || true
   done
   if [[ -e "/run/netns/$switch_ns" ]]; then
     ip netns del "$switch_ns" 2>/dev/null || true
@@ -231,6 +236,8 @@ cmd_down() {
     done
     rm -f "$state/devices.created"
   fi
+  # The test stacks' modelCache: what the weight download jobs wrote.
+  rm -rf "${data:?}/model-cache"
   rmdir "$state/hosts" "$state" "$data" 2>/dev/null || true
 }
 

@@ -1,0 +1,337 @@
+/**
+ * `rocm-vllm export` end to end: the exported scripts, unchanged, against real Docker Engines on simulated hosts with
+ * their own addresses (see globalSetup.ts), running the test image whose `ray` and `vllm` are stand-ins
+ * (test/e2e/standins). Every scenario starts from hosts without containers and has its own time limit.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import type { ContainerSpec, Plan } from "../../planner/types";
+import {
+  containerNames,
+  docker,
+  E2E_IMAGE,
+  E2E_NGINX_IMAGE,
+  E2E_VLLM_VERSION,
+  exportStack,
+  HOSTS,
+  type HostName,
+  inHost,
+  inspect,
+  onNode,
+  planOf,
+  removeExports,
+  run,
+  runScript,
+  SIM_HOSTS,
+  STATE,
+  simHost,
+  waitFor,
+} from "./support";
+
+const MODEL_CACHE = "/var/lib/rocm-vllm-e2e/model-cache";
+const hosts = Object.keys(HOSTS) as HostName[];
+
+/** Stand-in script input as deploy.sh sends it: the action, the secrets, then the node script. */
+function nodeScriptInput(dir: string, node: string, action: string, env: Record<string, string>): string {
+  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}=${q(v)}\n`);
+  return `set -- ${action}\n${exports.join("")}${readFileSync(join(dir, `${node}.sh`), "utf8")}`;
+}
+
+/** Compares a running container with its plan entry, field by field (what `docker run` was given). */
+async function expectAsPlanned(
+  host: HostName,
+  spec: ContainerSpec,
+  deployOutput: string,
+  secrets: Record<string, string>,
+) {
+  const c = await inspect(host, spec.name);
+  expect(c.State.Running, `${spec.name} running`).toBe(true);
+  expect(c.Config.Image).toBe(spec.image);
+  expect(c.Config.Entrypoint).toEqual(spec.entrypoint.slice(0, 1));
+  expect(c.Config.Cmd).toEqual([...spec.entrypoint.slice(1), ...spec.command]);
+  expect(c.Config.Labels).toMatchObject(spec.labels);
+  expect(c.Config.Env).toEqual(expect.arrayContaining(Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)));
+  for (const key of spec.secretEnv) expect(c.Config.Env).toContain(`${key}=${secrets[key]}`);
+  expect((c.HostConfig.Devices ?? []).map((d) => d.PathOnHost)).toEqual(spec.devices);
+  expect((c.HostConfig.Devices ?? []).map((d) => d.PathInContainer)).toEqual(spec.devices);
+  expect(c.HostConfig.GroupAdd ?? []).toEqual(spec.groupAdd);
+  expect(c.HostConfig.IpcMode).toBe(spec.ipcMode);
+  expect(c.HostConfig.NetworkMode).toBe(spec.networkMode);
+  // Docker stores capabilities with their CAP_ prefix, sorted.
+  const caps = spec.capAdd.map((cap) => (cap.startsWith("CAP_") ? cap : `CAP_${cap}`)).sort();
+  expect([...(c.HostConfig.CapAdd ?? [])].sort()).toEqual(caps);
+  // Docker adds label=disable itself when a container shares the host's IPC namespace.
+  expect((c.HostConfig.SecurityOpt ?? []).filter((o) => o !== "label=disable")).toEqual(spec.securityOpt);
+  expect(c.HostConfig.RestartPolicy.Name).toBe(spec.restart);
+  expect(c.HostConfig.Binds ?? []).toEqual(
+    spec.volumes.map((v) => `${v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
+  );
+  for (const u of spec.ulimits) {
+    const got = (c.HostConfig.Ulimits ?? []).find((x) => x.Name === u.name);
+    if (got?.Soft === u.soft && got.Hard === u.hard) continue;
+    // Lowered by test/e2e/shim/docker on a machine that cannot raise hard limits; the request must be the plan's.
+    expect(deployOutput).toContain(`requested --ulimit ${u.name}=${u.soft}:${u.hard}`);
+  }
+}
+
+/** Device nodes a GPU container sees: the plan maps /dev/kfd, /dev/dri and (RDMA) /dev/infiniband unchanged. */
+async function devicesInside(host: HostName, container: string): Promise<string[]> {
+  const out = await docker(host, "exec", container, "sh", "-c", "ls /dev/kfd /dev/dri /dev/infiniband 2>/dev/null");
+  return out.split(/\s+/).filter((w) => w !== "" && !w.endsWith(":"));
+}
+
+const curlJson = async (from: HostName, url: string): Promise<unknown> => {
+  const r = await inHost(from, ["curl", "-fsS", "-m", "5", url]);
+  if (r.code !== 0) throw new Error(`curl ${url} from ${from}: ${r.output}`);
+  return JSON.parse(r.stdout) as unknown;
+};
+
+const modelIds = (body: unknown) => (body as { data: { id: string }[] }).data.map((m) => m.id);
+
+async function expectNoContainers(): Promise<void> {
+  for (const h of hosts) expect(await containerNames(h), `containers left on ${h}`).toEqual([]);
+}
+
+beforeEach(async () => {
+  const r = await run(SIM_HOSTS, ["clean"], { timeoutMs: 120_000 });
+  expect(r.code, r.output).toBe(0);
+  rmSync(MODEL_CACHE, { recursive: true, force: true });
+  for (const h of hosts) rmSync(join(STATE, "hosts", h, "home"), { recursive: true, force: true });
+  await expectNoContainers();
+});
+
+afterAll(removeExports);
+
+describe("the test stacks", () => {
+  it("run the image, vLLM release and balancer image the test built", async () => {
+    for (const stack of ["e2e-2node", "e2e-2node-short", "e2e-packed", "e2e-preflight"]) {
+      const plan = await planOf(stack);
+      expect(plan.cluster.image).toBe(E2E_IMAGE);
+      expect(plan.cluster.vllmVersion).toBe(E2E_VLLM_VERSION);
+      for (const n of plan.nodes) {
+        expect(Object.values(HOSTS)).toContain(n.host);
+        for (const s of n.services) expect(s.image).toBe(E2E_NGINX_IMAGE);
+      }
+    }
+  });
+});
+
+describe("rocm-vllm export on simulated hosts", () => {
+  it("two-node TP8 x PP2 on Ray comes up, serves across hosts, and a second deploy replaces its containers", async () => {
+    const plan: Plan = await planOf("e2e-2node");
+    const dir = await exportStack("e2e-2node");
+    const canary = `/tmp/rocm-vllm-e2e-injected-${process.pid}`;
+    const token = `hf_e2e 'single' "double" $(touch ${canary}) \`touch ${canary}\`; touch ${canary} & |<>*?`;
+    const secrets = { HF_TOKEN: token };
+
+    const first = await runScript(dir, "deploy.sh", secrets, 150_000);
+    expect(first.code, first.output).toBe(0);
+    expect(first.output).toContain("[gpu-a] rocm-vllm: gpu-a: running rocm-vllm-llama405b-weights");
+    expect(first.output).toContain("[gpu-b] rocm-vllm: gpu-b: running rocm-vllm-llama405b-weights");
+    expect(first.output).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
+    expect(first.output).toContain("rocm-vllm: smoke test of llama405b on port 8000 passed");
+    // Phases in the Pulumi program's order: containers on every node, then the gates.
+    expect(first.output.indexOf("gpu-b: 1 container(s) started")).toBeLessThan(first.output.indexOf("ready at"));
+
+    // Served on the head's address, reached from the other host over the simulated network.
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
+
+    // Every container is exactly the plan's, and sees the plan's devices.
+    for (const node of plan.nodes) {
+      for (const spec of node.containers) {
+        await expectAsPlanned(simHost(plan, node.name), spec, first.output, secrets);
+        const devices = await devicesInside(simHost(plan, node.name), spec.name);
+        expect(devices).toEqual(expect.arrayContaining(["/dev/kfd", "renderD128", "renderD135", "uverbs0"]));
+      }
+    }
+
+    // The head waited for the worker, then vLLM found 16 GPUs on two distinct node addresses (VLLM_HOST_IP each).
+    const headLog = await docker("h1", "logs", "rocm-vllm-llama405b-ray-head");
+    expect(headLog).toContain("rocm-vllm: Ray cluster complete: 2 nodes, 16 GPUs");
+    expect(headLog).toContain(
+      "Ray cluster at 10.77.0.11:6379: 2 nodes ['10.77.0.11', '10.77.0.12'], 16 GPUs (need 16)",
+    );
+    expect(headLog).toContain("VLLM_HOST_IP=10.77.0.11 is local");
+    expect(headLog).toContain(`weights of meta-llama/Llama-3.1-405B-Instruct found in`);
+    expect(await docker("h2", "logs", "rocm-vllm-llama405b-ray-worker")).toContain(
+      "joined 10.77.0.11:6379 as 10.77.0.12 with 8 GPU",
+    );
+
+    // The token reached the weight jobs intact, through stdin only: never written, never run as shell.
+    const digest = readFileSync(
+      join(MODEL_CACHE, "hub/models--meta-llama--Llama-3.1-405B-Instruct/snapshots/main/.standin-token-sha256"),
+      "utf8",
+    );
+    expect(digest).toBe(createHash("sha256").update(token).digest("hex"));
+    expect(existsSync(canary)).toBe(false);
+    for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f), "utf8")).not.toContain("hf_e2e");
+
+    // Idempotent: a second deploy replaces the containers (new IDs), skips the finished jobs, and serves again.
+    const before = [
+      (await inspect("h1", "rocm-vllm-llama405b-ray-head")).Id,
+      (await inspect("h2", "rocm-vllm-llama405b-ray-worker")).Id,
+    ];
+    const second = await runScript(dir, "deploy.sh", secrets, 150_000);
+    expect(second.code, second.output).toBe(0);
+    expect(second.output).toContain("rocm-vllm-llama405b-weights already ran for trigger");
+    expect(second.output).toContain("removing rocm-vllm-llama405b-ray-head");
+    const after = [
+      (await inspect("h1", "rocm-vllm-llama405b-ray-head")).Id,
+      (await inspect("h2", "rocm-vllm-llama405b-ray-worker")).Id,
+    ];
+    expect(after[0]).not.toBe(before[0]);
+    expect(after[1]).not.toBe(before[1]);
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-llama405b-ray-head"]);
+    expect(await containerNames("h2")).toEqual(["rocm-vllm-llama405b-ray-worker"]);
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
+  }, 360_000);
+
+  it("single-node packed stack serves on every port, behind its load balancer, and runs its benchmark", async () => {
+    const plan = await planOf("e2e-packed");
+    const dir = await exportStack("e2e-packed");
+    const r = await runScript(dir, "deploy.sh", {}, 180_000);
+    expect(r.code, r.output).toBe(0);
+
+    const node = plan.nodes[0];
+    if (!node) throw new Error("packed stack has no node");
+    expect(node.containers).toHaveLength(8);
+    for (const [i, spec] of node.containers.entries()) {
+      await expectAsPlanned("h1", spec, r.output, {});
+      expect(spec.env.CUDA_VISIBLE_DEVICES).toBe(String(i));
+      expect(modelIds(await curlJson("h2", `http://10.77.0.11:${8000 + i}/v1/models`))).toEqual([
+        "meta-llama/Llama-3.1-8B-Instruct",
+      ]);
+      expect(await docker("h1", "logs", spec.name)).toContain("1 GPUs visible in this container; TP=1");
+    }
+    for (const spec of node.services) await expectAsPlanned("h1", spec, r.output, {});
+
+    // The balancer answers for the deployment, and the benchmark went through it to more than one replica.
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8080/v1/models"))).toEqual([
+      "meta-llama/Llama-3.1-8B-Instruct",
+    ]);
+    const result = r.output
+      .split("\n")
+      .filter((l) => l.startsWith("[gpu-a] {"))
+      .map((l) => JSON.parse(l.slice("[gpu-a] ".length)) as { completed: number; output_throughput: number })
+      .pop();
+    expect(result?.completed).toBe(32);
+    expect(result?.output_throughput).toBeGreaterThan(0);
+    let servedBy = 0;
+    for (let port = 8000; port < 8008; port++) {
+      const metrics = await inHost("h1", ["curl", "-fsS", `http://127.0.0.1:${port}/metrics`]);
+      const count = Number(/request_success_total\{[^}]*\} (\d+)/.exec(metrics.stdout)?.[1] ?? "0");
+      if (count > 0) servedBy++;
+    }
+    expect(servedBy).toBeGreaterThan(1);
+    expect(r.output).toContain("http://10.77.0.11:8080");
+  }, 300_000);
+
+  it("a Ray worker started before its head joins once the head appears, without restarting", async () => {
+    const plan = await planOf("e2e-2node");
+    const dir = await exportStack("e2e-2node");
+    const secrets = { HF_TOKEN: "hf_e2e_worker_first" };
+
+    const worker = await onNode("gpu-b", HOSTS.h2, nodeScriptInput(dir, "gpu-b", "up", secrets));
+    expect(worker.code, worker.output).toBe(0);
+    await waitFor(
+      "the worker to retry an absent head",
+      async () => {
+        const log = (
+          await run("docker", ["-H", `unix://${STATE}/hosts/h2/docker.sock`, "logs", "rocm-vllm-llama405b-ray-worker"])
+        ).output;
+        return log.includes("not reachable yet; retrying") ? log : undefined;
+      },
+      45_000,
+    );
+    const waiting = await inspect("h2", "rocm-vllm-llama405b-ray-worker");
+
+    const head = await onNode("gpu-a", HOSTS.h1, nodeScriptInput(dir, "gpu-a", "up", secrets));
+    expect(head.code, head.output).toBe(0);
+    const check = plan.deployments[0]?.readiness[0];
+    if (!check) throw new Error("no readiness check");
+    const ready = await onNode(check.node, check.host, check.script, 150_000);
+    expect(ready.code, ready.output).toBe(0);
+    expect(ready.stdout).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
+
+    const joined = await inspect("h2", "rocm-vllm-llama405b-ray-worker");
+    expect(joined.Id).toBe(waiting.Id);
+    expect(joined.RestartCount).toBe(0);
+    expect(joined.State.StartedAt).toBe(waiting.State.StartedAt);
+    expect(await docker("h2", "logs", "rocm-vllm-llama405b-ray-worker")).toContain("joined 10.77.0.11:6379");
+    expect(await docker("h1", "logs", "rocm-vllm-llama405b-ray-head")).toContain(
+      "Ray cluster complete: 2 nodes, 16 GPUs",
+    );
+  }, 240_000);
+
+  it("a Ray head whose worker never joins times out, and readiness fails naming the missing node", async () => {
+    const plan = await planOf("e2e-2node-short");
+    const dir = await exportStack("e2e-2node-short");
+    const head = await onNode("gpu-a", HOSTS.h1, nodeScriptInput(dir, "gpu-a", "up", { HF_TOKEN: "hf_e2e_alone" }));
+    expect(head.code, head.output).toBe(0);
+
+    const check = plan.deployments[0]?.readiness[0];
+    if (!check) throw new Error("no readiness check");
+    expect(check.timeoutSeconds).toBe(30);
+    const ready = await onNode(check.node, check.host, check.script, 90_000);
+    expect(ready.code).toBe(1);
+    expect(ready.stderr).toContain(
+      "rocm-vllm: llama405b on gpu-a (container rocm-vllm-llama405b-ray-head) not ready after 30s",
+    );
+    expect(ready.stderr).toContain(
+      "Ray cluster incomplete after 10s: 1/2 nodes, 8/16 GPUs; missing: gpu-b (10.77.0.12)",
+    );
+    expect(ready.ms).toBeLessThan(60_000);
+  }, 120_000);
+
+  it("teardown.sh leaves no container behind, and a second teardown is a no-op", async () => {
+    const dir = await exportStack("e2e-2node");
+    const deployed = await runScript(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_teardown" }, 150_000);
+    expect(deployed.code, deployed.output).toBe(0);
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-llama405b-ray-head"]);
+    // A container of the stack that is not in the plan any more (e.g. after scaling down) goes too.
+    await docker(
+      "h2",
+      "run",
+      "--detach",
+      "--name",
+      "rocm-vllm-llama405b-old",
+      "--label",
+      "rocm-vllm.managed=true",
+      "--label",
+      "rocm-vllm.deployment=llama405b",
+      E2E_IMAGE,
+      "sleep",
+      "600",
+    );
+
+    const down = await runScript(dir, "teardown.sh", {}, 120_000);
+    expect(down.code, down.output).toBe(0);
+    expect(down.output).toContain("[gpu-a] rocm-vllm: gpu-a: no container of this stack left");
+    expect(down.output).toContain("[gpu-b] rocm-vllm: gpu-b: no container of this stack left");
+    await expectNoContainers();
+    // The job trigger stamps are gone too, so a new deploy downloads again, as after `pulumi destroy`.
+    expect(existsSync(join(STATE, "hosts/h1/home/.local/state/rocm-vllm/gpu-a"))).toBe(false);
+    expect(existsSync(join(STATE, "hosts/h2/home/.local/state/rocm-vllm/gpu-b"))).toBe(false);
+
+    const again = await runScript(dir, "teardown.sh", {}, 60_000);
+    expect(again.code, again.output).toBe(0);
+    await expectNoContainers();
+  }, 300_000);
+
+  it("preflight stops the deployment on hosts without the amdgpu driver, before anything is pulled or started", async () => {
+    const dir = await exportStack("e2e-preflight");
+    const r = await runScript(dir, "deploy.sh", {}, 60_000);
+    expect(r.code).not.toBe(0);
+    for (const node of ["gpu-a", "gpu-b"]) {
+      expect(r.output).toContain(`[${node}] rocm-vllm preflight ${node}: FAIL: amdgpu kernel module not loaded`);
+      expect(r.output).toContain(`[${node}] rocm-vllm preflight ${node}: ok: /dev/kfd present`);
+      expect(r.output).toContain(`[${node}] rocm-vllm preflight ${node}: ok: 8 GPU render nodes`);
+    }
+    expect(r.output).toContain("rocm-vllm: failed: gpu-a gpu-b");
+    expect(r.output).not.toContain("starting containers");
+    await expectNoContainers();
+  }, 90_000);
+});

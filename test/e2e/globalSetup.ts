@@ -1,0 +1,79 @@
+/**
+ * Global setup of `npm run test:e2e`: a machine with real Docker Engines, one per simulated GPU host.
+ *
+ * 1. test/e2e/setup-docker.sh installs what is missing (docker.io, debootstrap, ...) and builds the cached root file
+ *    system of the test image (minutes on the first run of a machine, instant afterwards);
+ * 2. leftovers of an interrupted earlier run are removed (sim-hosts.sh down only touches what it recorded);
+ * 3. two simulated hosts come up, each with its own address, network namespace and dockerd, plus stand-in GPU device
+ *    nodes; the test image (cached base + stand-in ray/vllm) is imported into each daemon under the stacks' names.
+ *
+ * The returned teardown, and a SIGINT/SIGTERM handler (CI's `timeout`), remove everything again.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { E2E, E2E_IMAGE, E2E_NGINX_IMAGE, E2E_VLLM_VERSION, GPUS_PER_HOST, HOSTS, run, SIM_HOSTS } from "./support";
+
+function step(what: string, cmd: string, args: string[], timeoutMs: number): string {
+  const t0 = Date.now();
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: timeoutMs, killSignal: "SIGKILL" });
+  const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+  if (r.status !== 0) {
+    throw new Error(`e2e setup: ${what} failed (${r.status ?? r.signal}) after ${seconds}s:\n${r.stdout}\n${r.stderr}`);
+  }
+  process.stderr.write(`[e2e setup] ${what}: ${seconds}s\n`);
+  return r.stdout;
+}
+
+function down(): void {
+  const r = spawnSync(SIM_HOSTS, ["down"], { encoding: "utf8", timeout: 180_000 });
+  if (r.status !== 0) process.stderr.write(`[e2e] sim-hosts.sh down failed: ${r.stderr}\n`);
+}
+
+export default function setup(): () => Promise<void> {
+  step("install prerequisites and build the cached base image", "bash", [join(E2E, "setup-docker.sh")], 15 * 60_000);
+  step("remove leftovers of an earlier run", SIM_HOSTS, ["down"], 180_000);
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`[e2e] ${signal}: removing simulated hosts\n`);
+    down();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  const work = mkdtempSync("/tmp/rocm-vllm-e2e-image-");
+  try {
+    const hosts = Object.entries(HOSTS).map(([name, ip]) => `${name}=${ip}`);
+    step(`start ${hosts.length} simulated hosts with their own dockerd`, SIM_HOSTS, ["up", ...hosts], 120_000);
+    step("create stand-in GPU device nodes", SIM_HOSTS, ["devices", String(GPUS_PER_HOST)], 30_000);
+    const tar = join(work, "image.tar");
+    step(
+      "build the test image (cached base + stand-ins)",
+      join(E2E, "build-image.sh"),
+      [E2E_VLLM_VERSION, tar],
+      15 * 60_000,
+    );
+    step(
+      "import the test image into every daemon",
+      SIM_HOSTS,
+      ["load-image", tar, E2E_IMAGE, E2E_NGINX_IMAGE],
+      300_000,
+    );
+  } catch (e) {
+    down();
+    throw e;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  return async () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    const t0 = Date.now();
+    // Asynchronous, so vitest can wind down its workers meanwhile.
+    const r = await run(SIM_HOSTS, ["down"], { timeoutMs: 180_000 });
+    if (r.code !== 0) process.stderr.write(`[e2e] sim-hosts.sh down failed: ${r.output}\n`);
+    process.stderr.write(`[e2e teardown] simulated hosts removed: ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+  };
+}

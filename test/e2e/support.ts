@@ -1,0 +1,209 @@
+/**
+ * Helpers of the end-to-end test: the simulated hosts (test/e2e/sim-hosts.sh), running exported scripts against
+ * them through the ROCM_VLLM_ON_NODE hook (test/e2e/on-node.sh), and reading their Docker daemons.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Plan } from "../../planner/types";
+
+export const ROOT = join(__dirname, "..", "..");
+export const E2E = __dirname;
+export const STATE = process.env.ROCM_VLLM_E2E_STATE ?? "/run/rocm-vllm-e2e";
+export const SIM_HOSTS = join(E2E, "sim-hosts.sh");
+export const ON_NODE = join(E2E, "on-node.sh");
+
+/** Simulated hosts: name → address on the private bridge. The test stacks use these addresses. */
+export const HOSTS = { h1: "10.77.0.11", h2: "10.77.0.12" } as const;
+export type HostName = keyof typeof HOSTS;
+/** GPUs (render nodes) of every simulated host. */
+export const GPUS_PER_HOST = 8;
+
+/** What the test image pretends to be; the test stacks name these images (checked by a test). */
+export const E2E_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.1_e2e";
+export const E2E_VLLM_VERSION = "0.11.1";
+export const E2E_NGINX_IMAGE = "rocm-vllm-e2e/nginx:bookworm";
+
+export const stackFile = (name: string) => join(E2E, "stacks", `Pulumi.${name}.yaml`);
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved as they arrived. */
+  output: string;
+  ms: number;
+}
+
+export interface RunOptions {
+  input?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+/**
+ * Runs a command in its own process group and kills the whole group when it outlives `timeoutMs`, so a hung script
+ * never outlives its test. The environment is minimal unless `env` adds to it.
+ */
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd ?? ROOT,
+      detached: true,
+      env: {
+        PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        HOME: process.env.HOME ?? "/root",
+        LANG: "C.UTF-8",
+        ...opts.env,
+      },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      output += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      output += d.toString();
+    });
+    const timer = setTimeout(() => {
+      output += `\n[e2e] killed after ${opts.timeoutMs} ms\n`;
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }, opts.timeoutMs ?? 120_000);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, output, ms: Date.now() - started });
+    });
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+/** Runs the CLI as a user would (`bin/rocm-vllm.js`). */
+export function cli(...args: string[]): Promise<RunResult> {
+  return run(process.execPath, [join(ROOT, "bin", "rocm-vllm.js"), ...args], { env: { NO_COLOR: "1" } });
+}
+
+/** The plan of a test stack, through the CLI. */
+export async function planOf(stack: string): Promise<Plan> {
+  const r = await cli("plan", "--json", stackFile(stack));
+  if (r.code !== 0) throw new Error(`rocm-vllm plan ${stack} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Plan;
+}
+
+const exportDirs: string[] = [];
+
+/** Exports a test stack into a fresh directory (removed by `removeExports`) and returns it. */
+export async function exportStack(stack: string): Promise<string> {
+  const out = mkdtempSync(join("/tmp", `rocm-vllm-e2e-${stack}-`));
+  exportDirs.push(out);
+  const r = await cli("export", stackFile(stack), "--out", out);
+  if (r.code !== 0) throw new Error(`rocm-vllm export ${stack} failed: ${r.output}`);
+  return out;
+}
+
+/** Removes the directories `exportStack` created. */
+export function removeExports(): void {
+  for (const dir of exportDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Environment of an exported script run from this machine: nodes are reached through the e2e hook. */
+export function scriptEnv(extra: Record<string, string> = {}): Record<string, string> {
+  // Containers of this test exit promptly on SIGTERM or not at all (bash as PID 1); 5 s keeps teardowns short.
+  return { ROCM_VLLM_ON_NODE: ON_NODE, ROCM_VLLM_STOP_TIMEOUT: "5", ...extra };
+}
+
+/** Runs an exported script (deploy.sh, teardown.sh) from `dir`. */
+export function runScript(dir: string, script: string, env: Record<string, string>, timeoutMs: number) {
+  return run("bash", [join(dir, script)], { env: scriptEnv(env), timeoutMs });
+}
+
+/** Runs shell on a simulated host exactly as deploy.sh does: through the hook, the script on stdin. */
+export function onNode(node: string, host: string, script: string, timeoutMs = 120_000) {
+  return run(ON_NODE, [node, host], { input: script, timeoutMs });
+}
+
+/** Runs a command inside a simulated host's network namespace (e.g. curl from another host). */
+export function inHost(host: HostName, cmd: string[], timeoutMs = 30_000) {
+  return run("ip", ["netns", "exec", `rvx-${host}`, ...cmd], { timeoutMs });
+}
+
+/** The docker CLI against a simulated host's daemon. */
+export async function docker(host: HostName, ...args: string[]): Promise<string> {
+  const r = await run("docker", ["-H", `unix://${STATE}/hosts/${host}/docker.sock`, ...args], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} on ${host}: ${r.output}`);
+  return r.stdout;
+}
+
+/** Names of every container (running or not) on a simulated host. */
+export async function containerNames(host: HostName): Promise<string[]> {
+  return (await docker(host, "ps", "--all", "--format", "{{.Names}}"))
+    .split("\n")
+    .filter((l) => l !== "")
+    .sort();
+}
+
+/** The subset of `docker inspect` the test compares with the plan. */
+export interface Inspected {
+  Id: string;
+  State: { Running: boolean; StartedAt: string };
+  RestartCount: number;
+  Config: {
+    Env: string[];
+    Entrypoint: string[] | null;
+    Cmd: string[] | null;
+    Image: string;
+    Labels: Record<string, string>;
+  };
+  HostConfig: {
+    Devices: { PathOnHost: string; PathInContainer: string }[] | null;
+    GroupAdd: string[] | null;
+    IpcMode: string;
+    NetworkMode: string;
+    CapAdd: string[] | null;
+    SecurityOpt: string[] | null;
+    Ulimits: { Name: string; Soft: number; Hard: number }[] | null;
+    Binds: string[] | null;
+    RestartPolicy: { Name: string };
+    ShmSize: number;
+  };
+}
+
+export async function inspect(host: HostName, container: string): Promise<Inspected> {
+  const [first] = JSON.parse(await docker(host, "inspect", container)) as Inspected[];
+  if (!first) throw new Error(`no container ${container} on ${host}`);
+  return first;
+}
+
+/** Polls `probe` until it returns a value or `timeoutMs` passes. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Host of a plan node by name, as a simulated host. */
+export function simHost(plan: Plan, node: string): HostName {
+  const ip = plan.nodes.find((n) => n.name === node)?.host;
+  const entry = Object.entries(HOSTS).find(([, addr]) => addr === ip);
+  if (!entry) throw new Error(`node ${node} (${ip}) is not a simulated host`);
+  return entry[0] as HostName;
+}
