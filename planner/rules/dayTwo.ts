@@ -115,7 +115,8 @@ export function weightsJob(
   const repos = [d.model, d.speculative?.model].filter((m): m is string => m !== undefined && downloadsFromHub(m));
   return {
     ...jobBase(cluster, d, "weights", `rocm-vllm-${d.name}-weights`, 0),
-    env: { HF_HOME: HF_CACHE_IN_CONTAINER },
+    // Progress bars would flood `pulumi up` and the exported script's output with carriage-return lines.
+    env: { HF_HOME: HF_CACHE_IN_CONTAINER, HF_HUB_DISABLE_PROGRESS_BARS: "1" },
     secretEnv: hasHfToken ? ["HF_TOKEN"] : [],
     command: ["python3", "-c", DOWNLOAD_PY, d.weights.revision ?? "", ...repos],
     labels: { ...labels, "rocm-vllm.role": "weights" },

@@ -93,7 +93,8 @@ export interface ReadinessScriptInput {
 }
 
 /**
- * Readiness gate, run on the node: `/health` answers and `/v1/models` lists the served model within the timeout.
+ * Readiness gate, run on the node: the planned container is running, `/health` answers and `/v1/models` lists the
+ * served model, within the timeout.
  * On timeout it prints the last 40 lines of the container's log and exits 1, so `pulumi up` shows why.
  */
 export function readinessScript(i: ReadinessScriptInput): string {
@@ -106,7 +107,8 @@ export function readinessScript(i: ReadinessScriptInput): string {
     `url=http://127.0.0.1:${i.port}`,
     `deadline=$(( $(date +%s) + ${i.timeoutSeconds} ))`,
     "while :; do",
-    `  if curl -fsS -m 5 "$url/health" >/dev/null 2>&1 && curl -fsS -m 5 "$url/v1/models" 2>/dev/null | grep -qF ${modelId}; then`,
+    // The named container must be the one running: a stale server on the port must not pass the gate.
+    `  if [ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" = true ] && curl -fsS -m 5 "$url/health" >/dev/null 2>&1 && curl -fsS -m 5 "$url/v1/models" 2>/dev/null | grep -qF ${modelId}; then`,
     `    echo ${shellQuote(`rocm-vllm: ${i.deployment} ready at ${i.endpoint}`)}`,
     "    exit 0",
     "  fi",
