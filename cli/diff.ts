@@ -13,11 +13,11 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import type { Command } from "commander";
-import pc from "picocolors";
 import { planDiff } from "../planner/diff/planDiff";
 import { loadStackSide } from "../planner/diff/stackSide";
 import type { StackDiff, StackSide } from "../planner/diff/types";
 import { formatProblems } from "../planner/problems";
+import { colorEnabled } from "./color";
 import { renderStackDiff } from "./renderDiff";
 
 /** Exit codes of `diff` (unlike `plan`, 2 means "changes", so errors of any kind are 1). */
@@ -41,7 +41,7 @@ const processIo = (): DiffIo => ({
   cwd: process.cwd(),
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
-  color: pc.isColorSupported,
+  color: colorEnabled(process.stdout),
 });
 
 interface StackInput {

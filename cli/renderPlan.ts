@@ -2,9 +2,13 @@
  * The human-readable plan report: per deployment its placement, memory budget, exact `vllm serve` line and the rules
  * behind each value; per node its containers. It renders the plan and decides nothing.
  */
-import pc from "picocolors";
+import { createColors } from "picocolors";
 import { shellJoin } from "../planner/scripts/shellQuote";
 import type { ContainerSpec, DeploymentPlan, NodePlan, Plan } from "../planner/types";
+import { colorEnabled } from "./color";
+
+/** Colours for the report: only on a terminal (see `colorEnabled`). */
+const pc = createColors(colorEnabled(process.stdout));
 
 const fmt = (n: number) => n.toLocaleString("en-US");
 

@@ -1,0 +1,10 @@
+/**
+ * When the CLI colours its output: on a terminal only (or when FORCE_COLOR asks), never with NO_COLOR. picocolors'
+ * own default also colours whenever CI is set, so the same command piped to a file or a PR comment printed different
+ * bytes on a CI runner than on a laptop.
+ */
+export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NO_COLOR) return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== "0" && env.FORCE_COLOR !== "false") return true;
+  return stream.isTTY === true && env.TERM !== "dumb";
+}
