@@ -141,16 +141,20 @@ function containerAction(
 }
 
 function gateReason(before: Gate | undefined, after: Gate | undefined, connectionChanged: boolean): string {
-  const kind = (after ?? before)?.kind ?? "readiness";
-  if (!before) return `${kind} added: it runs once against the running containers`;
+  const kind = (after ?? before)?.kind === "smoke test" ? "smoke test" : "readiness gate";
+  if (!before) return `${kind} added`;
   if (!after) return `${kind} removed`;
   const a = before.check as unknown as Record<string, unknown>;
   const b = after.check as unknown as Record<string, unknown>;
   const fields = union(Object.keys(b), Object.keys(a)).filter((k) => k !== "script" && !same(a[k], b[k]));
   const what = fields.map((f) => `${f} ${String(a[f])} → ${String(b[f])}`);
   if (what.length === 0) what.push(connectionChanged ? "SSH connection changed" : "script changed");
-  return `${kind} gate updated (${list(what)}); it runs again against the running containers, which keep running`;
+  return `${kind} updated (${list(what)})`;
 }
+
+/** Said once after the gates of an "in place" entry. */
+const gatesRerun = (n: number) =>
+  `${n === 1 ? "it runs" : "they run"} again against the running containers, which keep running`;
 
 function jobReason(before: JobPlan, after: JobPlan, baseSecrets: SecretFingerprints, headSecrets: SecretFingerprints) {
   const role = after.container.role;
@@ -254,7 +258,7 @@ function deploymentImpact(name: string, order: string[], base: Side, head: Side)
         node: placed.node,
         name: placed.spec.name,
         action,
-        reason: after ? "added" : "removed",
+        reason: after ? "new balancer container" : "balancer removed",
         replica: 0,
       });
     } else if (
@@ -318,10 +322,11 @@ function deploymentImpact(name: string, order: string[], base: Side, head: Side)
           ...others.filter((o) => o.node === node && o.action === action).map((o) => o.reason),
         ]),
       ];
-      const reason =
+      let reason =
         reasons.length === 1 || mine.length === 0
           ? list(reasons)
           : mine.map((o) => `${o.name}: ${o.reason}`).join("; ");
+      if (action === "in place" && mine.length === 0) reason += `; ${gatesRerun(reasons.length)}`;
       out.push({ target, action, reason, containers: mine.map((o) => o.name) });
     }
   }
@@ -360,7 +365,7 @@ function nodeImpact(name: string, base: PlanParts, head: PlanParts): { impact: I
     const after = hi.get(key);
     if (before === after) continue;
     if (before && after) impact.push(entry("re-pull image", `${before} → ${after}`));
-    else if (after) impact.push(entry("pull image", `${after} is used by a container or job here now`));
+    else if (after) impact.push(entry("pull image", `${after} (newly used on this node)`));
     else impact.push(entry("release image", `${before} is no longer used (it stays on the node: keepLocally)`));
     if (after) pulls++;
   }
