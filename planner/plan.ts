@@ -108,7 +108,17 @@ export function buildPlan(config: StackConfig): PlanResult {
   const warnings: Warning[] = [];
   const weightsGiB = new Map<string, number>();
   config.deployments.forEach((d, index) => {
-    const result = planDeployment({ d, index, cluster, gpu, version, nodes, slots, hasHfToken: config.hasHfToken });
+    const result = planDeployment({
+      d,
+      index,
+      cluster,
+      gpu,
+      version,
+      nodes,
+      byName,
+      slots,
+      hasHfToken: config.hasHfToken,
+    });
     problems.push(...result.problems);
     warnings.push(...result.warnings);
     if (!result.deployment) return;
@@ -137,6 +147,8 @@ interface DeploymentInput {
   gpu: GpuSpec;
   version: VllmVersionSpec;
   nodes: NodePlan[];
+  /** The same nodes by name, built once: a per-deployment map made planning quadratic in the node count. */
+  byName: ReadonlyMap<string, NodePlan>;
   slots: Map<string, NodeSlots>;
   hasHfToken: boolean;
 }
@@ -229,7 +241,7 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
   // With pre-download only the download job holds the token; serving stays offline.
   const secretEnv = downloads && input.hasHfToken && !predownload ? ["HF_TOKEN"] : [];
   const runtime = gpuContainerRuntime(cluster, out.reasons);
-  const nodeByName = new Map(nodes.map((n) => [n.name, n]));
+  const nodeByName = input.byName;
   const containers: DeploymentResult["containers"] = [];
   const instances: InstancePlan[] = [];
   const rayClusters: RayClusterPlan[] = [];

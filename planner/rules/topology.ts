@@ -103,6 +103,7 @@ export function checkDeploymentRefs(
 ): void {
   const names = new Map<string, number>();
   const nodeNames = nodes.map((n) => n.name);
+  const known = new Set(nodeNames);
   deployments.forEach((d, i) => {
     const path = `${DEPLOYMENTS}[${i}]`;
     const first = names.get(d.name);
@@ -117,7 +118,7 @@ export function checkDeploymentRefs(
       );
     else names.set(d.name, i);
     (d.nodes ?? []).forEach((ref, j) => {
-      if (!nodeNames.includes(ref)) {
+      if (!known.has(ref)) {
         const guess = suggest(ref, nodeNames);
         problems.push(
           problem(
