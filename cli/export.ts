@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Command } from "commander";
-import { exportScripts, GENERATED_MARKER } from "../planner/export/shellScripts";
+import { exportScripts, GENERATED_MARKER, planSecrets } from "../planner/export/shellScripts";
 import { formatProblems } from "../planner/problems";
 import { planStackFile, UsageError } from "./stackFile";
 
@@ -50,7 +50,7 @@ export function exportCommand(file: string, out: string): number {
     }
   }
   for (const name of names) writeFileSync(join(out, name), result.files[name] ?? "", { mode: 0o755 });
-  const secrets = [...new Set(planned.plan.nodes.flatMap((n) => n.containers.flatMap((c) => c.secretEnv)))].sort();
+  const secrets = planSecrets(planned.plan);
   process.stdout.write(
     [
       `wrote ${names.length} scripts to ${out}: ${names.join(", ")}`,

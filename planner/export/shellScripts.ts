@@ -96,11 +96,19 @@ function renderCommand(argv: readonly string[], indent: string): string {
   return lines.join(` \\\n${indent}  `);
 }
 
-/** A `docker ...` command line, with a shellcheck note when a launch script carries `$` meant for the container. */
+/**
+ * A `docker ...` command line. Single quotes make every word literal; shellcheck's hints about literal `$` (launch
+ * scripts expand it inside the container) and literal backslashes before a quote are turned off for that command.
+ */
 function dockerCommand(argv: readonly string[], indent: string, suffix: string): string[] {
-  const literalDollar = argv.some((w) => /[$`]/.test(w));
+  const hints = [
+    ...(argv.some((w) => /[$`]/.test(w)) ? ["SC2016"] : []),
+    ...(argv.some((w) => w.includes("\\")) ? ["SC1003"] : []),
+  ];
   return [
-    ...(literalDollar ? [`${indent}# shellcheck disable=SC2016 # expanded inside the container, not here`] : []),
+    ...(hints.length > 0
+      ? [`${indent}# shellcheck disable=${hints.join(",")} # literal text, expanded in the container if at all`]
+      : []),
     `${indent}docker ${renderCommand(argv, indent)}${suffix}`,
   ];
 }
@@ -119,20 +127,30 @@ function heredoc(command: string, body: string, base: string): string {
   return `${command} <<'${delimiter}'\n${body.endsWith("\n") ? body : `${body}\n`}${delimiter}`;
 }
 
+/** A comment line: interpolated text can never end the comment and start a command. */
+function comment(text: string): string {
+  return `# ${text.replace(/[\r\n]+/g, " ")}`;
+}
+
 function header(title: string, source: string, lines: string[]): string {
   return [
     "#!/usr/bin/env bash",
     GENERATED_MARKER,
-    `# Stack file: ${source}. Do not edit: change the stack file and export again.`,
+    comment(`Stack file: ${source}. Do not edit: change the stack file and export again.`),
     "#",
-    `# ${title}`,
-    ...lines.map((l) => (l === "" ? "#" : `# ${l}`)),
+    comment(title),
+    ...lines.map((l) => (l === "" ? "#" : comment(l))),
     "set -euo pipefail",
     "",
   ].join("\n");
 }
 
 const uniqueSorted = (values: Iterable<string>): string[] => [...new Set(values)].sort();
+
+/** Secret variable names the stack's containers and jobs need: deploy.sh requires them in its environment. */
+export function planSecrets(plan: Plan): string[] {
+  return uniqueSorted(plan.nodes.flatMap(nodeSecrets));
+}
 
 /** Secret variable names a node's containers, services and jobs need. */
 function nodeSecrets(node: NodePlan): string[] {
@@ -147,7 +165,9 @@ const jobsAfter = (node: NodePlan, after: JobPlan["after"]) => node.jobs.filter(
 function jobFunction(job: JobPlan, index: number): string {
   const c = job.container;
   return [
-    `# ${c.name}: ${c.role} of ${c.deployment}, runs once the ${job.after === "image" ? "image is here" : "deployment serves"}.`,
+    comment(
+      `${c.name}: ${c.role} of ${c.deployment}, runs once the ${job.after === "image" ? "image is here" : "deployment serves"}.`,
+    ),
     `job_${index}() {`,
     ...dockerCommand(dockerJobArgv(c), "  ", ""),
     "}",
@@ -406,7 +426,9 @@ function readinessSteps(plan: Plan): Step[] {
         label: `${d.name}@${check.node}:${check.port}`,
         fn,
         body: [
-          `# ${d.name} on ${check.node}: ${check.container} serves ${check.servedModelName} on port ${check.port}.`,
+          comment(
+            `${d.name} on ${check.node}: ${check.container} serves ${check.servedModelName} on port ${check.port}.`,
+          ),
           `${fn}() {`,
           `  ${heredoc(`on_node ${shellQuote(check.node)} ${shellQuote(check.host)}`, check.script, "ROCM_VLLM_READINESS")}`,
           ...smoke.map(
@@ -437,7 +459,7 @@ function readinessSteps(plan: Plan): Step[] {
  * after-readiness jobs; each phase runs on all nodes at once and stops the deployment when anything in it fails.
  */
 export function renderDeployScript(plan: Plan, opts: ExportOptions): string {
-  const secrets = uniqueSorted(plan.nodes.flatMap(nodeSecrets));
+  const secrets = planSecrets(plan);
   const preflight = nodeSteps(
     plan.nodes.filter((n) => n.preflight !== undefined),
     "preflight",
@@ -513,16 +535,44 @@ export function renderTeardownScript(plan: Plan, opts: ExportOptions): string {
   ].join("\n");
 }
 
+/** Names the scripts use as file names, function text and Docker names: DNS labels (nodes, deployments), Docker names. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/**
+ * Names a plan must have to be exported. The schema already guarantees them; checked again here because they become
+ * file names and parts of script text, so a plan from elsewhere can never smuggle shell in through a name.
+ */
+function nameProblems(plan: Plan): Problem[] {
+  const problems: Problem[] = [];
+  const bad = (path: string, value: string, message: string, fix: string) =>
+    problems.push({ path, value: JSON.stringify(value), message, fix });
+  for (const n of plan.nodes) {
+    if (!DNS_LABEL.test(n.name)) bad("rocm-vllm:cluster.nodes[].name", n.name, "is not a DNS label", "rename the node");
+    if ((ORCHESTRATION_FILES as readonly string[]).includes(nodeScriptName(n.name))) {
+      const reserved = ORCHESTRATION_FILES.map((f) => f.replace(/\.sh$/, "")).join(" or ");
+      bad(
+        "rocm-vllm:cluster.nodes[].name",
+        n.name,
+        `clashes with the exported ${nodeScriptName(n.name)}`,
+        `rename the node (not ${reserved})`,
+      );
+    }
+    for (const c of [...n.containers, ...n.services, ...n.jobs.map((j) => j.container)]) {
+      if (!DOCKER_NAME.test(c.name))
+        bad("container name", c.name, "is not a Docker container name", "rename the deployment");
+    }
+  }
+  for (const d of plan.deployments) {
+    if (!DNS_LABEL.test(d.name))
+      bad("rocm-vllm:deployments[].name", d.name, "is not a DNS label", "rename the deployment");
+  }
+  return problems;
+}
+
 /** Every exported file, by name: `<node>.sh` per node, `deploy.sh` and `teardown.sh`. */
 export function exportScripts(plan: Plan, opts: ExportOptions): ExportResult {
-  const problems: Problem[] = plan.nodes
-    .filter((n) => (ORCHESTRATION_FILES as readonly string[]).includes(nodeScriptName(n.name)))
-    .map((n) => ({
-      path: "rocm-vllm:cluster.nodes[].name",
-      value: JSON.stringify(n.name),
-      message: `clashes with the exported ${nodeScriptName(n.name)}`,
-      fix: `rename the node (not ${ORCHESTRATION_FILES.map((f) => f.replace(/\.sh$/, "")).join(" or ")})`,
-    }));
+  const problems = nameProblems(plan);
   if (problems.length > 0) return { ok: false, problems };
   const files: Record<string, string> = {};
   for (const node of plan.nodes) files[nodeScriptName(node.name)] = renderNodeScript(plan, node, opts);

@@ -1,0 +1,83 @@
+/**
+ * Fakes for running exported scripts without Docker or SSH: a `docker` and an `ssh` that record how they were called,
+ * and a ROCM_VLLM_ON_NODE hook that records what each node was sent. All are small Node scripts in a temp directory.
+ */
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface FakeCall {
+  argv: string[];
+  /** HF_TOKEN as the fake saw it in its environment (how `docker run --env HF_TOKEN` would read it). */
+  hfToken?: string;
+  stdin?: string;
+}
+
+/** A directory with fake `docker` and `ssh` executables and the hook; each records calls as JSON lines. */
+export class Fakes {
+  readonly dir = mkdtempSync(join(tmpdir(), "rocm-vllm-fakes-"));
+  readonly hook = join(this.dir, "on-node");
+
+  constructor() {
+    // docker: `image inspect` finds the image, `container inspect` finds nothing, `ps` lists nothing.
+    this.script(
+      "docker",
+      `const [a, b] = argv;
+       if (a === "container" && b === "inspect") process.exitCode = 1;`,
+    );
+    this.script("ssh", "", true);
+    // The hook: $1 node, $2 host, the script on stdin. FAKE_FAIL="<node>:<action>" makes that call fail.
+    this.script(
+      "on-node",
+      `const first = stdin.split("\\n")[0];
+       const action = first.startsWith("set -- ") ? first.slice(7) : "script";
+       if (process.env.FAKE_FAIL === argv[0] + ":" + action) { console.error("fake failure on " + argv[0]); process.exitCode = 1; }
+       else console.log("fake " + action + " on " + argv[0]);`,
+      true,
+    );
+  }
+
+  private script(name: string, body: string, readStdin = false): void {
+    const file = join(this.dir, name);
+    writeFileSync(
+      file,
+      `#!${process.execPath}
+const fs = require("node:fs");
+const argv = process.argv.slice(2);
+const stdin = ${readStdin ? 'fs.readFileSync(0, "utf8")' : '""'};
+fs.appendFileSync(${JSON.stringify(join(this.dir, `${name}.log`))}, JSON.stringify({ argv, hfToken: process.env.HF_TOKEN, stdin }) + "\\n");
+${body}
+`,
+    );
+    chmodSync(file, 0o755);
+  }
+
+  /** Calls of a fake, in order. */
+  calls(name: "docker" | "ssh" | "on-node"): FakeCall[] {
+    const log = join(this.dir, `${name}.log`);
+    if (!existsSync(log)) return [];
+    return readFileSync(log, "utf8")
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as FakeCall);
+  }
+
+  /** Runs a script with bash, the fakes first on PATH, and only the given environment. */
+  run(script: string, args: string[], env: Record<string, string> = {}, input = "") {
+    const r = spawnSync("bash", [script, ...args], {
+      encoding: "utf8",
+      input,
+      timeout: 60_000,
+      env: { PATH: `${this.dir}:/usr/local/bin:/usr/bin:/bin`, HOME: join(this.dir, "home"), ...env },
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+}
+
+/** Runs shellcheck on a file (default severity: style); returns its report, empty when clean. */
+export function shellcheck(file: string, shell?: "sh" | "bash"): string {
+  const r = spawnSync("shellcheck", [...(shell ? ["-s", shell] : []), file], { encoding: "utf8" });
+  if (r.error) throw r.error;
+  return r.status === 0 ? "" : `${r.stdout}${r.stderr}`;
+}
