@@ -107,7 +107,7 @@ afterAll(removeExports);
 
 describe("the test stacks", () => {
   it("run the image, vLLM release and balancer image the test built", async () => {
-    for (const stack of ["e2e-2node", "e2e-2node-short", "e2e-packed", "e2e-preflight"]) {
+    for (const stack of ["e2e-2node", "e2e-2node-short", "e2e-packed", "e2e-dp", "e2e-preflight"]) {
       const plan = await planOf(stack);
       expect(plan.cluster.image).toBe(E2E_IMAGE);
       expect(plan.cluster.vllmVersion).toBe(E2E_VLLM_VERSION);
@@ -228,6 +228,27 @@ describe("rocm-vllm export on simulated hosts", () => {
     expect(servedBy).toBeGreaterThan(1);
     expect(r.output).toContain("http://10.77.0.11:8080");
   }, 300_000);
+
+  it("two-node data parallelism: the headless engine reaches the API server at the data-parallel address", async () => {
+    const plan = await planOf("e2e-dp");
+    const dir = await exportStack("e2e-dp");
+    const r = await runScript(dir, "deploy.sh", {}, 180_000);
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain("rocm-vllm: dsr1 ready at http://10.77.0.11:8000");
+    for (const node of plan.nodes) {
+      for (const spec of node.containers) await expectAsPlanned(simHost(plan, node.name), spec, r.output, {});
+    }
+    const api = await docker("h1", "logs", "rocm-vllm-dsr1");
+    expect(api).toContain("data-parallel front-end on 10.77.0.11:13345; local ranks [0, 1, 2, 3, 4, 5, 6, 7]");
+    expect(api).toContain(
+      "data-parallel ranks [8, 9, 10, 11, 12, 13, 14, 15] connected from 10.77.0.12 (VLLM_HOST_IP=10.77.0.12)",
+    );
+    expect(api).toContain("all 16 data-parallel ranks connected");
+    expect(await docker("h2", "logs", "rocm-vllm-dsr1-dp1")).toContain(
+      "headless engine ranks [8, 9, 10, 11, 12, 13, 14, 15] connected to 10.77.0.11:13345",
+    );
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["deepseek-r1"]);
+  }, 240_000);
 
   it("a Ray worker started before its head joins once the head appears, without restarting", async () => {
     const plan = await planOf("e2e-2node");

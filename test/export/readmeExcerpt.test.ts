@@ -1,0 +1,28 @@
+/**
+ * The README's excerpt of an exported node script is the real output, byte for byte.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { planStackText } from "../../cli/stackFile";
+import { exportScripts } from "../../planner/export/shellScripts";
+
+const ROOT = join(__dirname, "..", "..");
+
+describe("README ## Exported scripts", () => {
+  it("shows the up() of node-a.sh exactly as export writes it for stacks/Pulumi.llama70b-mi300x.yaml", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const section = readme.slice(
+      readme.indexOf("## Exported scripts"),
+      readme.indexOf("\n## ", readme.indexOf("## Exported scripts") + 5),
+    );
+    const excerpt = /```bash\n(up\(\) \{\n[\s\S]*?\n\}\n)```/.exec(section)?.[1];
+    expect(excerpt).toBeDefined();
+    const file = "stacks/Pulumi.llama70b-mi300x.yaml";
+    const planned = planStackText(readFileSync(join(ROOT, file), "utf8"), file);
+    if (!planned.ok) throw new Error("example stack does not plan");
+    const r = exportScripts(planned.plan, { source: "Pulumi.llama70b-mi300x.yaml" });
+    if (!r.ok) throw new Error("export failed");
+    expect(r.files["node-a.sh"]).toContain(excerpt);
+  });
+});
