@@ -50,7 +50,7 @@ function renderDeployment(d: DeploymentPlan): string[] {
       `  ray         head ${r.headNode} (${r.headAddress}:${r.gcsPort}), workers ${r.workerNodes.join(", ")}; serves once ${r.expectedNodes} nodes / ${r.expectedGpus} GPUs joined (timeout ${r.joinTimeoutSeconds}s)`,
     );
   }
-  lines.push(...renderMemory(d));
+  lines.push(...renderMemory(d), ...renderOperations(d));
   const first = d.instances[0];
   if (first) {
     const env = Object.entries(d.env);
@@ -62,6 +62,29 @@ function renderDeployment(d: DeploymentPlan): string[] {
   }
   lines.push("  why");
   for (const r of d.reasons) lines.push(`    - ${r.what}  ${pc.dim(`(${r.rule}; ${r.source})`)}`);
+  return lines;
+}
+
+/** Weights, gates, balancer, benchmark and the endpoints clients use (issue 6 features). */
+function renderOperations(d: DeploymentPlan): string[] {
+  const lines = [
+    d.weights.predownload
+      ? `  weights     pre-downloaded on every node by ${d.weights.jobs.join(", ")}${d.weights.revision ? ` at revision ${d.weights.revision}` : ""}; serving offline (HF_HUB_OFFLINE=1)`
+      : `  weights     downloaded by vLLM at start${d.weights.revision ? ` (revision ${d.weights.revision})` : ""}`,
+    `  gates       readiness (/health, /v1/models, ${d.readiness[0]?.timeoutSeconds ?? 0}s)${d.smokeTests.length ? ", then one completion per instance" : ", no smoke test"}`,
+  ];
+  if (d.loadBalancer) {
+    lines.push(
+      `  balancer    nginx on ${d.loadBalancer.nodes.join(", ")}:${d.loadBalancer.port} over ${d.loadBalancer.upstreams.join(" ")}`,
+    );
+  }
+  if (d.benchmark) {
+    const b = d.benchmark.settings;
+    lines.push(
+      `  benchmark   vllm bench serve on ${d.benchmark.node} after readiness: ${b.prompts} prompts, ${b.input}/${b.output} tokens in/out, concurrency ${b.concurrency}`,
+    );
+  }
+  lines.push(`  endpoints   ${d.endpoints.join(" ")}`);
   return lines;
 }
 
@@ -82,6 +105,12 @@ function renderNode(n: NodePlan): string[] {
     pc.bold(`Node ${n.name}`) +
       `  ${n.ip} · ssh ${n.ssh.user}@${n.host}:${n.ssh.port} · ${n.gpus} GPUs · ${used} container${used === 1 ? "" : "s"}`,
     ...n.containers.flatMap(renderContainer),
+    ...n.services.flatMap((s) => [`  ${pc.bold(s.name)}  ${s.role} · ${s.image} · ports ${s.ports.join(", ")}`]),
+    ...n.jobs.map(
+      (j) =>
+        `  ${pc.bold(j.container.name)}  one-shot ${j.container.role} after ${j.after}${j.container.secretEnv.length ? ` · secrets ${j.container.secretEnv.join(",")}` : ""}`,
+    ),
+    ...(n.preflight ? [`  preflight   ${n.preflight.checks.join("; ")}`] : ["  preflight   off"]),
   ];
 }
 

@@ -46,7 +46,7 @@ export function weightsPolicy(out: Decisions, d: DeploymentConfig, shape: Shape)
       "HF_HUB_OFFLINE",
       "1",
       "weightsPolicy",
-      "issue 6: weights are pre-downloaded on every node; serving stays offline",
+      "rocm-facts.md §3.4 (the model at the same path on every node): pre-downloaded, so serving stays offline",
     );
   }
   if (d.weights.revision)
@@ -205,7 +205,7 @@ export function loadBalancer(
   out.note(
     `nginx on ${names.join(", ")}:${lb.port} over ${upstreams.length} instances`,
     "loadBalancer",
-    "issue 6: one address for replicas",
+    "guide § Choosing a load balancing strategy (external LB: Nginx)",
   );
   const services = names.map((node) => ({
     node,

@@ -31,6 +31,14 @@ describe("rocm-vllm plan", () => {
     expect(r.stdout).toMatch(/KV cache .* tokens per engine/);
     expect(r.stdout).toMatch(/NCCL_MIN_NCHANNELS=112 +\(rcclChannels; guide § Performance environment variables\)/);
   });
+  it("shows weights, gates, jobs and preflight checks in the report", () => {
+    const r = cli("plan", "stacks/Pulumi.llama405b-2node.yaml");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("weights     pre-downloaded on every node by rocm-vllm-llama405b-weights");
+    expect(r.stdout).toContain("gates       readiness (/health, /v1/models, 3600s), then one completion per instance");
+    expect(r.stdout).toContain("rocm-vllm-llama405b-weights  one-shot weights after image · secrets HF_TOKEN");
+    expect(r.stdout).toMatch(/preflight {3}\/dev\/kfd exists .* interface ens50f0np0 exists and carries 10\.0\.0\.12/);
+  });
   it("--json prints one object with nodes, deployments and warnings", () => {
     const r = cli("plan", "stacks/Pulumi.llama405b-2node.yaml", "--json");
     expect(r.code).toBe(0);
