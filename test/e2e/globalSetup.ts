@@ -7,16 +7,25 @@
  * 3. two simulated hosts come up, each with its own address, network namespace and dockerd, plus stand-in GPU device
  *    nodes; the test image (cached base + stand-in ray/vllm) is imported into each daemon under the stacks' names.
  *
- * The returned teardown, and a SIGINT/SIGTERM handler (CI's `timeout`), remove everything again.
+ * The returned teardown removes everything again. If vitest is killed before it can run it (CI's `timeout`), a
+ * detached reaper (`sim-hosts.sh reap`) notices this process is gone and removes everything instead.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { E2E, E2E_IMAGE, E2E_NGINX_IMAGE, E2E_VLLM_VERSION, GPUS_PER_HOST, HOSTS, run, SIM_HOSTS } from "./support";
 
+const RUN_ID = `${process.pid}-${randomBytes(4).toString("hex")}`;
+
 function step(what: string, cmd: string, args: string[], timeoutMs: number): string {
   const t0 = Date.now();
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: timeoutMs, killSignal: "SIGKILL" });
+  const r = spawnSync(cmd, args, {
+    encoding: "utf8",
+    timeout: timeoutMs,
+    killSignal: "SIGKILL",
+    env: { ...process.env, ROCM_VLLM_E2E_RUN: RUN_ID },
+  });
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
   if (r.status !== 0) {
     throw new Error(`e2e setup: ${what} failed (${r.status ?? r.signal}) after ${seconds}s:\n${r.stdout}\n${r.stderr}`);
@@ -30,22 +39,30 @@ function down(): void {
   if (r.status !== 0) process.stderr.write(`[e2e] sim-hosts.sh down failed: ${r.stderr}\n`);
 }
 
+/** Starts the reaper in its own session, so the signals that stop vitest do not stop it. */
+function startReaper(): () => void {
+  const reaper = spawn(SIM_HOSTS, ["reap", String(process.pid), RUN_ID], { detached: true, stdio: "ignore" });
+  reaper.unref();
+  return () => {
+    if (reaper.pid === undefined) return;
+    try {
+      process.kill(reaper.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+}
+
 export default function setup(): () => Promise<void> {
   step("install prerequisites and build the cached base image", "bash", [join(E2E, "setup-docker.sh")], 15 * 60_000);
   step("remove leftovers of an earlier run", SIM_HOSTS, ["down"], 180_000);
 
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`[e2e] ${signal}: removing simulated hosts\n`);
-    down();
-    process.exit(signal === "SIGINT" ? 130 : 143);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-
   const work = mkdtempSync("/tmp/rocm-vllm-e2e-image-");
+  let stopReaper = () => {};
   try {
     const hosts = Object.entries(HOSTS).map(([name, ip]) => `${name}=${ip}`);
     step(`start ${hosts.length} simulated hosts with their own dockerd`, SIM_HOSTS, ["up", ...hosts], 120_000);
+    stopReaper = startReaper();
     step("create stand-in GPU device nodes", SIM_HOSTS, ["devices", String(GPUS_PER_HOST)], 30_000);
     const tar = join(work, "image.tar");
     step(
@@ -61,6 +78,7 @@ export default function setup(): () => Promise<void> {
       300_000,
     );
   } catch (e) {
+    stopReaper();
     down();
     throw e;
   } finally {
@@ -68,9 +86,8 @@ export default function setup(): () => Promise<void> {
   }
 
   return async () => {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
     const t0 = Date.now();
+    stopReaper();
     // Asynchronous, so vitest can wind down its workers meanwhile.
     const r = await run(SIM_HOSTS, ["down"], { timeoutMs: 180_000 });
     if (r.code !== 0) process.stderr.write(`[e2e] sim-hosts.sh down failed: ${r.output}\n`);

@@ -12,6 +12,7 @@
 #   sim-hosts.sh clean                   remove every container on every simulated host
 #   sim-hosts.sh socket <name>           print DOCKER_HOST for a host
 #   sim-hosts.sh down                    stop everything this script started and delete what it created
+#   sim-hosts.sh reap <pid> <run>        wait until process <pid> exits, then `down` if run <run> is still the one up
 #
 # Everything created is recorded under $ROCM_VLLM_E2E_STATE, so `down` removes exactly that (also after a crash).
 set -euo pipefail
@@ -98,6 +99,7 @@ wait_daemon() {
 
 cmd_up() {
   mkdir -p "$state/hosts"
+  printf '%s\n' "${ROCM_VLLM_E2E_RUN:-manual}" >"$state/run"
   ensure_switch
   local spec
   for spec in "$@"; do
@@ -168,11 +170,11 @@ stop_pid() {
   local pid=$1 i
   kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
+  for i in $(seq 1 50); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.2
   done
-  log "pid $pid ignored SIGTERM for 20s; killing it"
+  log "pid $pid ignored SIGTERM for 10s; killing it"
   kill -KILL "$pid" 2>/dev/null || true
 }
 
@@ -208,7 +210,7 @@ cmd_clean_one() {
   ids=$(docker_at "$1" ps -aq 2>/dev/null || true)
   if [[ -n "$ids" ]]; then
     # shellcheck disable=SC2086 # one id per word
-    timeout 60 docker -H "unix://$state/hosts/$1/docker.sock" rm -f $ids >/dev/null 2>&1 || true
+    timeout 20 docker -H "unix://$state/hosts/$1/docker.sock" rm -f $ids >/dev/null 2>&1 || true
   fi
 }
 
@@ -238,7 +240,20 @@ cmd_down() {
   fi
   # The test stacks' modelCache: what the weight download jobs wrote.
   rm -rf "${data:?}/model-cache"
+  rm -f "$state/run"
   rmdir "$state/hosts" "$state" "$data" 2>/dev/null || true
+}
+
+# Cleans up after a test runner that was killed before its own teardown (CI's timeout sends SIGTERM, then SIGKILL).
+cmd_reap() {
+  local pid=$1 run=$2
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+  done
+  if [[ -f "$state/run" && "$(cat "$state/run")" == "$run" ]]; then
+    log "test runner $pid is gone without its teardown: removing run $run"
+    cmd_down
+  fi
 }
 
 case "${1:-}" in
@@ -263,8 +278,11 @@ socket)
 down)
   cmd_down
   ;;
+reap)
+  cmd_reap "$2" "$3"
+  ;;
 *)
-  log "usage: $0 up <name>=<ip>... | devices <gpus> | load-image <tar> <tag>... | clean | socket <name> | down"
+  log "usage: $0 up <name>=<ip>... | devices <gpus> | load-image <tar> <tag>... | clean | socket <name> | down | reap <pid> <run>"
   exit 2
   ;;
 esac

@@ -42,6 +42,28 @@ export interface RunOptions {
   cwd?: string;
 }
 
+/** Process groups of commands still running: killed if this worker is stopped (CI's `timeout`, Ctrl-C). */
+const running = new Set<number>();
+
+function killRunning(): void {
+  for (const pgid of running) {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  running.clear();
+}
+
+process.once("exit", killRunning);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    killRunning();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  });
+}
+
 /**
  * Runs a command in its own process group and kills the whole group when it outlives `timeoutMs`, so a hung script
  * never outlives its test. The environment is minimal unless `env` adds to it.
@@ -60,6 +82,8 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       },
       stdio: ["pipe", "pipe", "pipe"],
     });
+    const pgid = child.pid;
+    if (pgid !== undefined) running.add(pgid);
     let stdout = "";
     let stderr = "";
     let output = "";
@@ -73,9 +97,9 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     });
     const timer = setTimeout(() => {
       output += `\n[e2e] killed after ${opts.timeoutMs} ms\n`;
-      if (child.pid !== undefined) {
+      if (pgid !== undefined) {
         try {
-          process.kill(-child.pid, "SIGKILL");
+          process.kill(-pgid, "SIGKILL");
         } catch {
           // already gone
         }
@@ -87,6 +111,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     });
     child.on("close", (code) => {
       clearTimeout(timer);
+      if (pgid !== undefined) running.delete(pgid);
       resolve({ code, stdout, stderr, output, ms: Date.now() - started });
     });
     child.stdin.end(opts.input ?? "");
