@@ -8,6 +8,8 @@
 # below, so only the first run on a machine pays for debootstrap (1.5-3 minutes, most of it downloads).
 # The stand-ins are not part of it: the test adds them on top at each run, so editing them never invalidates the cache.
 set -euo pipefail
+# dockerd, ip and debootstrap live in sbin, which a non-login root PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 cache_dir=${ROCM_VLLM_E2E_CACHE:-/var/cache/rocm-vllm-e2e}
 suite=bookworm

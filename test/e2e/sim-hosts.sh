@@ -16,6 +16,8 @@
 #
 # Everything created is recorded under $ROCM_VLLM_E2E_STATE, so `down` removes exactly that (also after a crash).
 set -euo pipefail
+# dockerd, ip and debootstrap live in sbin, which a non-login root PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 state=${ROCM_VLLM_E2E_STATE:-/run/rocm-vllm-e2e}
 data=${ROCM_VLLM_E2E_DATA:-/var/lib/rocm-vllm-e2e}
