@@ -2,10 +2,10 @@
  * `rocm-vllm export` as a user runs it: files and modes, exit codes, and what it may overwrite or remove.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { GENERATED_MARKER } from "../../planner/export/shellScripts";
 
 const ROOT = join(__dirname, "..", "..");
@@ -17,7 +17,17 @@ const cli = (...args: string[]) => {
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
-const outDir = () => join(mkdtempSync(join(tmpdir(), "rv-export-")), "out");
+const made: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(join(tmpdir(), "rv-export-"));
+  made.push(dir);
+  return dir;
+};
+const outDir = () => join(tmp(), "out");
+
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 describe("rocm-vllm export", () => {
   it("writes an executable script per node plus deploy.sh and teardown.sh, and says how to run them", () => {
@@ -32,7 +42,7 @@ describe("rocm-vllm export", () => {
   });
 
   it("exits 1 with one line per problem for an invalid stack, and writes nothing", () => {
-    const dir = mkdtempSync(join(tmpdir(), "rv-export-"));
+    const dir = tmp();
     const stack = join(dir, "Pulumi.bad.yaml");
     writeFileSync(
       stack,

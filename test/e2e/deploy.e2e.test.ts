@@ -119,6 +119,54 @@ describe("the test stacks", () => {
   });
 });
 
+describe("the stand-ins", () => {
+  const standin = (...cmd: string[]) =>
+    run(
+      "docker",
+      [
+        "-H",
+        `unix://${STATE}/hosts/h1/docker.sock`,
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--device",
+        "/dev/kfd",
+        "--device",
+        "/dev/dri",
+        "--entrypoint",
+        "/usr/bin/env",
+        E2E_IMAGE,
+        ...cmd,
+      ],
+      { timeoutMs: 60_000 },
+    );
+
+  it("vllm serve rejects flags its release does not have, like argparse", async () => {
+    const typo = await standin("vllm", "serve", "org/model", "--tensor-parallel-sise", "8");
+    expect(typo.code).toBe(2);
+    expect(typo.stderr + typo.stdout).toContain("unrecognized arguments: --tensor-parallel-sise 8");
+    // --optimization-level exists in vLLM 0.12.0 only; the image is 0.11.1.
+    const newer = await standin("vllm", "serve", "org/model", "--optimization-level", "3");
+    expect(newer.code).toBe(2);
+    expect(newer.stdout).toContain("unrecognized arguments: --optimization-level 3");
+  });
+
+  it("vllm serve on Ray refuses to serve while the cluster has fewer GPUs than TP x PP", async () => {
+    const r = await standin(
+      "VLLM_STANDIN_RAY_WAIT_SECONDS=3",
+      "bash",
+      "-c",
+      "ray start --head --port=6399 --num-gpus=8 && vllm serve org/model -tp 8 -pp 2 --distributed-executor-backend ray",
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("waiting for the Ray cluster to provide 16 GPUs (have 8)");
+    expect(r.stdout).toContain(
+      "The number of required GPUs (16) exceeds the total number of available GPUs in the placement group (8)",
+    );
+  });
+});
+
 describe("rocm-vllm export on simulated hosts", () => {
   it("two-node TP8 x PP2 on Ray comes up, serves across hosts, and a second deploy replaces its containers", async () => {
     const plan: Plan = await planOf("e2e-2node");

@@ -243,6 +243,7 @@ cmd_down() {
   # The test stacks' modelCache: what the weight download jobs wrote.
   rm -rf "${data:?}/model-cache"
   rm -f "$state/run"
+  rm -rf "$state/exports" # scripts the test exported
   rmdir "$state/hosts" "$state" "$data" 2>/dev/null || true
 }
 

@@ -3,7 +3,7 @@
  * them through the ROCM_VLLM_ON_NODE hook (test/e2e/on-node.sh), and reading their Docker daemons.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Plan } from "../../planner/types";
 
@@ -132,9 +132,13 @@ export async function planOf(stack: string): Promise<Plan> {
 
 const exportDirs: string[] = [];
 
-/** Exports a test stack into a fresh directory (removed by `removeExports`) and returns it. */
+/**
+ * Exports a test stack into a fresh directory and returns it. The directories live in the simulated hosts' state
+ * directory, so `sim-hosts.sh down` (or its reaper) removes them even when `removeExports` never ran.
+ */
 export async function exportStack(stack: string): Promise<string> {
-  const out = mkdtempSync(join("/tmp", `rocm-vllm-e2e-${stack}-`));
+  mkdirSync(join(STATE, "exports"), { recursive: true });
+  const out = mkdtempSync(join(STATE, "exports", `${stack}-`));
   exportDirs.push(out);
   const r = await cli("export", stackFile(stack), "--out", out);
   if (r.code !== 0) throw new Error(`rocm-vllm export ${stack} failed: ${r.output}`);

@@ -3,7 +3,7 @@
  * and a ROCM_VLLM_ON_NODE hook that records what each node was sent. All are small Node scripts in a temp directory.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -14,9 +14,23 @@ export interface FakeCall {
   stdin?: string;
 }
 
+const tempDirs: string[] = [];
+
+/** A fresh temporary directory, removed by `removeTempDirs`. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Removes every directory `tempDir` (and `Fakes`) created; for `afterAll`. */
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 /** A directory with fake `docker` and `ssh` executables and the hook; each records calls as JSON lines. */
 export class Fakes {
-  readonly dir = mkdtempSync(join(tmpdir(), "rocm-vllm-fakes-"));
+  readonly dir = tempDir("rocm-vllm-fakes-");
   readonly hook = join(this.dir, "on-node");
 
   constructor() {

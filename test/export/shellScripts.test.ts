@@ -4,11 +4,10 @@
  * The same scripts against real Docker Engines: test/e2e.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { planStackText } from "../../cli/stackFile";
 import {
   dockerJobArgv,
@@ -20,9 +19,11 @@ import {
 import { shellQuote } from "../../planner/scripts/shellQuote";
 import type { ContainerSpec, Plan } from "../../planner/types";
 import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
-import { Fakes, shellcheck } from "./fakes";
+import { Fakes, removeTempDirs, shellcheck, tempDir } from "./fakes";
 
 const ROOT = join(__dirname, "..", "..");
+
+afterAll(removeTempDirs);
 
 function stackPlan(file: string): Plan {
   const r = planStackText(readFileSync(join(ROOT, file), "utf8"), file);
@@ -33,7 +34,7 @@ function stackPlan(file: string): Plan {
 function writeExport(plan: Plan): string {
   const r = exportScripts(plan, { source: "Pulumi.test.yaml" });
   if (!r.ok) throw new Error(r.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
-  const dir = mkdtempSync(join(tmpdir(), "rocm-vllm-export-"));
+  const dir = tempDir("rocm-vllm-export-");
   for (const [name, text] of Object.entries(r.files)) writeFileSync(join(dir, name), text, { mode: 0o755 });
   return dir;
 }
@@ -99,13 +100,13 @@ describe("shellQuote", () => {
   }
 
   it.each(["bash", "sh"] as const)("hands hostile values to %s as one literal word each", (shell) => {
-    const cwd = mkdtempSync(join(tmpdir(), "rocm-vllm-quote-"));
+    const cwd = tempDir("rocm-vllm-quote-");
     expect(roundTrip(shell, HOSTILE, cwd)).toEqual(HOSTILE);
     expect(existsSync(join(cwd, "CANARY"))).toBe(false);
   });
 
   it("round-trips any string without NUL through bash (property)", () => {
-    const cwd = mkdtempSync(join(tmpdir(), "rocm-vllm-quote-"));
+    const cwd = tempDir("rocm-vllm-quote-");
     const word = fc.string({ unit: "grapheme", maxLength: 40 }).filter((s) => !s.includes("\0"));
     fc.assert(
       fc.property(fc.array(word, { minLength: 1, maxLength: 30 }), (words) => {
@@ -233,7 +234,7 @@ describe("exported scripts", () => {
     "embed plan scripts that pass shellcheck too (preflight, readiness, smoke tests, launch scripts): %s",
     (_name, plan) => {
       const p = plan();
-      const dir = mkdtempSync(join(tmpdir(), "rocm-vllm-embedded-"));
+      const dir = tempDir("rocm-vllm-embedded-");
       const scripts: [string, string, "sh" | "bash"][] = [];
       for (const n of p.nodes) {
         if (n.preflight) scripts.push([`preflight-${n.name}`, n.preflight.script, "sh"]);
