@@ -5,7 +5,7 @@
  * depth of the graph is the same for 2 nodes and for 64 and all nodes roll out in parallel.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { ContainerSpec, NodePlan, Plan } from "../planner/types";
+import type { Plan } from "../planner/types";
 import type { PlacedContainer, PlacedJob } from "./deployment";
 import { missingSecrets, type SecretEnv } from "./gpuContainer";
 import { Node } from "./node";
@@ -44,22 +44,24 @@ export class Cluster extends pulumi.ComponentResource {
         { parent: this },
       );
     }
+    // Each deployment's containers, services and jobs in plan order (node order, then the node's order), grouped in
+    // one pass: filtering every node per deployment made the program quadratic in the node count.
+    const placed = new Map<string, { containers: PlacedContainer[]; services: PlacedContainer[]; jobs: PlacedJob[] }>();
+    const of = (deployment: string) => {
+      const entry = placed.get(deployment) ?? { containers: [], services: [], jobs: [] };
+      placed.set(deployment, entry);
+      return entry;
+    };
+    for (const n of plan.nodes) {
+      for (const spec of n.containers) of(spec.deployment).containers.push({ node: nodes[n.name], spec });
+      for (const spec of n.services) of(spec.deployment).services.push({ node: nodes[n.name], spec });
+      for (const job of n.jobs) of(job.container.deployment).jobs.push({ node: nodes[n.name], job });
+    }
     const deployments: Record<string, RayCluster | VllmDeployment> = {};
     for (const deployment of plan.deployments) {
-      const mine = (specs: (n: NodePlan) => ContainerSpec[]): PlacedContainer[] =>
-        plan.nodes.flatMap((n) =>
-          specs(n)
-            .filter((c) => c.deployment === deployment.name)
-            .map((spec) => ({ node: nodes[n.name], spec })),
-        );
-      const jobs: PlacedJob[] = plan.nodes.flatMap((n) =>
-        n.jobs.filter((j) => j.container.deployment === deployment.name).map((job) => ({ node: nodes[n.name], job })),
-      );
       const deploymentArgs = {
         deployment,
-        containers: mine((n) => n.containers),
-        services: mine((n) => n.services),
-        jobs,
+        ...of(deployment.name),
         secrets,
         sshPrivateKey: args.sshPrivateKey,
       };
