@@ -30,9 +30,11 @@ export function rayHeadScript(i: RayHeadScriptInput): string {
   return [
     "set -euo pipefail",
     `# rocm-vllm Ray head of ${i.deployment}: start Ray, wait for ${i.expectedNodes} nodes and ${i.expectedGpus} GPUs, then serve.`,
+    // As PID 1, bash ignores SIGTERM without a handler: stop Ray and leave at once on `docker stop`.
+    "trap 'ray stop --force >/dev/null 2>&1; exit 143' TERM INT",
     "ray stop --force >/dev/null 2>&1 || true",
     `ray start --head --node-ip-address="$VLLM_HOST_IP" --port=${i.gcsPort} --num-gpus=${i.gpus} --disable-usage-stats`,
-    `python3 - ${shellQuote(expected)} ${i.expectedNodes} ${i.expectedGpus} ${i.joinTimeoutSeconds} <<'PY'`,
+    `python3 - ${shellQuote(expected)} ${i.expectedNodes} ${i.expectedGpus} ${i.joinTimeoutSeconds} <<'PY' &`,
     "import json, sys, time",
     "import ray",
     "expected, want_nodes, want_gpus, timeout = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])",
@@ -51,6 +53,7 @@ export function rayHeadScript(i: RayHeadScriptInput): string {
     "        sys.exit(1)",
     "    time.sleep(5)",
     "PY",
+    'wait "$!"',
     `exec ${shellJoin(i.serveArgv)}`,
     "",
   ].join("\n");
@@ -69,14 +72,18 @@ export function rayWorkerScript(i: RayWorkerScriptInput): string {
   return [
     "set -uo pipefail",
     `# rocm-vllm Ray worker of ${i.deployment}: join the head at ${i.headAddress}:${i.gcsPort}, retrying until it answers.`,
+    // Children run in the background and bash waits, so the TERM handler runs as soon as `docker stop` sends it.
+    "trap 'ray stop --force >/dev/null 2>&1; exit 0' TERM INT",
     "while true; do",
     "  ray stop --force >/dev/null 2>&1 || true",
-    `  if ray start --address=${head} --node-ip-address="$VLLM_HOST_IP" --num-gpus=${i.gpus} --disable-usage-stats --block; then`,
+    `  ray start --address=${head} --node-ip-address="$VLLM_HOST_IP" --num-gpus=${i.gpus} --disable-usage-stats --block &`,
+    '  if wait "$!"; then',
     "    echo 'rocm-vllm: Ray worker stopped; rejoining'",
     "  else",
     `    echo 'rocm-vllm: Ray head '${head}' not reachable yet; retrying in 5s' >&2`,
     "  fi",
-    "  sleep 5",
+    "  sleep 5 &",
+    '  wait "$!"',
     "done",
     "",
   ].join("\n");
@@ -92,10 +99,13 @@ export interface ReadinessScriptInput {
   timeoutSeconds: number;
 }
 
+/** Restarts after which the readiness gate stops waiting: the container is crash-looping, not loading. */
+export const READINESS_MAX_RESTARTS = 3;
+
 /**
  * Readiness gate, run on the node: the planned container is running, `/health` answers and `/v1/models` lists the
- * served model, within the timeout.
- * On timeout it prints the last 40 lines of the container's log and exits 1, so `pulumi up` shows why.
+ * served model, within the timeout. On timeout, or once the container has restarted `READINESS_MAX_RESTARTS` times,
+ * it prints the last 40 lines of the container's log and exits 1, so `pulumi up` shows why.
  */
 export function readinessScript(i: ReadinessScriptInput): string {
   const name = shellQuote(i.container);
@@ -106,17 +116,20 @@ export function readinessScript(i: ReadinessScriptInput): string {
     `# rocm-vllm readiness of ${i.deployment} on ${i.node}: /health and /v1/models within ${i.timeoutSeconds}s.`,
     `url=http://127.0.0.1:${i.port}`,
     `deadline=$(( $(date +%s) + ${i.timeoutSeconds} ))`,
+    "fail_with_log() {",
+    `  echo ${shellQuote(`rocm-vllm: ${i.deployment} on ${i.node} (container ${i.container})`)} "$1; last log lines:" >&2`,
+    `  docker logs --tail 40 ${name} 2>&1 | sed 's/^/  /' >&2`,
+    "  exit 1",
+    "}",
     "while :; do",
     // The named container must be the one running: a stale server on the port must not pass the gate.
     `  if [ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" = true ] && curl -fsS -m 5 "$url/health" >/dev/null 2>&1 && curl -fsS -m 5 "$url/v1/models" 2>/dev/null | grep -qF ${modelId}; then`,
     `    echo ${shellQuote(`rocm-vllm: ${i.deployment} ready at ${i.endpoint}`)}`,
     "    exit 0",
     "  fi",
-    '  if [ "$(date +%s)" -ge "$deadline" ]; then',
-    `    echo ${shellQuote(`rocm-vllm: ${i.deployment} on ${i.node} (container ${i.container}) not ready after ${i.timeoutSeconds}s; last log lines:`)} >&2`,
-    `    docker logs --tail 40 ${name} 2>&1 | sed 's/^/  /' >&2`,
-    "    exit 1",
-    "  fi",
+    `  restarts=$(docker inspect -f '{{.RestartCount}}' ${name} 2>/dev/null || echo 0)`,
+    `  if [ "\${restarts:-0}" -ge ${READINESS_MAX_RESTARTS} ]; then fail_with_log "crashed and restarted $restarts times"; fi`,
+    `  if [ "$(date +%s)" -ge "$deadline" ]; then fail_with_log "not ready after ${i.timeoutSeconds}s"; fi`,
     "  sleep 10",
     "done",
     "",

@@ -62,7 +62,9 @@ describe("preflight", () => {
     // No host here has the interface ens50f0np0 carrying 10.0.0.11 nor 757 GiB free: those checks must fail.
     const r = spawnSync("sh", ["-c", script], { encoding: "utf8", env: { PATH: process.env.PATH } });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/rocm-vllm preflight node-a: FAIL: interface ens50f0np0 does not exist \(network.interface\)/);
+    expect(r.stderr).toMatch(
+      /rocm-vllm preflight node-a: FAIL: interface ens50f0np0 does not exist \(network.interface\)/,
+    );
     expect(r.stderr).toMatch(/FAIL: only \d+ GiB free under \/data\/huggingface; the weights need ~757 GiB/);
     const lines = `${r.stdout}${r.stderr}`.trim().split("\n");
     // The interface check prints two lines (present, carries the address); every other check one.

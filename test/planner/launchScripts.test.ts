@@ -66,6 +66,43 @@ describe("launch scripts", () => {
       /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s; last log lines:/,
     );
   });
+  it("readiness stops early when the container crash-loops, quoting its log", () => {
+    const bin = mkdtempSync(join(tmpdir(), "rv-fake-docker-"));
+    // A stand-in docker: the container is running but has restarted 3 times; its log says why.
+    writeFileSync(
+      join(bin, "docker"),
+      '#!/bin/sh\ncase "$1 $3" in "inspect {{.State.Running}}") echo true;; "inspect {{.RestartCount}}") echo 3;; *) echo "ValueError: bad flag";; esac\n',
+      { mode: 0o755 },
+    );
+    const script = plan.deployments[0].readiness[0].script;
+    const started = Date.now();
+    const r = spawnSync("sh", ["-c", script], {
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { PATH: `${bin}:${process.env.PATH}` },
+    });
+    expect(r.status).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(r.stderr).toMatch(
+      /container rocm-vllm-llama70b-ray-head\) crashed and restarted 3 times; last log lines:\n {2}ValueError: bad flag/,
+    );
+  });
+  it("Ray worker leaves promptly on SIGTERM although it runs as the shell (PID 1 in the container)", async () => {
+    const bin = mkdtempSync(join(tmpdir(), "rv-fake-ray-"));
+    writeFileSync(join(bin, "ray"), '#!/bin/sh\ncase "$*" in *--block*) exec sleep 300;; esac\n', { mode: 0o755 });
+    const { spawn } = await import("node:child_process");
+    // stdin "ignore": with a socket on stdin bash believes sshd started it and sources ~/.bashrc first.
+    const child = spawn("bash", ["-c", worker.command[2]], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { PATH: `${bin}:${process.env.PATH}`, VLLM_HOST_IP: "10.0.0.12" },
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running"), 5_000))]);
+    child.kill("SIGKILL");
+    expect(code).toBe(0);
+  });
 });
 
 /** Characters that break naive quoting, plus ordinary and non-ASCII ones. */
