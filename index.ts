@@ -10,3 +10,4 @@ export const endpoints = outputs.endpoints;
 export const servedModelNames = outputs.servedModelNames;
 export const warnings = outputs.warnings;
 export const benchmarks = outputs.benchmarks;
+export const preflight = outputs.preflight;

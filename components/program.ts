@@ -39,6 +39,22 @@ export interface PlanOutputs {
 export interface ProgramOutputs extends PlanOutputs {
   /** Per deployment with `benchmark`, what `vllm bench serve` measured during this `pulumi up` (not a secret). */
   benchmarks: pulumi.Output<Record<string, BenchmarkResult>>;
+  /** Per node, the preflight's `ok:` lines from the last time it ran (a failing preflight fails `pulumi up`). */
+  preflight: pulumi.Output<Record<string, string[]>>;
+}
+
+/**
+ * A structured config value as Pulumi stores it (JSON text). Not `config.getObject`: it throws its own message for a
+ * value that is not JSON, while the raw string lets the schema report it in the CLI's words.
+ */
+function configValue(key: string): unknown {
+  const raw = pulumi.runtime.allConfig()[`${CONFIG_NAMESPACE}:${key}`];
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
 }
 
 /**
@@ -76,8 +92,8 @@ export function deployCluster(): ProgramOutputs {
       ...Object.fromEntries(
         Object.entries(pulumi.runtime.allConfig()).filter(([k]) => k.startsWith(`${CONFIG_NAMESPACE}:`)),
       ),
-      [`${CONFIG_NAMESPACE}:cluster`]: config.getObject<unknown>("cluster"),
-      [`${CONFIG_NAMESPACE}:deployments`]: config.getObject<unknown>("deployments"),
+      [`${CONFIG_NAMESPACE}:cluster`]: configValue("cluster"),
+      [`${CONFIG_NAMESPACE}:deployments`]: configValue("deployments"),
     },
     isEncrypted: isConfigSecret,
   });
@@ -87,7 +103,21 @@ export function deployCluster(): ProgramOutputs {
 
   for (const w of plan.warnings) pulumi.log.warn(`${w.path}: ${w.message} [${w.code}]`);
   const cluster = new Cluster(CLUSTER_COMPONENT_NAME, { plan, hfToken, sshPrivateKey });
-  return { ...planOutputs(plan), benchmarks: benchmarkResults(cluster) };
+  return { ...planOutputs(plan), benchmarks: benchmarkResults(cluster), preflight: preflightSummary(cluster) };
+}
+
+/** The preflight's output per node. Secret only through the SSH connection, and it holds no secret: unsecreted. */
+function preflightSummary(cluster: Cluster): pulumi.Output<Record<string, string[]>> {
+  const entries = Object.entries(cluster.nodes).flatMap(([name, node]) =>
+    node.preflight
+      ? [
+          pulumi
+            .unsecret(node.preflight.stdout)
+            .apply((out): [string, string[]] => [name, (out ?? "").split("\n").filter((l) => l.trim() !== "")]),
+        ]
+      : [],
+  );
+  return pulumi.all(entries).apply((e) => Object.fromEntries(e));
 }
 
 /**

@@ -228,6 +228,19 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     }
   });
 
+  it("exports each node's preflight lines (and none for nodes without preflight)", () => {
+    expect(Object.keys(run.outputs.preflight).sort()).toEqual(
+      plan.nodes
+        .filter((n) => n.preflight)
+        .map((n) => n.name)
+        .sort(),
+    );
+    for (const lines of Object.values(run.outputs.preflight)) {
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(line).toMatch(/^rocm-vllm preflight .*: ok: /);
+    }
+  });
+
   it("exports the plan's endpoints, served model names and warnings", () => {
     expect(run.outputs.endpoints).toEqual(Object.fromEntries(plan.deployments.map((d) => [d.name, d.endpoints])));
     expect(run.outputs.servedModelNames).toEqual(
@@ -404,6 +417,15 @@ describe("generated configs", () => {
     const { problems } = buildPlan(loaded.config);
     expect(problems.length).toBeGreaterThan(0);
     await expect(runProgram(input)).rejects.toThrow(formatProblems(problems));
+  });
+
+  it("reports a top-level value that is not an object like the CLI does, not with Pulumi's JSON error", async () => {
+    const deployments = [{ name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct" }];
+    const loaded = parseStackConfig({ cluster: "mi300x", deployments, hasHfToken: false });
+    if (loaded.ok) throw new Error("expected problems");
+    await expect(
+      runProgram({ cluster: undefined, deployments, plainConfig: { "rocm-vllm:cluster": "mi300x" } }),
+    ).rejects.toThrow(formatProblems(loaded.problems));
   });
 
   it("reports a missing config key like the CLI does", async () => {

@@ -164,8 +164,13 @@ const mocks: pulumi.runtime.Mocks = {
       state.repoDigest = `${String(inputs.name).split(":")[0]}@sha256:${digest}`;
     }
     if (args.type === REMOTE_COMMAND) {
-      // Benchmark jobs end their stdout with `vllm bench serve`'s result JSON; every other command prints nothing.
-      state.stdout = args.name.includes("-benchmark-") ? `progress...\n${JSON.stringify(FAKE_BENCHMARK_RESULT)}\n` : "";
+      // Benchmark jobs end their stdout with `vllm bench serve`'s result JSON, preflights print `ok:` lines; other
+      // commands print nothing.
+      state.stdout = args.name.includes("-benchmark-")
+        ? `progress...\n${JSON.stringify(FAKE_BENCHMARK_RESULT)}\n`
+        : args.name.endsWith("-preflight")
+          ? `rocm-vllm preflight ${args.name}: ok: /dev/kfd present\nrocm-vllm preflight ${args.name}: ok: curl present\n`
+          : "";
       state.stderr = "";
     }
     // A container's ID changes when it is replaced, as on a real daemon: here, whenever its inputs change. Gates
