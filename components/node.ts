@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { sshOptions } from "../planner/scripts/sshOptions";
 import type { NodePlan } from "../planner/types";
 import { COMMAND_LOGGING, nodeConnection } from "./connection";
 
@@ -29,24 +30,9 @@ export function dockerSshHost(node: Pick<NodePlan, "host" | "ssh">): string {
   return `ssh://${node.ssh.user}@${host}:${node.ssh.port}`;
 }
 
-/**
- * Options for the local `ssh` the Docker provider spawns: never prompt (BatchMode, so a missing key fails fast instead
- * of hanging `pulumi up`), learn unknown host keys once and refuse changed ones, and notice dead connections during
- * long pulls.
- */
+/** Options for the local `ssh` the Docker provider spawns: the same as every other ssh rocm-vllm starts. */
 export function dockerSshOpts(node: Pick<NodePlan, "ssh">): string[] {
-  const opts = node.ssh.identityFile ? ["-i", node.ssh.identityFile, "-o", "IdentitiesOnly=yes"] : [];
-  return [
-    ...opts,
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=accept-new",
-    "-o",
-    "ConnectTimeout=30",
-    "-o",
-    "ServerAliveInterval=30",
-  ];
+  return sshOptions(node.ssh);
 }
 
 /** Logical name of an image pull: the cluster image keeps a short name, others get a stable digest of the ref. */

@@ -13,6 +13,7 @@
  * (tested). Secrets are never written: scripts take them from the environment at run time.
  */
 import { shellJoin, shellQuote } from "../scripts/shellQuote";
+import { sshOptions } from "../scripts/sshOptions";
 import type { ContainerSpec, JobPlan, NodePlan, Plan, Problem } from "../types";
 
 /** Seconds `docker stop` gives a container before killing it; the Pulumi program's `STOP_GRACE_SECONDS`. */
@@ -342,11 +343,7 @@ interface Step {
 /** Functions shared by deploy.sh and teardown.sh: reach a node, send it its script, run steps at once. */
 function nodeAccess(plan: Plan): string {
   const sshCases = plan.nodes.map((n) => {
-    const identity = n.ssh.identityFile ? ["-i", n.ssh.identityFile, "-o", "IdentitiesOnly=yes"] : [];
-    // The Pulumi program's ssh options (components/node.ts): never prompt, learn a new host key once, notice dead links.
-    const argv = ["ssh", "-p", String(n.ssh.port), ...identity, "-o", "BatchMode=yes", "-o"];
-    argv.push("StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=30");
-    argv.push("--", `${n.ssh.user}@${n.host}`, "bash", "-s");
+    const argv = ["ssh", "-p", String(n.ssh.port), ...sshOptions(n.ssh), "--", `${n.ssh.user}@${n.host}`, "bash", "-s"];
     return `  ${shellQuote(n.name)}) ${shellJoin(argv)} ;;`;
   });
   return [
