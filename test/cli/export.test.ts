@@ -1,22 +1,11 @@
-/**
- * `rocm-vllm export` as a user runs it: files and modes, exit codes, and what it may overwrite or remove.
- */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { GENERATED_MARKER } from "../../planner/export/shellScripts";
+import { runCliSync } from "../support/runCli";
 
-const ROOT = join(__dirname, "..", "..");
-const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin", "rocm-vllm.js"), ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-};
+const cli = runCliSync;
 const made: string[] = [];
 const tmp = () => {
   const dir = mkdtempSync(join(tmpdir(), "rv-export-"));

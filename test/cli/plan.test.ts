@@ -1,21 +1,10 @@
-/**
- * `rocm-vllm plan` as a user runs it: exit codes, one line per problem, no stack traces, JSON shape.
- */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { runCliSync } from "../support/runCli";
 
-const ROOT = join(__dirname, "..", "..");
-const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin", "rocm-vllm.js"), ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-};
+const cli = runCliSync;
 const tmpStack = (text: string) => {
   const file = join(mkdtempSync(join(tmpdir(), "rv-cli-")), "Pulumi.bad.yaml");
   writeFileSync(file, text);

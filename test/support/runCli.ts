@@ -2,7 +2,7 @@
  * Runs `bin/rocm-vllm.js` as a user would: a child process with its own cwd and environment. Async, so a test file
  * can run many invocations at once (bounded by `mapLimit`) instead of paying ~0.5 s of start-up per case in series.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { join } from "node:path";
 
@@ -83,4 +83,14 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/** Runs the CLI synchronously from the repository root with `NO_COLOR`, for tests that run a few cases in order. */
+export function runCliSync(...args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
