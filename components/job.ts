@@ -5,7 +5,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerRunArgv } from "../planner/export/shellScripts";
+import { dockerJobArgv } from "../planner/scripts/dockerRun";
 import { shellJoin, shellQuote } from "../planner/scripts/shellQuote";
 import type { ContainerSpec, JobPlan } from "../planner/types";
 import { COMMAND_LOGGING, nodeConnection } from "./connection";
@@ -21,14 +21,12 @@ export const JOB_TIMEOUT = "6h";
  * completion with exactly the plan's `docker run` flags (`--rm` instead of `--detach`).
  */
 export function jobScript(spec: ContainerSpec): string {
-  const [verb, detach, ...flags] = dockerRunArgv(spec);
-  if (verb !== "run" || detach !== "--detach") throw new Error(`unexpected docker run argv for job ${spec.name}`);
   return [
     "set -eu",
     `# rocm-vllm job ${spec.name} (${spec.role} of ${spec.deployment}): runs to completion.`,
     ...spec.secretEnv.map((key) => `IFS= read -r ${key}; export ${key}`),
     `docker rm --force ${shellQuote(spec.name)} >/dev/null 2>&1 || true`,
-    `exec ${shellJoin(["docker", verb, "--rm", ...flags])}`,
+    `exec ${shellJoin(["docker", ...dockerJobArgv(spec)])}`,
     "",
   ].join("\n");
 }
