@@ -27,7 +27,14 @@ import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } fro
 import { applyExtraEnv, checkExtraArgs } from "./rules/extraOptions";
 import { rayVisibilityOptOut, refuseVisibilityOverrides, visibleDevices } from "./rules/gpuVisibility";
 import { memoryBudget } from "./rules/memory";
-import { dataParallelNodeArgs, parallelismArgs, resolveShape, type Shape } from "./rules/parallelism";
+import {
+  dataLoadBalancing,
+  dataParallelNodeArgs,
+  externalDataParallelArgs,
+  parallelismArgs,
+  resolveShape,
+  type Shape,
+} from "./rules/parallelism";
 import { hipAndBlasEnv, rcclChannels } from "./rules/performanceEnv";
 import {
   checkReplicaPorts,
@@ -188,6 +195,7 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   refuseVisibilityOverrides(out, d.extraEnv);
   const backend = chooseAttention(out, d, attentionTraits(d.model, model?.arch), shape.tensor, version);
   parallelismArgs(out, shape, version, model?.arch, d.model);
+  dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined);
   quantizationArgs(out, d, model, gpu);
   kvCacheDtype(out, d, model, version);
   quickReduce(out, d, shape.tensor);
@@ -247,6 +255,48 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
   const rayClusters: RayClusterPlan[] = [];
   const readiness: ReadinessCheck[] = [];
 
+  const externalLb = shape.kind === "data-parallel" && d.parallelism.dataLoadBalancing === "external";
+  /** Records one serving instance (an API server clients reach) and its readiness gate. */
+  const addInstance = (
+    node: NodePlan,
+    port: number,
+    gpus: number[],
+    placement: InstancePlan["placement"],
+    argv: string[],
+    served: ContainerSpec,
+    index: number,
+  ) => {
+    const endpoint = `http://${node.ip}:${port}`;
+    instances.push({
+      node: node.name,
+      host: node.host,
+      port,
+      gpus,
+      placement,
+      argv,
+      env: served.env,
+      container: served.name,
+      replica: index,
+      endpoint,
+    });
+    readiness.push({
+      node: node.name,
+      host: node.host,
+      port,
+      container: served.name,
+      servedModelName,
+      timeoutSeconds: d.timeouts.readySeconds,
+      script: readinessScript({
+        deployment: d.name,
+        node: node.name,
+        endpoint,
+        port,
+        container: served.name,
+        servedModelName,
+        timeoutSeconds: d.timeouts.readySeconds,
+      }),
+    });
+  };
   for (let replica = 0; replica < d.replicas; replica++) {
     const placement = placeReplica(out, d.name, replica, shape, candidates);
     if (!placement) break;
@@ -266,11 +316,12 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
       gpus: number[],
       command: string[],
       ports: number[],
+      index = replica,
     ): ContainerSpec => ({
       name,
       role,
       deployment: d.name,
-      replica,
+      replica: index,
       image: cluster.image,
       env: envOn(node, gpus),
       secretEnv,
@@ -283,11 +334,19 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
         [LABELS.managed]: "true",
         [LABELS.deployment]: d.name,
         [LABELS.role]: role,
-        [LABELS.replica]: String(replica),
+        [LABELS.replica]: String(index),
       }),
     });
 
     const group: { node: string; spec: ContainerSpec }[] = [];
+    const rankInstances: {
+      node: NodePlan;
+      spec: ContainerSpec;
+      port: number;
+      gpus: number[];
+      argv: string[];
+      index: number;
+    }[] = [];
     let instanceArgv = argv;
     if (shape.kind === "ray") {
       const workers = placement.slice(1).map((p) => nodeByName.get(p.node) as NodePlan);
@@ -334,6 +393,35 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
           spec: container(workers[k], `${prefix}-ray-worker`, "ray-worker", p.gpus, ["bash", "-c", worker], []),
         });
       });
+    } else if (externalLb) {
+      // One `vllm serve` per data-parallel rank, each with its own GPUs and port, behind an external balancer.
+      const rpcPort = dpRpcPort(replica);
+      const ranks = placement.flatMap((p) =>
+        Array.from({ length: p.gpus.length / shape.gpusPerEngine }, (_, j) => ({
+          node: p.node,
+          gpus: p.gpus.slice(j * shape.gpusPerEngine, (j + 1) * shape.gpusPerEngine),
+        })),
+      );
+      ranks.forEach((rank, k) => {
+        const index = replica * shape.data + k;
+        const rankPort = d.port + index;
+        const node = nodeByName.get(rank.node) as NodePlan;
+        const rankArgv = [
+          "vllm",
+          "serve",
+          d.model,
+          ...out.args,
+          "--port",
+          String(rankPort),
+          ...(servedModelName !== d.model ? ["--served-model-name", servedModelName] : []),
+          ...externalDataParallelArgs(k, primaryNode.ip, rpcPort),
+          ...d.extraArgs,
+        ];
+        const ports = k === 0 ? [rankPort, rpcPort] : [rankPort];
+        const spec = container(node, `rocm-vllm-${d.name}-${index}`, "serve", rank.gpus, rankArgv, ports, index);
+        group.push({ node: rank.node, spec });
+        rankInstances.push({ node, spec, port: rankPort, gpus: rank.gpus, argv: rankArgv, index });
+      });
     } else if (shape.spansNodes) {
       const rpcPort = dpRpcPort(replica);
       placement.forEach((p, k) => {
@@ -367,37 +455,13 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
     if (group.length > 1) stampGeneration(group.map((g) => g.spec));
     containers.push(...group);
 
-    const served = group[0].spec;
-    const endpoint = `http://${primaryNode.ip}:${port}`;
-    instances.push({
-      node: primary.node,
-      host: primaryNode.host,
-      port,
-      gpus: primary.gpus,
-      placement,
-      argv: instanceArgv,
-      env: served.env,
-      container: served.name,
-      replica,
-      endpoint,
-    });
-    readiness.push({
-      node: primary.node,
-      host: primaryNode.host,
-      port,
-      container: served.name,
-      servedModelName,
-      timeoutSeconds: d.timeouts.readySeconds,
-      script: readinessScript({
-        deployment: d.name,
-        node: primary.node,
-        endpoint,
-        port,
-        container: served.name,
-        servedModelName,
-        timeoutSeconds: d.timeouts.readySeconds,
-      }),
-    });
+    if (externalLb) {
+      for (const r of rankInstances) {
+        addInstance(r.node, r.port, r.gpus, [{ node: r.node.name, gpus: r.gpus }], r.argv, r.spec, r.index);
+      }
+    } else {
+      addInstance(primaryNode, port, primary.gpus, placement, instanceArgv, group[0].spec, replica);
+    }
   }
   if (out.problems.length > 0) return done();
 

@@ -333,6 +333,28 @@ describe("generated configs", () => {
       expect(c.inputs.connection).not.toHaveProperty("privateKey");
   });
 
+  it("runs external data-parallel load balancing as one container and one gate pair per rank, behind the balancer", async () => {
+    const input: StackInput = {
+      cluster: clusterOf(2, {}),
+      deployments: [
+        {
+          name: "llama8b",
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          parallelism: { tensor: 2, data: 8, dataLoadBalancing: "external" },
+          loadBalancer: { port: 9000 },
+        },
+      ],
+    };
+    const plan = planFor(input);
+    const run = await runProgram(input);
+    const containers = run.resources.filter((r) => r.type === CONTAINER && r.name.includes("-r"));
+    expect(containers).toHaveLength(8);
+    expect(new Set(containers.map((c) => c.provider)).size).toBe(2);
+    const gates = run.resources.filter((r) => r.type === REMOTE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
+    expect(gates).toHaveLength(16);
+    expect(run.outputs.endpoints).toEqual({ llama8b: [`http://${plan.nodes[0].ip}:9000`] });
+  });
+
   it("runs a load balancer and the benchmark after the gates, and exports the benchmark result", async () => {
     const input: StackInput = {
       cluster: clusterOf(2, { preflight: false }),

@@ -165,8 +165,10 @@ export const deploymentSchema = z.strictObject({
       pipeline: positiveInt.default(1),
       data: positiveInt.default(1),
       expert: z.boolean().default(false),
+      /** `internal`: one API server, vLLM spreads requests over the ranks; `external`: one endpoint per rank. */
+      dataLoadBalancing: z.enum(["internal", "external"]).default("internal"),
     })
-    .default({ tensor: 1, pipeline: 1, data: 1, expert: false }),
+    .default({ tensor: 1, pipeline: 1, data: 1, expert: false, dataLoadBalancing: "internal" }),
   profile: z.enum(profiles).default("balanced"),
   attention: z.enum(attentionChoices).default("auto"),
   aiter: z.boolean().default(true),

@@ -20,6 +20,7 @@ export const PLANNED_FLAGS: Record<string, string> = {
   "--data-parallel-address": "nodes",
   "--data-parallel-rpc-port": "nodes",
   "--data-parallel-start-rank": "nodes",
+  "--data-parallel-rank": "parallelism.dataLoadBalancing",
   "--headless": "nodes",
   "--enable-expert-parallel": "parallelism.expert",
   "--distributed-executor-backend": "parallelism",

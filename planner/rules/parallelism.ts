@@ -233,3 +233,45 @@ export function dataParallelNodeArgs(shape: Shape, index: number, address: strin
   if (index > 0) args.push("--data-parallel-start-rank", String(index * shape.dpRanksPerNode), "--headless");
   return args;
 }
+
+/**
+ * External load balancing of data parallelism (guide § Choosing a load balancing strategy): every rank is its own
+ * `vllm serve` with its own port, `--data-parallel-rank`, and the rank-0 node's address for the ranks' RPC.
+ */
+export function externalDataParallelArgs(rank: number, address: string, rpcPort: number): string[] {
+  return [
+    "--data-parallel-rank",
+    String(rank),
+    "--data-parallel-address",
+    address,
+    "--data-parallel-rpc-port",
+    String(rpcPort),
+  ];
+}
+
+/** `dataLoadBalancing: external` needs several ranks, and a balancer (or the clients) to spread requests over them. */
+export function dataLoadBalancing(out: Decisions, p: DeploymentConfig["parallelism"], hasLoadBalancer: boolean): void {
+  if (p.dataLoadBalancing !== "external") return;
+  const source = "guide § Choosing a load balancing strategy";
+  if (p.data === 1) {
+    out.refuse(
+      ".parallelism.dataLoadBalancing",
+      "external",
+      "external load balancing needs data-parallel ranks",
+      "set parallelism.data > 1, or remove dataLoadBalancing",
+    );
+    return;
+  }
+  out.note(
+    `${p.data} data-parallel ranks, each its own endpoint (external load balancing)`,
+    "dataLoadBalancing",
+    source,
+  );
+  if (!hasLoadBalancer) {
+    out.warn(
+      "external-dp-without-balancer",
+      `external data-parallel load balancing without loadBalancer: clients must spread requests over the ${p.data} endpoints themselves`,
+      ".parallelism.dataLoadBalancing",
+    );
+  }
+}

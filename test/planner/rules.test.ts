@@ -314,6 +314,44 @@ describe("rules 9–13: parallelism", () => {
       flagValue(primary.command, "--data-parallel-rpc-port"),
     );
   });
+  it("11: external load balancing runs one vllm serve per rank with its own GPUs, port and --data-parallel-rank", () => {
+    const plan = planOk(rawCluster(), [
+      rawDeployment({
+        model: "meta-llama/Llama-3.1-8B-Instruct",
+        parallelism: { tensor: 2, data: 4, dataLoadBalancing: "external" },
+        loadBalancer: { port: 9000 },
+      }),
+    ]);
+    const d = dep(plan);
+    expect(
+      d.instances.map((i) => [i.port, i.env.CUDA_VISIBLE_DEVICES, flagValue(i.argv, "--data-parallel-rank")]),
+    ).toEqual([
+      [8000, "0,1", "0"],
+      [8001, "2,3", "1"],
+      [8002, "4,5", "2"],
+      [8003, "6,7", "3"],
+    ]);
+    for (const i of d.instances) {
+      expect(flagValue(i.argv, "--data-parallel-size")).toBe("4");
+      expect(i.argv).not.toContain("--data-parallel-size-local");
+    }
+    expect(d.loadBalancer?.upstreams).toHaveLength(4);
+    expect(new Set(containers(plan).map((c) => c.labels["rocm-vllm.generation"])).size).toBe(1);
+    expect(plan.warnings).toEqual([]);
+  });
+  it("11: external load balancing needs data > 1 and warns without a balancer", () => {
+    const one = problemsOf(rawCluster(), [
+      rawDeployment({ parallelism: { tensor: 8, dataLoadBalancing: "external" } }),
+    ]);
+    expect(paths(one)).toEqual(["rocm-vllm:deployments[0].parallelism.dataLoadBalancing"]);
+    const bare = planOk(rawCluster(), [
+      rawDeployment({
+        model: "meta-llama/Llama-3.1-8B-Instruct",
+        parallelism: { tensor: 1, data: 8, dataLoadBalancing: "external" },
+      }),
+    ]);
+    expect(bare.warnings.map((w) => w.code)).toEqual(["external-dp-without-balancer"]);
+  });
   it("12: expert parallelism only for MoE models, and experts are split across DP ranks in the memory budget", () => {
     expect(paths(problemsOf(rawCluster(), [rawDeployment({ parallelism: { tensor: 8, expert: true } })]))).toEqual([
       "rocm-vllm:deployments[0].parallelism.expert",
