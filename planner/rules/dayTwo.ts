@@ -175,7 +175,8 @@ export function benchmarkJob(
     ...jobBase(cluster, d, "benchmark", `rocm-vllm-${d.name}-benchmark`, 0),
     env,
     secretEnv,
-    command: ["bash", "-c", `set -euo pipefail\n${shellJoin(argv)} >&2\ncat ${dir}/result.json\n`],
+    // `echo`: the result file ends without a newline, and the next line of a parallel deploy's output would stick to it.
+    command: ["bash", "-c", `set -euo pipefail\n${shellJoin(argv)} >&2\ncat ${dir}/result.json\necho\n`],
     labels: { ...labels, "rocm-vllm.role": "benchmark" },
   };
 }

@@ -298,6 +298,28 @@ describe("rocm-vllm export on simulated hosts", () => {
     expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["deepseek-r1"]);
   }, 240_000);
 
+  it("external data-parallel load balancing: one server per rank on both hosts, all behind the balancer", async () => {
+    const plan = await planOf("e2e-dp-external");
+    const dir = await exportStack("e2e-dp-external");
+    const r = await runScript(dir, "deploy.sh", {}, 180_000);
+    expect(r.code, r.output).toBe(0);
+    const instances = plan.deployments[0]?.instances ?? [];
+    expect(instances.map((i) => `${i.node}:${i.port}`)).toEqual([
+      "gpu-a:8100",
+      "gpu-a:8101",
+      "gpu-b:8102",
+      "gpu-b:8103",
+    ]);
+    for (const i of instances) {
+      const host = simHost(plan, i.node);
+      expect(modelIds(await curlJson("h2", `${i.endpoint}/v1/models`))).toEqual(["Qwen/Qwen2-72B-Instruct"]);
+      expect(await docker(host, "logs", i.container)).toContain("4 GPUs visible in this container; TP=4");
+    }
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8180/v1/models"))).toEqual([
+      "Qwen/Qwen2-72B-Instruct",
+    ]);
+  }, 240_000);
+
   it("a Ray worker started before its head joins once the head appears, without restarting", async () => {
     const plan = await planOf("e2e-2node");
     const dir = await exportStack("e2e-2node");
