@@ -315,9 +315,7 @@ describe("rocm-vllm export on simulated hosts", () => {
       expect(modelIds(await curlJson("h2", `${i.endpoint}/v1/models`))).toEqual(["Qwen/Qwen2-72B-Instruct"]);
       expect(await docker(host, "logs", i.container)).toContain("4 GPUs visible in this container; TP=4");
     }
-    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8180/v1/models"))).toEqual([
-      "Qwen/Qwen2-72B-Instruct",
-    ]);
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8180/v1/models"))).toEqual(["Qwen/Qwen2-72B-Instruct"]);
   }, 240_000);
 
   it("a Ray worker started before its head joins once the head appears, without restarting", async () => {
