@@ -72,7 +72,7 @@ export interface ContainerSpec {
   role: ContainerRole;
   /** Deployment this container belongs to. */
   deployment: string;
-  /** Replica index inside the deployment. */
+  /** Replica index inside the deployment (with external DP load balancing: the rank's instance, replica × data + rank). */
   replica: number;
   image: string;
   /** Full environment, secrets excluded (see `secretEnv`). Sorted by key. */
@@ -153,6 +153,7 @@ export interface InstancePlan {
   env: Record<string, string>;
   /** Container that runs it. */
   container: string;
+  /** Replica index (with external DP load balancing: replica × data + rank, one instance per rank). */
   replica: number;
   /** URL clients use, or `undefined` for headless engines. */
   endpoint?: string;
