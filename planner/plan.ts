@@ -50,6 +50,7 @@ import { rcclDebug, rdmaEnv, socketInterface } from "./rules/rccl";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
 import { preflightChecks, preflightScript, smokeTestScript } from "./scripts/dayTwoScripts";
 import { rayHeadScript, rayWorkerScript, readinessScript } from "./scripts/launchScripts";
+import { fact } from "./sources";
 import type {
   ContainerRole,
   ContainerSpec,
@@ -186,7 +187,7 @@ function resolveModel(out: Decisions, d: DeploymentConfig): ModelEntry | undefin
 function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | undefined, shape: Shape) {
   const { d, cluster, gpu, version } = input;
   hipAndBlasEnv(out);
-  out.setEnv("HF_HOME", HF_CACHE_IN_CONTAINER, "modelCache", "rocm-facts.md §4.1 (images leave HF_HOME unset)");
+  out.setEnv("HF_HOME", HF_CACHE_IN_CONTAINER, "modelCache", fact("hugging-face-cache"));
   rcclChannels(out, shape.gpusPerReplica, shape.spansNodes);
   socketInterface(out, cluster.network, shape.spansNodes);
   rdmaEnv(out, cluster.network);

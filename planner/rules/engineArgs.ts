@@ -6,6 +6,7 @@
  */
 import type { VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig, profiles } from "../config/schema";
+import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
 import { CUDAGRAPH_SUPPORT } from "./attention";
 import type { Decisions } from "./decisions";
@@ -28,7 +29,7 @@ export const PROFILES: Record<
   throughput: { maxNumBatchedTokens: 32768, cudagraphMode: "FULL", asyncScheduling: true },
 };
 
-const RECIPES = "guide § Backend choice quick recipes / Configure --max-num-batched-tokens";
+const RECIPES = cite(guide("Backend choice quick recipes"), guide("Configure --max-num-batched-tokens"));
 /** Upper bound of `--max-num-batched-tokens` the guide gives for latency-sensitive serving. */
 export const LATENCY_MAX_BATCHED_TOKENS = 16384;
 
@@ -75,10 +76,14 @@ export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shap
     return;
   }
   if (blocker) {
-    out.note(`async scheduling skipped: ${blocker}`, "asyncScheduling", "guide § Async scheduling; vllm-facts.md §2");
+    out.note(
+      `async scheduling skipped: ${blocker}`,
+      "asyncScheduling",
+      cite(guide("Async scheduling"), fact("async-scheduling-limits")),
+    );
     return;
   }
-  out.addArg("--async-scheduling", undefined, "asyncScheduling", "guide § Async scheduling");
+  out.addArg("--async-scheduling", undefined, "asyncScheduling", guide("Async scheduling"));
 }
 
 /**
@@ -88,7 +93,7 @@ export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shap
  */
 export function cudagraphMode(out: Decisions, d: DeploymentConfig, backend: AttentionBackend): void {
   const support = CUDAGRAPH_SUPPORT[backend];
-  const source = "guide § CUDA graphs configuration (backend compatibility)";
+  const source = guide("CUDA graphs configuration", "backend compatibility");
   let mode: CudagraphMode | undefined = d.cudagraphMode ?? PROFILES[d.profile].cudagraphMode;
   if (support === "piecewise") {
     if (d.cudagraphMode && d.cudagraphMode !== "PIECEWISE" && d.cudagraphMode !== "NONE") {
@@ -129,14 +134,14 @@ export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version:
       "--gpu-memory-utilization",
       String(d.gpuMemoryUtilization),
       rule,
-      "guide § Configure the gpu-memory-utilization parameter",
+      guide("Configure the gpu-memory-utilization parameter"),
     );
   }
   if (d.maxModelLen !== undefined)
-    out.addArg("--max-model-len", String(d.maxModelLen), rule, "guide § vLLM engine arguments");
+    out.addArg("--max-model-len", String(d.maxModelLen), rule, guide("vLLM engine arguments"));
   if (d.maxNumSeqs !== undefined)
-    out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, "guide § Configure --max-num-seqs");
-  if (d.dtype !== "auto") out.addArg("--dtype", d.dtype, rule, "guide § Quantization support");
+    out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, guide("Configure --max-num-seqs"));
+  if (d.dtype !== "auto") out.addArg("--dtype", d.dtype, rule, guide("Quantization support"));
   if (d.blockSize !== undefined && !out.hasArg("--block-size")) {
     if (!version.blockSizes.includes(d.blockSize)) {
       out.refuse(
@@ -146,7 +151,7 @@ export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version:
         `use one of ${version.blockSizes.join(", ")}`,
       );
     } else {
-      out.addArg("--block-size", String(d.blockSize), rule, "vllm-facts.md §2.2");
+      out.addArg("--block-size", String(d.blockSize), rule, fact("vllm-serve-flags"));
     }
   }
 }

@@ -2,19 +2,20 @@
  * Tensor, pipeline, data and expert parallelism: the shape of a deployment and the flags that express it.
  *
  * Sources: guide § Parallelism strategies (TP inside an XGMI island, PP across nodes, DP with the ROCm all2all and
- * Gloo settings, EP for MoE, DP attention + EP for MLA models), § Multi-node checklist item 1; vllm-facts.md §6
- * (multi-node DP flags); rocm-facts.md §3.4 (explicit Ray backend across nodes).
+ * Gloo settings, EP for MoE, DP attention + EP for MLA models), § Multi-node checklist item 1; docs/facts.md#multi-node-data-parallel
+ * (multi-node DP flags), #ray-executor-across-nodes (explicit Ray backend across nodes).
  */
 
 import { XGMI_ISLAND_GPUS } from "../catalog/gpus";
 import type { Architecture } from "../catalog/models";
 import type { Knob, VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
+import { cite, fact, guide } from "../sources";
 import type { DeploymentKind } from "../types";
 import type { Decisions } from "./decisions";
 
-const STRATEGIES = "guide § Parallelism strategies";
-const DP = "guide § Data parallelism (ROCm tip)";
+const STRATEGIES = guide("Parallelism strategies");
+const DP = guide("Data parallelism", "ROCm tip");
 
 /** How one replica of a deployment is laid out. */
 export interface Shape {
@@ -70,7 +71,7 @@ export function resolveShape(
   if (tensor > XGMI_ISLAND_GPUS) {
     out.warn(
       "tensor-beyond-xgmi",
-      `tensor ${tensor} leaves the ${XGMI_ISLAND_GPUS}-GPU XGMI island (guide: keep TP ≤ 8)`,
+      `tensor ${tensor} leaves the ${XGMI_ISLAND_GPUS}-GPU XGMI island (keep TP ≤ 8: ${guide("Parallelism strategies")})`,
       ".parallelism.tensor",
     );
   }
@@ -174,7 +175,7 @@ export function parallelismArgs(
       "--distributed-executor-backend",
       "ray",
       "rayExecutor",
-      "guide § Multi-node checklist item 1; rocm-facts.md §3.4",
+      cite(guide("Multi-node checklist and troubleshooting", "item 1"), fact("ray-executor-across-nodes")),
     );
   }
   if (shape.data > 1) {
@@ -209,7 +210,7 @@ export function parallelismArgs(
         ".parallelism.expert",
       );
     }
-    out.addArg("--enable-expert-parallel", undefined, "expertParallel", "guide § Expert parallelism");
+    out.addArg("--enable-expert-parallel", undefined, "expertParallel", guide("Expert parallelism"));
     if (shape.data === 1 && !shape.spansNodes) {
       out.warn(
         "expert-single-node",
@@ -220,7 +221,7 @@ export function parallelismArgs(
   }
 }
 
-/** Flags for the `vllm serve` on node `index` of a multi-node data-parallel replica (vllm-facts.md §6, internal LB). */
+/** Flags for the `vllm serve` on node `index` of a multi-node data-parallel replica (docs/facts.md#multi-node-data-parallel, internal LB). */
 export function dataParallelNodeArgs(shape: Shape, index: number, address: string, rpcPort: number): string[] {
   const args = [
     "--data-parallel-size-local",
@@ -252,7 +253,7 @@ export function externalDataParallelArgs(rank: number, address: string, rpcPort:
 /** `dataLoadBalancing: external` needs several ranks, and a balancer (or the clients) to spread requests over them. */
 export function dataLoadBalancing(out: Decisions, p: DeploymentConfig["parallelism"], hasLoadBalancer: boolean): void {
   if (p.dataLoadBalancing !== "external") return;
-  const source = "guide § Choosing a load balancing strategy";
+  const source = guide("Choosing a load balancing strategy");
   if (p.data === 1) {
     out.refuse(
       ".parallelism.dataLoadBalancing",
