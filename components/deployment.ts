@@ -1,19 +1,23 @@
 /**
  * What every deployment component does, whatever its kind: download weights where the plan says so, start the planned
- * containers on their nodes all at once, then gate on readiness and smoke tests, and run the benchmark last. The
- * kind-specific components (`RayCluster`, `VllmDeployment`) only give the resources a type and expose them by role.
+ * containers wave by wave (one wave with every replica when all at once; see `components/rollout.ts` for a rolling
+ * update), gate each wave on readiness and smoke tests, and run the benchmark last. The kind-specific components
+ * (`RayCluster`, `VllmDeployment`) only give the resources a type and expose them by role.
  *
- * Every edge stays on one node except the gates, which wait for all of the deployment's containers: the depth of the
- * graph does not grow with the number of nodes, and nothing waits on something that waits on it.
+ * A container waits for the images and weight downloads of every node of its group, and for its wave's drain; a gate
+ * waits for its wave's containers. The depth of the graph grows with the number of waves (at most 7 with the default
+ * `maxUnavailable` of 25 %), never with the number of nodes, and nothing waits on something that waits on it.
  */
 import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { ContainerSpec, DeploymentPlan, InstancePlan, JobPlan } from "../planner/types";
-import { createGpuContainer, type SecretEnv } from "./gpuContainer";
+import { LABELS } from "../planner/plan";
+import type { ContainerSpec, DeploymentPlan, InstancePlan, JobPlan, NodePlan } from "../planner/types";
+import { containerArgs, createContainer, createGpuContainer, type SecretEnv } from "./gpuContainer";
 import { createJob } from "./job";
 import type { Node } from "./node";
 import { createReadiness, createSmokeTest } from "./readiness";
+import { createRolloutStep, waveStepLogicalName, waveTrigger } from "./rollout";
 
 /** A planned container together with the node component that runs it. */
 export interface PlacedContainer {
@@ -47,6 +51,8 @@ export interface DeploymentResources {
   setupJobs: command.remote.Command[];
   readiness: command.remote.Command[];
   smokeTests: command.remote.Command[];
+  /** Drain and undrain steps of a rolling update, on the balancer nodes. */
+  rolloutSteps: command.remote.Command[];
   /** The benchmark job, when the deployment has one; its stdout ends with the result JSON. */
   benchmark: command.remote.Command | undefined;
 }
@@ -98,6 +104,11 @@ function instanceContainers<T extends { node: string; spec: ContainerSpec }>(ins
   return all.filter((c) => nodes.has(c.node) && c.spec.replica === instance.replica);
 }
 
+/** Containers that form one engine: the same generation label (a group), or the container alone on its node. */
+function groupKey(node: string, spec: ContainerSpec): string {
+  return spec.labels[LABELS.generation] ?? `${node}/${spec.name}`;
+}
+
 /** Creates every resource of one deployment under `parent` (see the file comment for the order). */
 export function createDeployment(
   name: string,
@@ -109,7 +120,7 @@ export function createDeployment(
   const seen = new Set<string>();
   const common = { secrets: args.secrets, sshPrivateKey: args.sshPrivateKey };
 
-  // Weight downloads: on each node once its image is there; that node's containers wait for it.
+  // Weight downloads: on each node once its image is there.
   const setupByNode = new Map<string, command.remote.Command[]>();
   const setupJobs = args.jobs
     .filter((j) => j.job.after === "image")
@@ -120,15 +131,17 @@ export function createDeployment(
       return cmd;
     });
 
-  const containers = args.containers.map(({ node, spec }) => {
-    const logical = unique(seen, containerLogicalName(name, spec.replica, node.plan.name), "containers", parent);
-    const container = createGpuContainer(logical, spec, node, args.secrets, parent, {
-      aliases: [{ parent: identity.otherKindUrn }],
-      dependsOn: setupByNode.get(node.plan.name) ?? [],
-    });
-    return { node: node.plan.name, spec, container };
-  });
-  const all = containers.map((c) => c.container);
+  // A member is replaced only once every node of its group has its image and weights: a full disk on one node
+  // leaves the whole group as it was, never a mix of old and new members.
+  const prerequisites = new Map<string, pulumi.Resource[]>();
+  for (const { node, spec } of args.containers) {
+    const key = groupKey(node.plan.name, spec);
+    prerequisites.set(key, [
+      ...(prerequisites.get(key) ?? []),
+      node.image(spec.image),
+      ...(setupByNode.get(node.plan.name) ?? []),
+    ]);
+  }
 
   const services = args.services.map(({ node, spec }) =>
     createGpuContainer(
@@ -139,6 +152,7 @@ export function createDeployment(
       parent,
     ),
   );
+  const balancerNodes = args.services.filter((s) => s.spec.role === "load-balancer").map((s) => s.node);
 
   const nodes = new Map([...args.containers, ...args.services].map(({ node }) => [node.plan.name, node.plan]));
   const nodeOf = (nodeName: string) => {
@@ -147,49 +161,70 @@ export function createDeployment(
     return node;
   };
 
-  const readinessByReplica = new Map<number, command.remote.Command>();
-  const readiness = d.readiness.map((check, index) => {
-    const instance = d.instances.find((i) => i.node === check.node && i.container === check.container);
-    const replica = instance?.replica ?? index;
-    const mine = instance
-      ? instanceContainers(instance, containers)
-      : containers.filter((c) => c.spec.name === check.container);
-    const cmd = createReadiness(
-      unique(seen, gateLogicalName(name, replica, "ready"), "gates", parent),
-      {
-        check,
-        node: nodeOf(check.node),
-        instanceContainers: mine.map((c) => c.container),
-        deploymentContainers: all,
-        sshPrivateKey: args.sshPrivateKey,
-      },
-      parent,
-    );
-    readinessByReplica.set(replica, cmd);
-    return cmd;
+  // Waves in order: one wave with every replica when all at once; for a rolling update each wave waits for the one
+  // before it to be back in the balancer (see components/rollout.ts for the order and what it costs).
+  const rolling = d.rollout.strategy === "rolling";
+  const waveOf = new Map<string, number>();
+  d.rollout.waves.forEach((w, i) => {
+    for (const c of w.containers) waveOf.set(`${c.node}/${c.name}`, i);
   });
-
-  const smokeTests = d.smokeTests.map((test) => {
-    const instance = d.instances.find((i) => i.node === test.node && i.port === test.port);
-    const gate = instance ? readinessByReplica.get(instance.replica) : undefined;
-    if (!instance || !gate) {
-      throw new pulumi.ResourceError(`${d.name}: smoke test on ${test.node}:${test.port} matches no instance`, parent);
-    }
-    return createSmokeTest(
-      unique(seen, gateLogicalName(name, instance.replica, "smoke"), "gates", parent),
-      {
-        test,
-        node: nodeOf(test.node),
-        readiness: gate,
-        instanceContainers: instanceContainers(instance, containers).map((c) => c.container),
-        sshPrivateKey: args.sshPrivateKey,
-      },
-      parent,
-    );
+  const containers: DeploymentResources["containers"] = [];
+  const readiness: command.remote.Command[] = [];
+  const smokeTests: command.remote.Command[] = [];
+  const rolloutSteps: command.remote.Command[] = [];
+  let previous: pulumi.Resource[] = [];
+  d.rollout.waves.forEach((wave, w) => {
+    const mine = args.containers.filter(({ node, spec }) => waveOf.get(`${node.plan.name}/${spec.name}`) === w);
+    const inputs = mine.map(({ node, spec }) => ({
+      node,
+      spec,
+      args: containerArgs(spec, node, args.secrets, parent),
+    }));
+    const step = (kind: "drain" | "undrain", script: string | undefined, dependsOn: pulumi.Resource[]) =>
+      rolling && script
+        ? balancerNodes.map((node) =>
+            createRolloutStep(
+              unique(seen, waveStepLogicalName(name, w, kind, node.plan.name), "rollout steps", parent),
+              {
+                node: node.plan,
+                script,
+                kind,
+                drainSeconds: d.rollout.drainSeconds,
+                trigger: waveTrigger(inputs.map((i) => i.args)),
+                dependsOn,
+                sshPrivateKey: args.sshPrivateKey,
+              },
+              parent,
+            ),
+          )
+        : [];
+    const drains = step("drain", wave.drain, previous);
+    const barrier = rolling ? (drains.length > 0 ? drains : previous) : [];
+    rolloutSteps.push(...drains);
+    const made = inputs.map(({ node, spec, args: containerInputs }) => {
+      const logical = unique(seen, containerLogicalName(name, spec.replica, node.plan.name), "containers", parent);
+      const container = createContainer(logical, containerInputs, node, parent, {
+        aliases: [{ parent: identity.otherKindUrn }],
+        dependsOn: [...new Set([...(prerequisites.get(groupKey(node.plan.name, spec)) ?? []), ...barrier])],
+      });
+      return { node: node.plan.name, spec, container };
+    });
+    containers.push(...made);
+    const gates = createGates(name, d, made, { seen, parent, nodeOf, sshPrivateKey: args.sshPrivateKey });
+    readiness.push(...gates.readiness);
+    smokeTests.push(...gates.smokeTests);
+    const passed = [...gates.readiness, ...gates.smokeTests];
+    const undrains = step("undrain", wave.undrain, passed);
+    rolloutSteps.push(...undrains);
+    previous = undrains.length > 0 ? undrains : passed;
   });
+  const unplaced = args.containers.filter(({ node, spec }) => !waveOf.has(`${node.plan.name}/${spec.name}`));
+  if (unplaced.length > 0) {
+    throw new pulumi.ResourceError(`${d.name}: ${unplaced[0]?.spec.name} is in no rollout wave`, parent);
+  }
 
   // Jobs after readiness (the benchmark) run against a deployment that serves, through its balancer if any.
-  const gates = [...readiness, ...smokeTests, ...services];
+  const gates = [...readiness, ...smokeTests, ...services, ...rolloutSteps];
   let benchmark: command.remote.Command | undefined;
   for (const { node, job } of args.jobs.filter((j) => j.job.after === "readiness")) {
     const logical = unique(seen, roleLogicalName(name, job.container.role, node.plan.name), "jobs", parent);
@@ -200,5 +235,81 @@ export function createDeployment(
     );
     if (job.container.name === d.benchmark?.job) benchmark = cmd;
   }
-  return { containers, services, setupJobs, readiness, smokeTests, benchmark };
+  return { containers, services, setupJobs, readiness, smokeTests, rolloutSteps, benchmark };
+}
+
+interface GateContext {
+  seen: Set<string>;
+  parent: pulumi.Resource;
+  nodeOf: (node: string) => NodePlan;
+  sshPrivateKey: pulumi.Output<string> | undefined;
+}
+
+/**
+ * The readiness gates and smoke tests of a wave's instances. A gate starts once every container of its wave exists
+ * (the wave of a rolling update, or the whole deployment when all at once), never waiting on a later wave.
+ */
+function createGates(
+  name: string,
+  d: DeploymentPlan,
+  waveContainers: { node: string; spec: ContainerSpec; container: docker.Container }[],
+  ctx: GateContext,
+): { readiness: command.remote.Command[]; smokeTests: command.remote.Command[] } {
+  const names = new Set(waveContainers.map((c) => `${c.node}/${c.spec.name}`));
+  const all = waveContainers.map((c) => c.container);
+  const readinessByReplica = new Map<number, command.remote.Command>();
+  const readiness = d.readiness.flatMap((check, index) => {
+    if (!names.has(`${check.node}/${check.container}`)) return [];
+    const instance = d.instances.find((i) => i.node === check.node && i.container === check.container);
+    const replica = instance?.replica ?? index;
+    const mine = instance
+      ? instanceContainers(instance, waveContainers)
+      : waveContainers.filter((c) => c.spec.name === check.container);
+    const cmd = createReadiness(
+      unique(ctx.seen, gateLogicalName(name, replica, "ready"), "gates", ctx.parent),
+      {
+        check,
+        node: ctx.nodeOf(check.node),
+        instanceContainers: mine.map((c) => c.container),
+        deploymentContainers: all,
+        sshPrivateKey: ctx.sshPrivateKey,
+      },
+      ctx.parent,
+    );
+    readinessByReplica.set(replica, cmd);
+    return [cmd];
+  });
+  const smokeTests = d.smokeTests.flatMap((test) => {
+    const instance = d.instances.find((i) => i.node === test.node && i.port === test.port);
+    if (!instance || !names.has(`${instance.node}/${instance.container}`)) {
+      if (!instance) {
+        throw new pulumi.ResourceError(
+          `${d.name}: smoke test on ${test.node}:${test.port} matches no instance`,
+          ctx.parent,
+        );
+      }
+      return [];
+    }
+    const gate = readinessByReplica.get(instance.replica);
+    if (!gate) {
+      throw new pulumi.ResourceError(
+        `${d.name}: smoke test on ${test.node}:${test.port} has no readiness gate`,
+        ctx.parent,
+      );
+    }
+    return [
+      createSmokeTest(
+        unique(ctx.seen, gateLogicalName(name, instance.replica, "smoke"), "gates", ctx.parent),
+        {
+          test,
+          node: ctx.nodeOf(test.node),
+          readiness: gate,
+          instanceContainers: instanceContainers(instance, waveContainers).map((c) => c.container),
+          sshPrivateKey: ctx.sshPrivateKey,
+        },
+        ctx.parent,
+      ),
+    ];
+  });
+  return { readiness, smokeTests };
 }

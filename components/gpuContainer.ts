@@ -5,6 +5,8 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { goDuration } from "../planner/rules/healing";
+import { imageKey } from "../planner/scripts/dockerRun";
 import type { ContainerSpec, Plan } from "../planner/types";
 import type { Node } from "./node";
 
@@ -25,9 +27,6 @@ export function missingSecrets(plan: Plan, secrets: SecretEnv): string[] {
     ),
   );
 }
-
-/** Seconds Docker gives a container to stop before killing it on delete or replace (vLLM and Ray exit cleanly). */
-export const STOP_GRACE_SECONDS = 30;
 
 function sortedEnv(pairs: [string, string][]): string[] {
   return [...pairs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`);
@@ -64,12 +63,15 @@ export function containerArgs(
   secrets: SecretEnv,
   parent: pulumi.Resource,
 ): docker.ContainerArgs {
+  // The image ID, not the tag: a new pull with new content replaces the container; an unchanged one does not.
+  const imageId = node.image(spec.image).imageId;
+  const h = spec.healthcheck;
   return {
     name: spec.name,
-    // The image ID, not the tag: a new pull with new content replaces the container; an unchanged one does not.
-    image: node.image(spec.image).imageId,
+    image: imageId,
     restart: spec.restart,
     mustRun: true,
+    init: spec.init,
     labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
     envs: containerEnvs(spec, secrets, parent),
     entrypoints: spec.entrypoint,
@@ -82,8 +84,26 @@ export function containerArgs(
     securityOpts: spec.securityOpt,
     capabilities: { adds: spec.capAdd },
     ulimits: spec.ulimits.map((u) => ({ name: u.name, soft: u.soft, hard: u.hard })),
-    volumes: spec.volumes.map((v) => ({ hostPath: v.hostPath, containerPath: v.containerPath, readOnly: v.readOnly })),
-    destroyGraceSeconds: STOP_GRACE_SECONDS,
+    volumes: spec.volumes.map((v) => ({
+      // A per-image cache directory is keyed by the ID of the image pulled on this node.
+      hostPath: v.perImage ? imageId.apply((id) => `${v.hostPath}/${imageKey(id)}`) : v.hostPath,
+      containerPath: v.containerPath,
+      readOnly: v.readOnly,
+    })),
+    // Docker's own stop timeout (docker stop, the daemon shutting down) and the provider's on delete or replace.
+    stopTimeout: spec.stopGraceSeconds,
+    destroyGraceSeconds: spec.stopGraceSeconds,
+    ...(h
+      ? {
+          healthcheck: {
+            tests: h.test,
+            interval: goDuration(h.intervalSeconds),
+            timeout: goDuration(h.timeoutSeconds),
+            retries: h.retries,
+            startPeriod: goDuration(h.startPeriodSeconds),
+          },
+        }
+      : {}),
   };
 }
 
@@ -98,9 +118,25 @@ export function createGpuContainer(
   node: Node,
   secrets: SecretEnv,
   parent: pulumi.Resource,
-  opts: { aliases?: pulumi.Input<pulumi.Alias>[]; dependsOn?: pulumi.Resource[] } = {},
+  opts: ContainerOptions = {},
 ): docker.Container {
-  return new docker.Container(logicalName, containerArgs(spec, node, secrets, parent), {
+  return createContainer(logicalName, containerArgs(spec, node, secrets, parent), node, parent, opts);
+}
+
+export interface ContainerOptions {
+  aliases?: pulumi.Input<pulumi.Alias>[];
+  dependsOn?: pulumi.Resource[];
+}
+
+/** A container from inputs already built by `containerArgs` (a rolling update hashes them into its triggers). */
+export function createContainer(
+  logicalName: string,
+  args: docker.ContainerArgs,
+  node: Node,
+  parent: pulumi.Resource,
+  opts: ContainerOptions = {},
+): docker.Container {
+  return new docker.Container(logicalName, args, {
     parent,
     provider: node.provider,
     ...(opts.aliases && opts.aliases.length > 0 ? { aliases: opts.aliases } : {}),

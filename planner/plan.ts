@@ -43,6 +43,9 @@ export function buildPlan(config: StackConfig): PlanResult {
       image: cluster.image,
       vllmVersion: version?.version ?? cluster.vllmVersion ?? "unknown",
       modelCache: cluster.modelCache,
+      ...(cluster.compileCache.enabled
+        ? { compileCache: { path: cluster.compileCache.path, minFreeGiB: cluster.compileCache.minFreeGiB } }
+        : {}),
     },
     nodes,
     deployments: [],
@@ -86,6 +89,8 @@ export function buildPlan(config: StackConfig): PlanResult {
       },
       benchmark: day2.benchmark,
       loadBalancer: day2.loadBalancer,
+      rollout: day2.rollout,
+      healing: decided.healing,
       endpoints: day2.endpoints,
       memory: decided.memory,
       reasons: out.reasons,
@@ -122,6 +127,9 @@ function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
     imageGiB: IMAGE_DISK_GIB,
     weightsGiB,
     minDocker: MIN_DOCKER,
+    ...(cluster.compileCache.enabled && node.containers.length > 0
+      ? { compileCache: { path: cluster.compileCache.path, minFreeGiB: cluster.compileCache.minFreeGiB } }
+      : {}),
   };
   return { checks: preflightChecks(input), script: preflightScript(input) };
 }

@@ -46,6 +46,22 @@ export interface VolumeMount {
   hostPath: string;
   containerPath: string;
   readOnly: boolean;
+  /**
+   * The directory mounted is `<hostPath>/<image ID>` (the first 12 hex digits of the image the container runs, known
+   * once it is pulled on the node), so artifacts built by one image are never read by another.
+   */
+  perImage?: boolean;
+}
+
+/** Docker's health check of a container: what `docker ps` shows as `(healthy)` / `(unhealthy)`. */
+export interface HealthcheckSpec {
+  /** `["CMD-SHELL", "<sh>"]`. */
+  test: string[];
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  retries: number;
+  /** Failures in this time after a start do not count (the model is loading). */
+  startPeriodSeconds: number;
 }
 
 /** What a container does in the deployment. */
@@ -97,6 +113,12 @@ export interface ContainerSpec {
   ulimits: Ulimit[];
   volumes: VolumeMount[];
   restart: "unless-stopped" | "no";
+  /** An init process runs as PID 1 (`docker run --init`): it forwards signals and reaps zombies. */
+  init: boolean;
+  /** Seconds `docker stop` gives the container before it is killed (`--stop-timeout`, and Pulumi's destroy grace). */
+  stopGraceSeconds: number;
+  /** The member's state as Docker's health (`serving` is healthy); absent for one-shot jobs and balancers. */
+  healthcheck?: HealthcheckSpec;
   /** Host ports this container listens on (host networking), for clash checks and readiness. */
   ports: number[];
   /** Labels identifying the container as managed by rocm-vllm. Sorted by key. */
@@ -228,12 +250,61 @@ export interface BenchmarkPlan {
 export interface LoadBalancerPlan {
   port: number;
   nodes: string[];
+  /** Docker name of the balancer container (the same on every balancer node). */
+  container: string;
   /** URLs clients use instead of the instances' own. */
   endpoints: string[];
   /** Full nginx.conf, as written into each balancer container. */
   config: string;
   /** Upstream servers (`ip:port`), one per instance. */
   upstreams: string[];
+  /** Passive health: failed attempts that take an instance out, and for how long. */
+  maxFails: number;
+  failTimeoutSeconds: number;
+  /** Header whose value pins a session to one instance (consistent hash); absent: least connections only. */
+  affinityHeader?: string;
+}
+
+/** One step of a rolling update: replicas replaced together. */
+export interface RolloutWave {
+  /** Replica (group) indices replaced in this wave. */
+  replicas: number[];
+  /** The wave's containers (every member of its groups), by node. */
+  containers: { node: string; name: string }[];
+  /**
+   * POSIX shell run on every balancer node before the wave's containers are replaced: takes the wave's instances out
+   * of the balancer (nginx reload, in-flight requests keep going) and waits until they have no request left or
+   * `drainSeconds` passed. Absent without a balancer.
+   */
+  drain?: string;
+  /** Run on every balancer node once the wave passed its readiness gates and smoke tests: puts it back. */
+  undrain?: string;
+}
+
+/** How a change that restarts serving reaches the replicas (`rollout` in the config, resolved). */
+export interface RolloutPlan {
+  strategy: "rolling" | "all-at-once";
+  /** Why this strategy, in words (the config or the default's reasoning). */
+  why: string;
+  /** Replicas (whole groups) out of service at once during a rolling update. */
+  maxUnavailable: number;
+  drainSeconds: number;
+  /** `vllm serve --shutdown-timeout` is in the argv (the release has it): SIGTERM lets in-flight requests finish. */
+  gracefulShutdown: boolean;
+  /** The order of replacement. All replicas in one wave when all at once. */
+  waves: RolloutWave[];
+}
+
+/** What every member of the deployment does when its engine or group breaks (`healing`, resolved). */
+export interface HealingPlan {
+  maxRestarts: number;
+  backoffSeconds: number;
+  maxBackoffSeconds: number;
+  stableSeconds: number;
+  probeSeconds: number;
+  probeFailures: number;
+  /** Where the member's state is kept inside its container (`key=value` lines), read by the health check. */
+  statusFile: string;
 }
 
 export interface WeightsPlan {
@@ -260,6 +331,8 @@ export interface DeploymentPlan {
   weights: WeightsPlan;
   benchmark?: BenchmarkPlan;
   loadBalancer?: LoadBalancerPlan;
+  rollout: RolloutPlan;
+  healing: HealingPlan;
   /** URLs clients use: the load balancer's when there is one, else every instance's. */
   endpoints: string[];
   memory: MemoryBudget;
@@ -273,6 +346,8 @@ export interface ClusterSummary {
   image: string;
   vllmVersion: string;
   modelCache: string;
+  /** Compile caches on each node's local disk (`cluster.compileCache`); absent when turned off. */
+  compileCache?: { path: string; minFreeGiB: number };
 }
 
 export interface Plan {

@@ -55,7 +55,7 @@ type How = "changed" | "added" | "removed";
 interface Touched {
   how: How;
   name: string;
-  kind: "container" | "service" | "image" | "provider" | "preflight" | "job" | "gate";
+  kind: "container" | "service" | "image" | "provider" | "preflight" | "job" | "gate" | "rollout step";
   node: string;
   deployment?: string;
   /** Docker name, for containers and services. */
@@ -92,6 +92,8 @@ function classify(r: RecordedResource, how: How, run: Run, hosts: Map<string, st
     const host = String((r.inputs.connection as Raw).host);
     return { how, name: r.name, kind: "gate", node: hosts.get(host) ?? host, deployment: owner, replica: +gate[1] };
   }
+  const step = /^w\d+-(drain|undrain)-(.+)$/.exec(suffix);
+  if (step) return { how, name: r.name, kind: "rollout step", node: step[2], deployment: owner };
   const container = /^r(\d+)-(.+)$/.exec(suffix);
   if (container && r.type === CONTAINER) {
     return {
@@ -179,6 +181,10 @@ function explained(t: Touched, diff: StackDiff, touched: Touched[]): string | un
           at(dep, ["in place", "deployment added", "deployment removed"]) ||
           touched.some((c) => c.kind === "container" && c.deployment === t.deployment && c.replica === t.replica)
         );
+      case "rollout step":
+        // A drain or undrain runs again when a container of its wave changes (its trigger hashes their inputs), and
+        // comes and goes with waves when replicas or the balancer do.
+        return touched.some((c) => (c.kind === "container" || c.kind === "service") && c.deployment === t.deployment);
     }
   })();
   return ok ? undefined : `${t.how} ${t.kind} ${t.name} (${dep}) is not in the impact`;
@@ -252,7 +258,9 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
   it("maxNumSeqs on llama70b-mi300x: that deployment's serving container restarts and nothing else happens", async () => {
     const { diff, touched } = await compare(llama70b, edit(llama70b, { deployment: { maxNumSeqs: 128 } }));
     expect(acting(diff)).toEqual(["llama70b@node-a: restart serving process [rocm-vllm-llama70b]"]);
-    expect(diff.summary).toBe("llama70b: restart serving process on 1 node (model reload); 0 image pulls");
+    expect(diff.summary).toBe(
+      "llama70b: restart serving process on 1 node (model reload), one replica: cannot roll; 0 image pulls",
+    );
     expect(touched.filter((t) => t.kind === "container").map((t) => t.name)).toEqual(["rocm-vllm-llama70b-r0-node-a"]);
     expect(touched.filter((t) => t.kind !== "container" && t.kind !== "gate")).toEqual([]);
   });
@@ -265,7 +273,9 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     ]);
     const worker = diff.impact.find((i) => i.target === "llama405b@node-b");
     expect(worker?.reason).toMatch(/^generation label changed/);
-    expect(diff.summary).toBe("llama405b: re-form Ray cluster on 2 nodes (model reload); 0 image pulls");
+    expect(diff.summary).toBe(
+      "llama405b: re-form Ray cluster on 2 nodes (model reload), one replica: cannot roll; 0 image pulls",
+    );
   });
 
   it("maxNumSeqs on multi-node data parallel: the group is re-formed, rank 0 and the headless engine", async () => {
@@ -326,14 +336,35 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     ]);
   });
 
-  it("a readiness timeout changes only the readiness gate, in place", async () => {
+  it("a readiness timeout restarts the serving process: its supervisor and health check wait that long", async () => {
     const { diff, touched } = await compare(
       llama70b,
       edit(llama70b, { deployment: { timeouts: { readySeconds: 600 } } }),
     );
-    expect(acting(diff)).toEqual(["llama70b@node-a: in place []"]);
-    expect(diff.impact[1].reason).toMatch(/^readiness gate updated \(timeoutSeconds 3600 → 600\)/);
-    expect(touched.map((t) => `${t.how} ${t.name}`)).toEqual(["changed rocm-vllm-llama70b-r0-ready"]);
+    expect(acting(diff)).toEqual(["llama70b@node-a: restart serving process [rocm-vllm-llama70b]"]);
+    expect(diff.impact[1].reason).toBe(
+      "member supervisor settings changed (healing, readiness time or stop grace), healthcheck changed",
+    );
+    expect(touched.map((t) => `${t.how} ${t.name}`).sort()).toEqual([
+      "changed rocm-vllm-llama70b-r0-node-a",
+      "changed rocm-vllm-llama70b-r0-ready",
+      "changed rocm-vllm-llama70b-r0-smoke",
+    ]);
+    expect(diff.summary).toBe(
+      "llama70b: restart serving process on 1 node (model reload), one replica: cannot roll; 0 image pulls",
+    );
+  });
+
+  it("a vLLM option of a deployment behind a balancer rolls: each container in its wave, the summary says how", async () => {
+    const lb = edit(packed, { deployment: { loadBalancer: { port: 8080 } } });
+    const { diff, touched } = await compare(lb, edit(lb, { deployment: { maxNumSeqs: 128 } }));
+    const restarted = diff.impact.filter((i) => i.action === "restart serving process");
+    expect(restarted.flatMap((i) => i.containers)).toHaveLength(8);
+    expect(restarted[0]?.reason).toContain("rocm-vllm-llama8b-0: vllm serve arguments changed; rolled in wave 1/4");
+    expect(diff.summary).toContain(
+      "llama8b: restart 8 serving processes on 1 node (model reload), rolling in 4 waves, at least 6 of 8 replicas serving",
+    );
+    expect(touched.filter((t) => t.kind === "rollout step")).toHaveLength(8);
   });
 
   it("rotated secrets: the HF token re-runs downloads, the SSH key every command; no container restarts", async () => {

@@ -47,12 +47,31 @@ function planFor(input: StackInput): Plan {
 }
 
 /** What a planned container must look like as `docker.Container` inputs, written out independently of the code. */
-function expectedContainerInputs(spec: ContainerSpec, hfToken: string | undefined): Record<string, unknown> {
+function expectedContainerInputs(
+  spec: ContainerSpec,
+  hfToken: string | undefined,
+  imageId: string,
+): Record<string, unknown> {
   const env = { ...spec.env, ...(spec.secretEnv.includes("HF_TOKEN") ? { HF_TOKEN: hfToken } : {}) };
+  const seconds = (s: number) => (s >= 3600 ? `${s / 3600}h0m0s` : `${s}s`);
   return {
     name: spec.name,
     restart: spec.restart,
     mustRun: true,
+    init: spec.init,
+    stopTimeout: spec.stopGraceSeconds,
+    destroyGraceSeconds: spec.stopGraceSeconds,
+    ...(spec.healthcheck
+      ? {
+          healthcheck: {
+            tests: spec.healthcheck.test,
+            interval: seconds(spec.healthcheck.intervalSeconds),
+            timeout: seconds(spec.healthcheck.timeoutSeconds),
+            retries: spec.healthcheck.retries,
+            startPeriod: seconds(spec.healthcheck.startPeriodSeconds),
+          },
+        }
+      : {}),
     entrypoints: spec.entrypoint,
     command: spec.command,
     envs: Object.keys(env)
@@ -65,7 +84,12 @@ function expectedContainerInputs(spec: ContainerSpec, hfToken: string | undefine
     securityOpts: spec.securityOpt,
     capabilities: { adds: spec.capAdd },
     ulimits: spec.ulimits,
-    volumes: spec.volumes,
+    // A per-image cache directory ends in the first 12 hex digits of the pulled image's ID.
+    volumes: spec.volumes.map((v) => ({
+      hostPath: v.perImage ? `${v.hostPath}/${imageId.slice("sha256:".length, "sha256:".length + 12)}` : v.hostPath,
+      containerPath: v.containerPath,
+      readOnly: v.readOnly,
+    })),
     labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
   };
 }
@@ -135,11 +159,13 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     );
     for (const { node, spec } of planned) {
       const c = containerNamed(run, node, spec.name);
-      expect(c.inputs).toMatchObject(expectedContainerInputs(spec, input.hfToken));
+      expect(c.inputs).toMatchObject(expectedContainerInputs(spec, input.hfToken, String(c.inputs.image)));
       expect(c.inputs.envs).toHaveLength(Object.keys(spec.env).length + spec.secretEnv.length);
       if (spec.shmSizeMb === undefined) expect(c.inputs).not.toHaveProperty("shmSize");
       else expect(c.inputs.shmSize).toBe(spec.shmSizeMb);
-      const image = byUrn(run).get(c.dependencies.find((d) => byUrn(run).get(d)?.type === REMOTE_IMAGE) ?? "");
+      // The image it runs is the pull on its own node (its group's other pulls are only waited for).
+      const image = byUrn(run).get(c.propertyDependencies.image?.[0] ?? "");
+      expect(image?.type).toBe(REMOTE_IMAGE);
       expect(image?.provider).toBe(c.provider);
       expect(c.inputs.image).toMatch(/^sha256:/);
     }
@@ -168,12 +194,17 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     }
   });
 
-  it("gates every instance: readiness waits for all of the deployment's containers, the smoke test for readiness", () => {
+  it("gates every instance: readiness waits for every container of its rollout wave, the smoke test for readiness", () => {
     const urns = byUrn(run);
     for (const d of plan.deployments) {
-      const mine = run.resources.filter((r) => r.type === CONTAINER && r.parent?.endsWith(`::rocm-vllm-${d.name}`));
-      const gpu = mine.filter((r) => !String(r.name).includes("-load-balancer-"));
       for (const check of d.readiness) {
+        const wave = d.rollout.waves.find((w) => w.containers.some((c) => c.name === check.container));
+        const gpu = (wave?.containers ?? []).map((c) => {
+          const node = plan.nodes.find((n) => n.name === c.node);
+          if (!node) throw new Error(`no node ${c.node}`);
+          return containerNamed(run, node, c.name);
+        });
+        expect(gpu.length).toBeGreaterThan(0);
         const instance = d.instances.find((i) => i.container === check.container);
         const gate = run.resources.find(
           (r) => r.type === REMOTE_COMMAND && r.name === `rocm-vllm-${d.name}-r${instance?.replica}-ready`,
@@ -203,7 +234,7 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     }
   });
 
-  it("runs each node's preflight before its pulls and its weight downloads before its containers", () => {
+  it("runs each node's preflight before its pulls; a container waits for the pulls and downloads of its whole group", () => {
     const urns = byUrn(run);
     for (const node of plan.nodes) {
       const commands = commandsOn(run, node);
@@ -215,15 +246,34 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
       }
       const jobs = commands.filter((c) => c.name.includes("-weights-"));
       expect(jobs).toHaveLength(node.jobs.filter((j) => j.after === "image").length);
+    }
+    for (const node of plan.nodes) {
       for (const spec of node.containers) {
         const deps = containerNamed(run, node, spec.name).dependencies.map((u) => urns.get(u));
-        // Never another node's resource, never another container: only this node's image and weight download.
+        // The group: every container with the same generation label, or the container alone.
+        const generation = spec.labels["rocm-vllm.generation"];
+        const groupNodes = plan.nodes.filter((n) =>
+          n.containers.some(
+            (c) =>
+              c.deployment === spec.deployment &&
+              (c === spec || (generation !== undefined && c.labels["rocm-vllm.generation"] === generation)),
+          ),
+        );
+        const pulls = groupNodes.map((n) => providerOf(run, n).urn);
+        const downloads = groupNodes.flatMap((n) =>
+          commandsOn(run, n).filter((c) => c.name === `rocm-vllm-${spec.deployment}-weights-${n.name}`),
+        );
+        // Only the pulls and downloads of its group's nodes, and (rolling) its wave's drains: never a container.
         for (const dep of deps) {
-          if (dep?.type === REMOTE_IMAGE) expect(dep.provider).toBe(provider.urn);
-          else expect(jobs.map((j) => j.urn)).toContain(dep?.urn);
+          if (dep?.type === REMOTE_IMAGE) expect(pulls).toContain(dep.provider);
+          else
+            expect([
+              ...downloads.map((j) => j.urn),
+              ...deps.filter((x) => /-w\d+-drain-/.test(String(x?.name))).map((x) => x?.urn),
+            ]).toContain(dep?.urn);
         }
-        const download = node.jobs.some((j) => j.after === "image" && j.container.deployment === spec.deployment);
-        expect(deps.filter((x) => x?.type === REMOTE_COMMAND)).toHaveLength(download ? 1 : 0);
+        expect(new Set(deps.filter((x) => x?.type === REMOTE_IMAGE).map((x) => x?.provider))).toEqual(new Set(pulls));
+        for (const j of downloads) expect(deps.map((x) => x?.urn)).toContain(j.urn);
       }
     }
   });
@@ -380,7 +430,7 @@ describe("generated configs", () => {
     const lbSpec = gpu1.services[0];
     const lb = containerNamed(run, gpu1, lbSpec.name);
     expect(lb.name).toBe("rocm-vllm-llama8b-load-balancer-gpu-1");
-    expect(lb.inputs).toMatchObject(expectedContainerInputs(lbSpec, undefined));
+    expect(lb.inputs).toMatchObject(expectedContainerInputs(lbSpec, undefined, String(lb.inputs.image)));
     expect(
       run.resources.filter((r) => r.type === REMOTE_IMAGE && r.provider === lb.provider).map((r) => r.inputs.name),
     ).toContain(lbSpec.image);
@@ -489,5 +539,130 @@ describe("parallel rollout at scale", () => {
     expect(dependencyDepth(big.resources)).toBe(dependencyDepth(small.resources));
     // Fast enough to run on every commit (measured: about 2 s).
     expect(elapsed).toBeLessThan(20_000);
+  });
+});
+
+describe("rolling updates in the graph", () => {
+  /** `replicas` four-GPU replicas of an 8B model over `nodes` nodes, behind balancers on the first two nodes. */
+  const rolling = (replicas: number, nodes: number, rollout: Record<string, unknown> = {}): StackInput => ({
+    cluster: clusterOf(nodes, { preflight: false }),
+    deployments: [
+      {
+        name: "llama8b",
+        model: "meta-llama/Llama-3.1-8B-Instruct",
+        replicas,
+        parallelism: { tensor: 4 },
+        loadBalancer: { port: 9000, nodes: ["gpu-0", "gpu-1"] },
+        benchmark: { prompts: 10 },
+        rollout,
+      },
+    ],
+  });
+
+  it("replaces one wave at a time: drain on every balancer, the wave's containers, its gates, undrain, then the next", async () => {
+    const input = rolling(4, 2);
+    const plan = planFor(input);
+    const d = plan.deployments[0];
+    expect(d.rollout.strategy).toBe("rolling");
+    expect(d.rollout.waves.map((w) => w.replicas)).toEqual([[0], [1], [2], [3]]);
+    const run = await runProgram(input);
+    const urns = byUrn(run);
+    const named = (n: string) => {
+      const r = run.resources.find((x) => x.name === n);
+      if (!r) throw new Error(`no resource ${n}`);
+      return r;
+    };
+    const steps = (w: number, kind: string) =>
+      ["gpu-0", "gpu-1"].map((n) => named(`rocm-vllm-llama8b-w${w}-${kind}-${n}`));
+    d.rollout.waves.forEach((wave, w) => {
+      const drains = steps(w, "drain");
+      const undrains = steps(w, "undrain");
+      for (const s of drains) {
+        expect(s.inputs.create).toBe(wave.drain);
+        expect((s.inputs.triggers as string[]).length).toBe(1);
+        // Besides the previous wave's undrains, only the pulls whose image IDs its trigger hashes.
+        const waits = s.dependencies.filter((u) => urns.get(u)?.type !== REMOTE_IMAGE).sort();
+        expect(waits).toEqual(
+          w === 0
+            ? []
+            : steps(w - 1, "undrain")
+                .map((u) => u.urn)
+                .sort(),
+        );
+      }
+      const containers = wave.containers.map((c) => {
+        const node = plan.nodes.find((n) => n.name === c.node);
+        if (!node) throw new Error(`no node ${c.node}`);
+        return containerNamed(run, node, c.name);
+      });
+      for (const c of containers) {
+        const waveSteps = c.dependencies.map((u) => urns.get(u)?.name ?? "").filter((n) => /-w\d+-/.test(n));
+        expect(waveSteps.sort()).toEqual(drains.map((s) => s.name).sort());
+      }
+      const replicas = d.instances.filter((i) => wave.containers.some((c) => c.name === i.container));
+      const gates = replicas.flatMap((i) => [
+        named(`rocm-vllm-llama8b-r${i.replica}-ready`),
+        named(`rocm-vllm-llama8b-r${i.replica}-smoke`),
+      ]);
+      for (const g of gates.filter((x) => x.name.endsWith("-ready"))) {
+        expect(g.dependencies.filter((u) => urns.get(u)?.type === CONTAINER).sort()).toEqual(
+          containers.map((c) => c.urn).sort(),
+        );
+      }
+      for (const s of undrains) {
+        expect(s.inputs.create).toBe(wave.undrain);
+        expect(s.inputs.triggers).toEqual(drains[0]?.inputs.triggers);
+        expect(s.dependencies.filter((u) => urns.get(u)?.type !== REMOTE_IMAGE).sort()).toEqual(
+          gates.map((g) => g.urn).sort(),
+        );
+      }
+    });
+    const last = steps(d.rollout.waves.length - 1, "undrain").map((s) => s.urn);
+    expect(run.resources.find((r) => r.name.includes("-benchmark-"))?.dependencies).toEqual(
+      expect.arrayContaining(last),
+    );
+  });
+
+  it("gives no later resource a property taken from an earlier wave's container, so a delete-before-replace of one wave deletes only that wave's gates early", async () => {
+    const input = rolling(4, 2);
+    const plan = planFor(input);
+    const run = await runProgram(input);
+    const waveOfUrn = new Map<string, number>();
+    plan.deployments[0].rollout.waves.forEach((wave, w) => {
+      for (const c of wave.containers) {
+        const node = plan.nodes.find((n) => n.name === c.node);
+        if (node) waveOfUrn.set(containerNamed(run, node, c.name).urn, w);
+      }
+    });
+    const containerUrns = [...waveOfUrn.keys()];
+    // calculateDependentReplacements (pulumi/pulumi step_generator.go) follows property dependencies only.
+    for (const r of run.resources) {
+      const fromContainers = Object.values(r.propertyDependencies)
+        .flat()
+        .filter((u) => containerUrns.includes(u));
+      if (fromContainers.length === 0) continue;
+      expect(r.name).toMatch(/-r\d+-(ready|smoke)$/);
+      const replica = Number(/-r(\d+)-/.exec(r.name)?.[1]);
+      const instance = plan.deployments[0].instances.find((i) => i.replica === replica);
+      const own = [...waveOfUrn].filter(([, w]) =>
+        plan.deployments[0].rollout.waves[w]?.containers.some((c) => c.name === instance?.container),
+      );
+      expect(new Set(fromContainers.map((u) => waveOfUrn.get(u)))).toEqual(new Set(own.map(([, w]) => w)));
+    }
+  });
+
+  it("keeps the graph's depth independent of the node count: the default waves are a fraction of the replicas", async () => {
+    // Two replicas per node: 4 nodes → 8 replicas, 64 nodes → 128 replicas; 25 % per wave → 4 waves either way.
+    const small = await runProgram(rolling(8, 4));
+    const big = await runProgram(rolling(128, 64));
+    expect(planFor(rolling(128, 64)).deployments[0].rollout.waves).toHaveLength(4);
+    expect(planFor(rolling(8, 4)).deployments[0].rollout.waves).toHaveLength(4);
+    expect(dependencyDepth(big.resources)).toBe(dependencyDepth(small.resources));
+    // Each wave adds drain → container → readiness → smoke test → undrain; all at once has none of the steps.
+    const once = await runProgram(rolling(8, 4, { strategy: "all-at-once" }));
+    expect(dependencyDepth(small.resources)).toBe(dependencyDepth(once.resources) + 5 * 4 - 3);
+    // A fixed count of one replica at a time makes the depth grow with the replicas: the price of maxUnavailable 1.
+    const oneByOne = await runProgram(rolling(8, 4, { maxUnavailable: 1 }));
+    expect(dependencyDepth(oneByOne.resources)).toBe(dependencyDepth(small.resources) + 5 * 4);
   });
 });

@@ -59,8 +59,8 @@ describe("what restarts when", () => {
     const base = example("llama405b-2node");
     const x = await diff(base, edit(base, { deployment: { maxNumSeqs: 128 } }));
     expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama405b-r0-node-a", "rocm-vllm-llama405b-r0-node-b"]);
-    // The worker's own settings did not change: its generation label did.
-    expect(x.d.changed["rocm-vllm-llama405b-r0-node-b"]).toEqual(["labels"]);
+    // The worker's own settings did not change: its generation did (label and ROCM_VLLM_GENERATION).
+    expect(x.d.changed["rocm-vllm-llama405b-r0-node-b"]).toEqual(["envs", "labels"]);
     expect(changedOf(x, REMOTE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
   });
@@ -133,5 +133,51 @@ describe("what restarts when", () => {
     const after = await runProgram(ray);
     const head = after.resources.find((r) => r.name === "rocm-vllm-llama70b-r0-node-a");
     expect(JSON.stringify(head?.aliases)).toContain("rocm-vllm:index:VllmDeployment::rocm-vllm-llama70b");
+  });
+});
+
+describe("what rolls when", () => {
+  const packed: StackInput = {
+    cluster: {
+      gpu: "mi300x",
+      image: "rocm/vllm:rocm7.0.0_vllm_0.11.1_20251024",
+      nodes: [{ name: "n0", host: "10.2.0.10" }],
+      preflight: false,
+    },
+    deployments: [
+      {
+        name: "llama8b",
+        model: "meta-llama/Llama-3.1-8B-Instruct",
+        replicas: 4,
+        parallelism: { tensor: 2 },
+        loadBalancer: { port: 8080 },
+      },
+    ],
+  };
+
+  it("a vLLM option of a deployment behind a balancer re-runs every wave's drain and undrain, and nothing else changes", async () => {
+    const x = await diff(packed, edit(packed, { deployment: { maxNumSeqs: 64 } }));
+    expect(changedOf(x, CONTAINER)).toEqual([0, 1, 2, 3].map((r) => `rocm-vllm-llama8b-r${r}-n0`));
+    const steps = changedOf(x, REMOTE_COMMAND).filter((n) => /-w\d+-/.test(n));
+    expect(steps).toEqual(
+      [0, 1, 2, 3].flatMap((w) => [`rocm-vllm-llama8b-w${w}-drain-n0`, `rocm-vllm-llama8b-w${w}-undrain-n0`]).sort(),
+    );
+    for (const s of steps) expect(x.d.changed[s]).toEqual(["triggers"]);
+    // The balancer keeps running: its configuration does not depend on the serving arguments.
+    expect(changedOf(x, CONTAINER).some((n) => n.includes("load-balancer"))).toBe(false);
+  });
+
+  it("an unchanged stack changes nothing, drains included", async () => {
+    const x = await diff(packed, packed);
+    expect(Object.keys(x.d.changed)).toEqual([]);
+    expect(x.d.added).toEqual([]);
+    expect(x.d.removed).toEqual([]);
+  });
+
+  it("a healing setting restarts the containers it reaches (their supervisor's settings), in waves", async () => {
+    const x = await diff(packed, edit(packed, { deployment: { healing: { maxRestarts: 2 } } }));
+    expect(changedOf(x, CONTAINER)).toHaveLength(4);
+    for (const c of changedOf(x, CONTAINER)) expect(x.d.changed[c]).toEqual(["command"]);
+    expect(changedOf(x, REMOTE_COMMAND).filter((n) => n.includes("-drain-"))).toHaveLength(4);
   });
 });

@@ -131,6 +131,19 @@ export const clusterSchema = z.strictObject({
   debug: z.strictObject({ rccl: z.boolean().default(false) }).default({ rccl: false }),
   /** Check every node (devices, driver, Docker, disk, network) before pulling the image. */
   preflight: z.boolean().default(true),
+  /**
+   * What vLLM, torch.compile and Triton compile, kept on each node's local disk so a restart skips it: one directory
+   * per container and image, so a new image never reads another image's artifacts.
+   */
+  compileCache: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Local directory on every node (never shared or network storage: concurrent writers corrupt it). */
+      path: absolutePath.default("/var/cache/rocm-vllm"),
+      /** Free space preflight requires under `path`. */
+      minFreeGiB: z.number().int().min(0).max(100000).default(20),
+    })
+    .default({ enabled: true, path: "/var/cache/rocm-vllm", minFreeGiB: 20 }),
 });
 
 /** Model shape for models outside the catalog, so memory can still be checked. */
@@ -225,8 +238,48 @@ export const deploymentSchema = z.strictObject({
       /** Nodes that run the balancer (default: the deployment's first node). */
       nodes: z.array(dnsLabel).min(1).optional(),
       image: image.default("nginx:1.27-alpine"),
+      /** Failed attempts (refused connection, 502, 503, timeout) that take an instance out of rotation. */
+      maxFails: z.number().int().min(1).max(100).default(1),
+      /** How long an instance stays out after `maxFails` failures, before the balancer tries it again. */
+      failTimeoutSeconds: z.number().int().min(1).max(3600).default(10),
+      /** Session affinity: requests with the same value of this header go to the same instance (consistent hash). */
+      affinity: z
+        .strictObject({
+          header: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, "must be an HTTP header name such as X-Session-Id"),
+        })
+        .optional(),
     })
     .optional(),
+  /**
+   * How a change that restarts serving reaches the replicas. `auto`: rolling when a balancer fronts two or more
+   * replicas, else all at once.
+   */
+  rollout: z
+    .strictObject({
+      strategy: z.enum(["auto", "rolling", "all-at-once"]).default("auto"),
+      /** Replicas (whole multi-node groups) replaced at once: a count, or a percentage of the replicas (rounded down, at least 1). */
+      maxUnavailable: z
+        .union([positiveInt, z.string().regex(/^([1-9]\d?|100)%$/, "must be a count or a percentage like 25%")])
+        .default("25%"),
+      /** How long a replica taken out of the balancer gets to finish its requests before it is stopped. */
+      drainSeconds: z.number().int().min(0).max(86400).default(120),
+    })
+    .default({ strategy: "auto", maxUnavailable: "25%", drainSeconds: 120 }),
+  /** What a member does when its engine or its group breaks: restart with back-off, up to a cap. */
+  healing: z
+    .strictObject({
+      /** Restarts after failures before the member stays failed (a member that served `stableSeconds` starts over). */
+      maxRestarts: z.number().int().min(0).max(100).default(5),
+      /** Wait before the first restart; it doubles with each failure, up to 300 s. */
+      backoffSeconds: z.number().int().min(1).max(300).default(10),
+      /** Serving this long resets the failure count. */
+      stableSeconds: z.number().int().min(1).max(86400).default(600),
+      /** Seconds between liveness probes (a one-token generation); 0 turns the probe off. */
+      probeSeconds: z.number().int().min(0).max(3600).default(30),
+      /** Consecutive failed probes that count as a dead engine. */
+      probeFailures: z.number().int().min(1).max(100).default(3),
+    })
+    .default({ maxRestarts: 5, backoffSeconds: 10, stableSeconds: 600, probeSeconds: 30, probeFailures: 3 }),
   timeouts: z
     .strictObject({
       /** How long `pulumi up` waits for `/health` and `/v1/models` (model loads take tens of minutes). */

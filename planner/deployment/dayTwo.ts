@@ -8,7 +8,16 @@ import { HF_CACHE_IN_CONTAINER } from "../rules/containerRuntime";
 import { benchmarkJob, loadBalancer, triggerHash, weightsJob } from "../rules/dayTwo";
 import type { Decisions } from "../rules/decisions";
 import { smokeTestScript } from "../scripts/dayTwoScripts";
-import type { ContainerSpec, DeploymentPlan, JobPlan, LoadBalancerPlan, NodePlan, SmokeTest } from "../types";
+import { drainScript, undrainScript } from "../scripts/rolloutScripts";
+import type {
+  ContainerSpec,
+  DeploymentPlan,
+  JobPlan,
+  LoadBalancerPlan,
+  NodePlan,
+  RolloutPlan,
+  SmokeTest,
+} from "../types";
 import type { Decided } from "./decide";
 import type { Replicas } from "./replicas";
 
@@ -22,6 +31,7 @@ export interface DayTwo {
   endpoints: string[];
   /** Nodes that run any of the deployment's instances, in placement order. */
   placedNodes: string[];
+  rollout: RolloutPlan;
 }
 
 /** Day-2 parts of one deployment; `undefined` when the balancer is refused (the problem is in `out`). */
@@ -59,16 +69,22 @@ export function planDayTwo(
   let lbPlan: LoadBalancerPlan | undefined;
   let services: DayTwo["services"] = [];
   if (d.loadBalancer) {
-    const upstreams = instances.map((i) => `${byName.get(i.node)?.ip}:${i.port}`);
+    const upstreams = placed.groups.flatMap((g) =>
+      g.instances.map((i) => ({ address: `${byName.get(i.node)?.ip}:${i.port}`, replica: g.replica })),
+    );
     const lb = loadBalancer(out, d, d.loadBalancer, upstreams, instances[0].node, byName, baseLabels);
     if (!lb) return undefined;
     services = lb.services;
     lbPlan = {
       port: d.loadBalancer.port,
       nodes: lb.services.map((x) => x.node),
+      container: lb.container,
       endpoints: lb.endpoints,
       config: lb.config,
-      upstreams,
+      upstreams: upstreams.map((u) => u.address),
+      maxFails: d.loadBalancer.maxFails,
+      failTimeoutSeconds: d.loadBalancer.failTimeoutSeconds,
+      ...(d.loadBalancer.affinity ? { affinityHeader: d.loadBalancer.affinity.header } : {}),
     };
   }
   const endpoints = lbPlan ? lbPlan.endpoints : instances.flatMap((i) => (i.endpoint ? [i.endpoint] : []));
@@ -89,5 +105,35 @@ export function planDayTwo(
     jobs.push({ node: instances[0].node, job: { container: spec, trigger, after: "readiness" } });
     benchmark = { node: instances[0].node, settings: d.benchmark, job: spec.name };
   }
-  return { jobs, services, smokeTests, loadBalancer: lbPlan, benchmark, endpoints, placedNodes };
+  const rollout = rolloutPlan(decided, placed, lbPlan);
+  return { jobs, services, smokeTests, loadBalancer: lbPlan, benchmark, endpoints, placedNodes, rollout };
+}
+
+/** The waves of the deployment's rollout, with the balancer scripts around each wave of a rolling update. */
+function rolloutPlan(decided: Decided, placed: Replicas, lb: LoadBalancerPlan | undefined): RolloutPlan {
+  const { d, rollout } = decided;
+  const rolling = rollout.strategy === "rolling";
+  return {
+    strategy: rollout.strategy,
+    why: rollout.why,
+    maxUnavailable: rollout.maxUnavailable,
+    drainSeconds: d.rollout.drainSeconds,
+    gracefulShutdown: decided.gracefulShutdown,
+    waves: rollout.waves.map((replicas, wave) => {
+      const containers = placed.groups.filter((g) => replicas.includes(g.replica)).flatMap((g) => g.containers);
+      if (!rolling || !lb) return { replicas, containers };
+      const input = {
+        deployment: d.name,
+        balancer: lb.container,
+        wave,
+        waves: rollout.waves.length,
+        replicas,
+        endpoints: placed.groups
+          .filter((g) => replicas.includes(g.replica))
+          .flatMap((g) => g.instances.map((i) => i.endpoint ?? `http://${i.host}:${i.port}`)),
+        drainSeconds: d.rollout.drainSeconds,
+      };
+      return { replicas, containers, drain: drainScript(input), undrain: undrainScript(input) };
+    }),
+  };
 }

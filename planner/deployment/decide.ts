@@ -10,20 +10,23 @@ import { deploymentContext } from "../kinds/containers";
 import { selectKind } from "../kinds/index";
 import type { DeploymentContext, DeploymentKindModule } from "../kinds/kind";
 import { attentionTraits, chooseAttention } from "../rules/attention";
+import { compileCache } from "../rules/compileCache";
 import { gpuContainerRuntime, HF_CACHE_IN_CONTAINER } from "../rules/containerRuntime";
 import { downloadsFromHub, weightsPolicy } from "../rules/dayTwo";
 import type { Decisions } from "../rules/decisions";
 import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } from "../rules/engineArgs";
 import { applyExtraEnv, checkExtraArgs } from "../rules/extraOptions";
 import { rayVisibilityOptOut, refuseVisibilityOverrides } from "../rules/gpuVisibility";
+import { gpuMemoryAfterCrash, healingPlan } from "../rules/healing";
 import { memoryBudget } from "../rules/memory";
 import { dataLoadBalancing, parallelismArgs, resolveShape, type Shape } from "../rules/parallelism";
 import { hipAndBlasEnv, rcclChannels } from "../rules/performanceEnv";
 import { checkReplicaPorts, type NodeSlots } from "../rules/placement";
 import { kvCacheDtype, quantizationArgs, quickReduce, speculativeConfig } from "../rules/quantization";
 import { rcclDebug, rdmaEnv, socketInterface } from "../rules/rccl";
+import { gracefulShutdown, type RolloutDecision, rolloutStrategy } from "../rules/rollout";
 import { fact } from "../sources";
-import type { AttentionBackend, MemoryBudget } from "../types";
+import type { AttentionBackend, HealingPlan, MemoryBudget } from "../types";
 
 export interface DecideInput {
   d: DeploymentConfig;
@@ -52,6 +55,10 @@ export interface Decided {
   secretEnv: string[];
   /** Builders of argv and containers for the kind. */
   ctx: DeploymentContext;
+  rollout: RolloutDecision;
+  /** `vllm serve --shutdown-timeout` is in the argv. */
+  gracefulShutdown: boolean;
+  healing: HealingPlan;
 }
 
 function resolveModel(out: Decisions, d: DeploymentConfig): ModelEntry | undefined {
@@ -102,11 +109,16 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
   speculativeConfig(out, d, version);
   const memory = memoryBudget(out, d, model, shape, gpu);
   const predownload = weightsPolicy(out, d, shape);
+  const shutdown = gracefulShutdown(out, d, version);
+  gpuMemoryAfterCrash(out);
+  const cached = compileCache(out, cluster);
+  const rollout = rolloutStrategy(out, d);
   checkReplicaPorts(out, d.port, d.replicas);
   checkExtraArgs(out, d.extraArgs, version);
   applyExtraEnv(out, d.extraEnv);
   if (out.problems.length > 0) return undefined;
 
+  const healing = healingPlan(d);
   const servedModelName =
     d.servedModelName ?? (d.model.startsWith("/") ? (d.model.split("/").pop() ?? d.model) : d.model);
   const downloads = [d.model, d.speculative?.model].some((m) => m !== undefined && downloadsFromHub(m));
@@ -121,6 +133,25 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     servedModelName,
     secretEnv,
     runtime: gpuContainerRuntime(cluster, out.reasons),
+    cluster,
+    compileCache: cached,
+    healing,
+    stopGraceSeconds: shutdown.stopGraceSeconds,
   });
-  return { d, model, shape, kind, backend, memory, predownload, downloads, servedModelName, secretEnv, ctx };
+  return {
+    d,
+    model,
+    shape,
+    kind,
+    backend,
+    memory,
+    predownload,
+    downloads,
+    servedModelName,
+    secretEnv,
+    ctx,
+    rollout,
+    gracefulShutdown: shutdown.graceful,
+    healing,
+  };
 }

@@ -9,11 +9,23 @@ import { readinessScript } from "../scripts/launchScripts";
 import type { ContainerSpec, InstancePlan, NodePlan, RayClusterPlan, ReadinessCheck } from "../types";
 import type { Decided } from "./decide";
 
+/** One replica (a whole group for multi-node kinds): what a rolling update replaces together. */
+export interface ReplicaGroup {
+  replica: number;
+  /** Its serving processes (one, or one per data-parallel rank with external load balancing). */
+  instances: InstancePlan[];
+  /** Every node it runs on, in placement order. */
+  nodes: string[];
+  /** Its containers, by node. */
+  containers: { node: string; name: string }[];
+}
+
 export interface Replicas {
   containers: { node: string; spec: ContainerSpec }[];
   instances: InstancePlan[];
   rayClusters: RayClusterPlan[];
   readiness: ReadinessCheck[];
+  groups: ReplicaGroup[];
 }
 
 /** Lays out the replicas in order; stops at the first that does not fit (placement refuses it in `out`). */
@@ -24,7 +36,7 @@ export function layOutReplicas(
   byName: ReadonlyMap<string, NodePlan>,
 ): Replicas {
   const { d, kind, servedModelName } = decided;
-  const result: Replicas = { containers: [], instances: [], rayClusters: [], readiness: [] };
+  const result: Replicas = { containers: [], instances: [], rayClusters: [], readiness: [], groups: [] };
   for (let replica = 0; replica < d.replicas; replica++) {
     const placement = placeReplica(out, d.name, replica, decided.shape, candidates);
     if (!placement) break;
@@ -37,9 +49,16 @@ export function layOutReplicas(
     if (kind.grouped && layout.containers.length > 1) stampGeneration(layout.containers.map((c) => c.spec));
     result.containers.push(...layout.containers);
     if (layout.rayCluster) result.rayClusters.push(layout.rayCluster);
+    const group: ReplicaGroup = {
+      replica,
+      instances: [],
+      nodes: [...new Set(layout.containers.map((c) => c.node))],
+      containers: layout.containers.map((c) => ({ node: c.node, name: c.spec.name })),
+    };
+    result.groups.push(group);
     for (const s of layout.serving) {
       const endpoint = `http://${s.node.ip}:${s.port}`;
-      result.instances.push({
+      const instance: InstancePlan = {
         node: s.node.name,
         host: s.node.host,
         port: s.port,
@@ -50,7 +69,9 @@ export function layOutReplicas(
         container: s.container.name,
         replica: s.replica,
         endpoint,
-      });
+      };
+      result.instances.push(instance);
+      group.instances.push(instance);
       result.readiness.push({
         node: s.node.name,
         host: s.node.host,

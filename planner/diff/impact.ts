@@ -12,7 +12,9 @@
  *   place and runs them again, without touching the containers;
  * - a job also runs again when its trigger (a hash of what it depends on) changes.
  */
+import { GENERATION_ENV } from "../kinds/containers";
 import { LABELS } from "../plan";
+import { memberCommand, supervisorConfig } from "../scripts/supervisor";
 import type { ContainerSpec, DeploymentKind, JobPlan, NodePlan } from "../types";
 import { same } from "./jsonValues";
 import {
@@ -69,10 +71,15 @@ function containerReason(
   const argvAfter = servingArgv(after, head.d);
   const argvChanged = argvBefore !== undefined && argvAfter !== undefined && !same(argvBefore, argvAfter);
   if (argvChanged) why.push("vllm serve arguments changed");
-  if (!same(before.entrypoint, after.entrypoint) || (!argvChanged && !same(before.command, after.command))) {
+  const supervised = [supervisorConfig(before.command), supervisorConfig(after.command)];
+  const mainBefore = memberCommand(before.command);
+  const mainAfter = memberCommand(after.command);
+  if (!same(before.entrypoint, after.entrypoint) || (!argvChanged && !same(mainBefore, mainAfter))) {
     why.push(after.role.startsWith("ray") ? "launch script changed" : "command changed");
   }
-  const env = changedKeys(before.env, after.env);
+  const [sb, sa] = supervised.map((c) => (c ? { ...c, main: [] } : undefined));
+  if (!same(sb, sa)) why.push("member supervisor settings changed (healing, readiness time or stop grace)");
+  const env = changedKeys(before.env, after.env).filter((k) => k !== GENERATION_ENV);
   if (env.length > 0) why.push(`env changed (${list(env)})`);
   if (!same(before.secretEnv, after.secretEnv)) why.push(`secret env changed (${list(after.secretEnv) || "none"})`);
   else if (after.secretEnv.includes("HF_TOKEN") && base.secrets.hfToken !== head.secrets.hfToken) {
@@ -90,6 +97,9 @@ function containerReason(
       "capAdd",
       "ulimits",
       "volumes",
+      "init",
+      "stopGraceSeconds",
+      "healthcheck",
     ] as const
   ).filter((f) => !same(before[f], after[f]));
   if (fields.length > 0) why.push(`${list(fields)} changed`);
@@ -138,6 +148,28 @@ function containerAction(
     : status === "started"
       ? "start serving process"
       : "stop serving process";
+}
+
+/** `k/W` when a rolling update replaces the container in its wave k of W. */
+function rolledIn(d: DeploymentParts, placed: PlacedSpec): string | undefined {
+  if (d.rollout.strategy !== "rolling") return undefined;
+  const k = d.rollout.waves.findIndex((w) =>
+    w.containers.some((c) => c.node === placed.node && c.name === placed.spec.name),
+  );
+  return k < 0 ? undefined : `${k + 1}/${d.rollout.waves.length}`;
+}
+
+/**
+ * How the restarts of a deployment reach its replicas, for the summary: in waves (how many, how many keep serving),
+ * or all at once and why.
+ */
+export function rolloutWords(d: DeploymentParts): string {
+  const r = d.rollout;
+  const replicas = r.waves.reduce((n, w) => n + w.replicas.length, 0);
+  if (r.strategy === "rolling") {
+    return `rolling in ${r.waves.length} waves, at least ${replicas - r.maxUnavailable} of ${replicas} replicas serving`;
+  }
+  return replicas === 1 ? "one replica: cannot roll" : "all replicas at once";
 }
 
 function gateReason(before: Gate | undefined, after: Gate | undefined, connectionChanged: boolean): string {
@@ -245,7 +277,14 @@ function deploymentImpact(name: string, order: string[], base: Side, head: Side)
           ? "new container"
           : "container removed";
     const action = containerAction(status, placed.spec, headGroups.get(placed.spec.replica));
-    outcomes.push({ node: placed.node, name: placed.spec.name, action, reason, replica: placed.spec.replica });
+    const wave = status === "replaced" ? rolledIn(hd, placed) : undefined;
+    outcomes.push({
+      node: placed.node,
+      name: placed.spec.name,
+      action,
+      reason: wave ? `${reason}; rolled in wave ${wave}` : reason,
+      replica: placed.spec.replica,
+    });
   }
 
   for (const key of union(hd.services.keys(), bd.services.keys())) {

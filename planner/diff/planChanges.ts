@@ -4,6 +4,7 @@
  * other container settings, endpoints and warnings. A change that applies to every container of a deployment is
  * shown once under the deployment's name; one that applies to some is shown per `<deployment>@<node>`.
  */
+import { GENERATION_ENV } from "../kinds/containers";
 import type { ContainerSpec, Warning } from "../types";
 import { same, toJson } from "./jsonValues";
 import { type DeploymentParts, type PlanParts, servingArgv, union } from "./planParts";
@@ -63,6 +64,8 @@ function containerSubjects(a: ContainerSpec, b: ContainerSpec, bd: DeploymentPar
     }
   }
   for (const key of union(Object.keys(b.env), Object.keys(a.env)).sort()) {
+    // The group's generation changes whenever any member does; the impact says so once, per container.
+    if (key === GENERATION_ENV) continue;
     if (a.env[key] !== b.env[key])
       out.push({ subject: `env ${key}`, before: a.env[key] ?? null, after: b.env[key] ?? null });
   }

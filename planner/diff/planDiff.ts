@@ -3,7 +3,7 @@
  * the impact per node and per deployment on each node, and a one-line summary out. Same inputs, same result.
  */
 import { configChanges } from "./configChanges";
-import { impactOf } from "./impact";
+import { impactOf, rolloutWords } from "./impact";
 import { planChanges } from "./planChanges";
 import { planParts } from "./planParts";
 import type { Impact, ImpactAction, StackDiff, StackSide } from "./types";
@@ -33,8 +33,22 @@ function phrase(action: ImpactAction, nodes: number, containers: number): string
   }
 }
 
-/** The one-line summary: node changes, then per deployment what restarts where, then the number of image pulls. */
-export function summarize(impact: readonly Impact[], imagePulls: number, changed: boolean): string {
+const RESTARTS = new Set<ImpactAction>([
+  "restart serving process",
+  "re-form the Ray cluster",
+  "re-form the data-parallel group",
+]);
+
+/**
+ * The one-line summary: node changes, then per deployment what restarts where (and, when serving restarts, whether it
+ * rolls in waves or restarts all at once), then the number of image pulls.
+ */
+export function summarize(
+  impact: readonly Impact[],
+  imagePulls: number,
+  changed: boolean,
+  rollouts: ReadonlyMap<string, string> = new Map(),
+): string {
   if (!changed) return "no change";
   const parts: string[] = [];
   for (const i of impact) {
@@ -54,7 +68,8 @@ export function summarize(impact: readonly Impact[], imagePulls: number, changed
       const mine = entries.filter((e) => e.action === action);
       return phrase(action, new Set(mine.map((e) => e.target)).size, mine.flatMap((e) => e.containers).length);
     });
-    parts.push(`${name}: ${phrases.join(", ")}`);
+    const how = actions.some((a) => RESTARTS.has(a)) ? rollouts.get(name) : undefined;
+    parts.push(`${name}: ${[...phrases, ...(how ? [how] : [])].join(", ")}`);
   }
   if (parts.length === 0) parts.push("nothing restarts");
   return [...parts, plural(imagePulls, "image pull")].join("; ");
@@ -73,5 +88,6 @@ export function planDiff(base: StackSide | undefined, head: StackSide | undefine
   ];
   const { impact, imagePulls, hazards } = impactOf(before, after);
   const changed = changes.length > 0 || impact.some((i) => i.action !== "no change");
-  return { changes, impact, hazards, summary: summarize(impact, imagePulls, changed), changed };
+  const rollouts = new Map([...after.deployments].map(([name, d]) => [name, rolloutWords(d)]));
+  return { changes, impact, hazards, summary: summarize(impact, imagePulls, changed, rollouts), changed };
 }

@@ -5,6 +5,8 @@
  * image pulls (the cluster image under one fixed name) and its preflight. Two plans compared part by part show which
  * resources `pulumi up` would create, replace, update or delete.
  */
+
+import { memberCommand } from "../scripts/supervisor";
 import type {
   ContainerSpec,
   DeploymentKind,
@@ -13,6 +15,7 @@ import type {
   NodePlan,
   Plan,
   ReadinessCheck,
+  RolloutPlan,
   SmokeTest,
 } from "../types";
 import type { SecretFingerprints } from "./types";
@@ -48,6 +51,8 @@ export interface DeploymentParts {
   instances: InstancePlan[];
   /** URLs clients use (a stack output): the load balancer's, else every instance's. */
   endpoints: string[];
+  /** How a change that restarts serving reaches the replicas. */
+  rollout: RolloutPlan;
 }
 
 export interface PlanParts {
@@ -81,6 +86,7 @@ export function planParts(plan: Plan | undefined, secrets: SecretFingerprints = 
       gates: new Map(),
       instances: d.instances,
       endpoints: d.endpoints,
+      rollout: d.rollout,
     };
     for (const node of plan.nodes) {
       for (const spec of node.containers.filter(mine)) {
@@ -108,7 +114,7 @@ export function planParts(plan: Plan | undefined, secrets: SecretFingerprints = 
 
 /** Argv of the `vllm serve` a container runs: its command, or for a Ray head its instance's argv (inside a script). */
 export function servingArgv(spec: ContainerSpec, d: DeploymentParts | undefined): readonly string[] | undefined {
-  if (spec.role === "serve" || spec.role === "dp-engine") return spec.command;
+  if (spec.role === "serve" || spec.role === "dp-engine") return memberCommand(spec.command);
   if (spec.role === "ray-head") return d?.instances.find((i) => i.container === spec.name)?.argv;
   return undefined;
 }

@@ -3,11 +3,14 @@
  * generation label of containers replaced together.
  */
 import { createHash } from "node:crypto";
-import type { DeploymentConfig } from "../config/schema";
+import type { ClusterConfig, DeploymentConfig } from "../config/schema";
+import { compileCacheVolume } from "../rules/compileCache";
 import type { ContainerRuntime } from "../rules/containerRuntime";
 import { visibleDevices } from "../rules/gpuVisibility";
+import { memberHealthcheck } from "../rules/healing";
 import type { Shape } from "../rules/parallelism";
-import type { ContainerSpec } from "../types";
+import { supervisedCommand } from "../scripts/supervisor";
+import type { ContainerSpec, HealingPlan } from "../types";
 import type { DeploymentContext } from "./kind";
 
 /** Entry point that launches every container: images such as `vllm/vllm-openai-rocm` set `ENTRYPOINT ["vllm","serve"]`. */
@@ -20,6 +23,12 @@ export const LABELS = {
   replica: "rocm-vllm.replica",
   generation: "rocm-vllm.generation",
 } as const;
+
+/** Variable holding the generation label's value inside the containers of a group (launch scripts compare it). */
+export const GENERATION_ENV = "ROCM_VLLM_GENERATION";
+
+/** Seconds the supervisor leaves itself, within Docker's stop grace, to kill what did not stop. */
+const SUPERVISOR_STOP_MARGIN_SECONDS = 5;
 
 export const sortedByKey = (r: Record<string, string>): Record<string, string> =>
   Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -35,6 +44,12 @@ export interface DeploymentContextInput {
   servedModelName: string;
   secretEnv: string[];
   runtime: ContainerRuntime;
+  cluster: ClusterConfig;
+  /** Compile caches are persisted (`compileCache.enabled`): every container gets its own cache mount. */
+  compileCache: boolean;
+  healing: HealingPlan;
+  /** Seconds `docker stop` gives a GPU container (at least vLLM's shutdown timeout when the release has one). */
+  stopGraceSeconds: number;
 }
 
 /** The builders every kind uses for one deployment. */
@@ -58,7 +73,7 @@ export function deploymentContext(i: DeploymentContextInput): DeploymentContext 
       ...rankArgs,
       ...d.extraArgs,
     ],
-    container: ({ node, name, role, gpus, command, ports, replica }): ContainerSpec => ({
+    container: ({ node, name, role, gpus, command, ports, replica, member }): ContainerSpec => ({
       name,
       role,
       deployment: d.name,
@@ -67,9 +82,25 @@ export function deploymentContext(i: DeploymentContextInput): DeploymentContext 
       env: sortedByKey({ ...i.env, VLLM_HOST_IP: node.ip, ...visibleDevices(gpus, node.gpus) }),
       secretEnv: i.secretEnv,
       entrypoint: CONTAINER_ENTRYPOINT,
-      command,
+      command: supervisedCommand({
+        container: name,
+        deployment: d.name,
+        member,
+        main: command,
+        servedModelName: i.servedModelName,
+        readySeconds: d.timeouts.readySeconds,
+        stopSeconds: i.stopGraceSeconds - SUPERVISOR_STOP_MARGIN_SECONDS,
+        healing: i.healing,
+      }),
       ...structuredClone(i.runtime),
+      volumes: [
+        ...structuredClone(i.runtime.volumes),
+        ...(i.compileCache ? [compileCacheVolume(i.cluster, name)] : []),
+      ],
       restart: "unless-stopped",
+      init: true,
+      stopGraceSeconds: i.stopGraceSeconds,
+      healthcheck: memberHealthcheck(d.timeouts.readySeconds),
       ports,
       labels: sortedByKey({
         [LABELS.managed]: "true",
@@ -87,5 +118,8 @@ export function deploymentContext(i: DeploymentContextInput): DeploymentContext 
  */
 export function stampGeneration(specs: ContainerSpec[]): void {
   const hash = createHash("sha256").update(JSON.stringify(specs)).digest("hex").slice(0, 16);
-  for (const spec of specs) spec.labels = sortedByKey({ ...spec.labels, [LABELS.generation]: hash });
+  for (const spec of specs) {
+    spec.labels = sortedByKey({ ...spec.labels, [LABELS.generation]: hash });
+    spec.env = sortedByKey({ ...spec.env, [GENERATION_ENV]: hash });
+  }
 }

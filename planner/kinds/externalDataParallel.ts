@@ -35,6 +35,7 @@ export const externalDataParallel: DeploymentKindModule = {
         command: argv,
         ports: k === 0 ? [port, rpcPort] : [port],
         replica: index,
+        member: { kind: "serving", port },
       });
       return { rank, index, port, argv, spec };
     });

@@ -9,6 +9,7 @@
  */
 import type { DeploymentConfig } from "../config/schema";
 import type { Executor, Shape } from "../rules/parallelism";
+import type { SupervisedMember } from "../scripts/supervisor";
 import type { ContainerRole, ContainerSpec, DeploymentKind, NodePlan, RayClusterPlan } from "../types";
 
 /** What selects a kind: the deployment's shape and config. */
@@ -50,9 +51,12 @@ export interface DeploymentContext {
     name: string;
     role: ContainerRole;
     gpus: number[];
+    /** The member's own command; the container runs it under the member supervisor (`scripts/supervisor.ts`). */
     command: string[];
     ports: number[];
     replica: number;
+    /** What the supervisor watches beyond the command: the API it serves, its Ray cluster, or its group's leader. */
+    member: SupervisedMember;
   }): ContainerSpec;
 }
 
@@ -89,7 +93,9 @@ export interface DeploymentKindModule {
   matches(q: KindQuery): boolean;
   /**
    * Whether the containers of one replica form one engine: they then carry a generation label hashing the whole
-   * group, so any change to one replaces all of them together.
+   * group, so any change to one replaces all of them together, a rolling update replaces the whole group in one
+   * wave, and the group's members heal together (a member's failure breaks the leader's engine, whose restart makes
+   * every member rejoin).
    */
   readonly grouped: boolean;
   /** Lays out one replica on its placement. */

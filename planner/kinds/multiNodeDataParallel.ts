@@ -29,6 +29,10 @@ export const multiNodeDataParallel: DeploymentKindModule = {
         command: argv,
         ports: k === 0 ? [r.port, rpcPort] : [],
         replica: r.index,
+        member:
+          k === 0
+            ? { kind: "serving", port: r.port }
+            : { kind: "follower", leader: { ip: first.node.ip, port: r.port } },
       });
       return { node: p.node.name, spec, argv };
     });

@@ -45,6 +45,7 @@ export const rayCluster: DeploymentKindModule = {
       command: ["bash", "-c", headScript],
       ports: [r.port, RAY_GCS_PORT],
       replica: r.index,
+      member: { kind: "ray-head", port: r.port },
     });
     const workerSpecs = workers.map((w) => {
       const script = rayWorkerScript({
@@ -52,6 +53,7 @@ export const rayCluster: DeploymentKindModule = {
         headAddress: head.node.ip,
         gcsPort: RAY_GCS_PORT,
         gpus: w.gpus.length,
+        joinTimeoutSeconds: d.timeouts.rayJoinSeconds,
       });
       const spec = ctx.container({
         node: w.node,
@@ -61,6 +63,7 @@ export const rayCluster: DeploymentKindModule = {
         command: ["bash", "-c", script],
         ports: [],
         replica: r.index,
+        member: { kind: "ray-worker" },
       });
       return { node: w.node.name, spec };
     });

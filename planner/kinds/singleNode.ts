@@ -21,6 +21,7 @@ export const singleNode: DeploymentKindModule = {
       command: argv,
       ports: [r.port],
       replica: r.index,
+      member: { kind: "serving", port: r.port },
     });
     return {
       containers: [{ node: first.node.name, spec }],

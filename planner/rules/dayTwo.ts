@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import type { ModelEntry } from "../catalog/models";
 import type { ClusterConfig, DeploymentConfig } from "../config/schema";
-import { nginxConfig } from "../scripts/dayTwoScripts";
+import { type NginxInput, nginxConfig } from "../scripts/dayTwoScripts";
 import { shellJoin } from "../scripts/shellQuote";
 import { fact, guide } from "../sources";
 import type { ContainerSpec, NodePlan } from "../types";
@@ -64,6 +64,8 @@ export function checkpointGiB(model: ModelEntry | undefined): number {
 /** Runtime of containers that do no GPU work (downloads, benchmark clients, balancers): host network, nothing else. */
 const NO_GPU_RUNTIME = {
   entrypoint: ["/usr/bin/env"],
+  init: true,
+  stopGraceSeconds: 30,
   devices: [],
   groupAdd: [],
   ipcMode: "private" as const,
@@ -182,11 +184,13 @@ export function loadBalancer(
   out: Decisions,
   d: DeploymentConfig,
   lb: NonNullable<DeploymentConfig["loadBalancer"]>,
-  upstreams: string[],
+  upstreams: NginxInput["upstreams"],
   defaultNode: string,
   nodes: ReadonlyMap<string, NodePlan>,
   labels: Record<string, string>,
-): { config: string; services: { node: string; spec: ContainerSpec }[]; endpoints: string[] } | undefined {
+):
+  | { config: string; container: string; services: { node: string; spec: ContainerSpec }[]; endpoints: string[] }
+  | undefined {
   const names = lb.nodes ?? [defaultNode];
   const unknown = names.filter((n) => !nodes.has(n));
   if (unknown.length > 0) {
@@ -198,16 +202,31 @@ export function loadBalancer(
     );
     return undefined;
   }
-  const config = nginxConfig({ deployment: d.name, port: lb.port, upstreams });
+  const config = nginxConfig({
+    deployment: d.name,
+    port: lb.port,
+    upstreams,
+    maxFails: lb.maxFails,
+    failTimeoutSeconds: lb.failTimeoutSeconds,
+    affinityHeader: lb.affinity?.header,
+  });
   out.note(
-    `nginx on ${names.join(", ")}:${lb.port} over ${upstreams.length} instances`,
+    `nginx on ${names.join(", ")}:${lb.port} over ${upstreams.length} instances: least connections; an instance failing ${lb.maxFails} time(s) is out for ${lb.failTimeoutSeconds} s, requests that never reached it go to another`,
     "loadBalancer",
     guide("Choosing a load balancing strategy", "external LB: Nginx"),
   );
+  if (lb.affinity) {
+    out.note(
+      `session affinity on ${lb.affinity.header}: the same value goes to the same instance (consistent hash; a hot session can load one instance), requests without it by least connections`,
+      "loadBalancer",
+      "nginx ngx_http_upstream_module (hash … consistent)",
+    );
+  }
+  const container = `rocm-vllm-${d.name}-lb`;
   const services = names.map((node) => ({
     node,
     spec: {
-      name: `rocm-vllm-${d.name}-lb`,
+      name: container,
       role: "load-balancer" as const,
       deployment: d.name,
       replica: 0,
@@ -226,5 +245,5 @@ export function loadBalancer(
       labels: { ...labels, "rocm-vllm.role": "load-balancer" },
     },
   }));
-  return { config, services, endpoints: names.map((n) => `http://${nodes.get(n)?.ip}:${lb.port}`) };
+  return { config, container, services, endpoints: names.map((n) => `http://${nodes.get(n)?.ip}:${lb.port}`) };
 }

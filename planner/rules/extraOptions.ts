@@ -37,6 +37,7 @@ export const PLANNED_FLAGS: Record<string, string> = {
   "--dtype": "dtype",
   "--served-model-name": "servedModelName",
   "--revision": "weights.revision",
+  "--shutdown-timeout": "rollout.drainSeconds",
 };
 
 /** Variables that wire nodes together; overriding them would break the cluster. */

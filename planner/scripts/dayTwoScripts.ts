@@ -15,7 +15,24 @@ export interface PreflightInput {
   weightsGiB: number;
   /** Oldest Docker Engine accepted, `major.minor`. */
   minDocker: [number, number];
+  /** Compile caches of the node's GPU containers: free space and a local file system under `path`. */
+  compileCache?: { path: string; minFreeGiB: number };
 }
+
+/** File system types that are shared or network storage: compile caches must not live there. */
+export const SHARED_FILE_SYSTEMS = [
+  "nfs",
+  "nfs4",
+  "cifs",
+  "smb2",
+  "smbfs",
+  "ceph",
+  "glusterfs",
+  "lustre",
+  "gpfs",
+  "beegfs",
+  "fuse",
+];
 
 /** Checks in words, in the order `preflightScript` runs them. */
 export function preflightChecks(i: PreflightInput): string[] {
@@ -26,6 +43,11 @@ export function preflightChecks(i: PreflightInput): string[] {
     `Docker answers and is ${i.minDocker.join(".")} or newer`,
     `${i.imageGiB} GiB free under Docker's data root for the image`,
     `${i.weightsGiB} GiB free under ${i.modelCache} for weights`,
+    ...(i.compileCache
+      ? [
+          `${i.compileCache.minFreeGiB} GiB free under ${i.compileCache.path} for compile caches, on a local file system`,
+        ]
+      : []),
     i.interface ? `interface ${i.interface} exists and carries ${i.ip}` : `an interface carries ${i.ip}`,
     ...(i.rdma ? ["/dev/infiniband exists (RDMA)"] : []),
     "curl is installed (readiness gate)",
@@ -62,6 +84,16 @@ export function preflightScript(i: PreflightInput): string {
     `if [ "\${free:-0}" -ge ${i.imageGiB} ]; then ok "$free GiB free under $root"; else bad "only \${free:-0} GiB free under $root; the image needs ~${i.imageGiB} GiB"; fi`,
     'free=$(free_gib "$(existing_parent "$cache")")',
     `if [ "\${free:-0}" -ge ${i.weightsGiB} ]; then ok "$free GiB free for the model cache"; else bad "only \${free:-0} GiB free under $cache; the weights need ~${i.weightsGiB} GiB"; fi`,
+    ...(i.compileCache
+      ? [
+          `compile=${shellQuoteAlways(i.compileCache.path)}`,
+          'parent=$(existing_parent "$compile")',
+          'free=$(free_gib "$parent")',
+          `if [ "\${free:-0}" -ge ${i.compileCache.minFreeGiB} ]; then ok "$free GiB free for compile caches"; else bad "only \${free:-0} GiB free under $compile; compile caches need ${i.compileCache.minFreeGiB} GiB (cluster.compileCache.minFreeGiB)"; fi`,
+          `fstype=$(stat -f -c %T "$parent" 2>/dev/null || echo unknown)`,
+          `case "$fstype" in ${SHARED_FILE_SYSTEMS.map((t) => `${t}|${t}.*`).join("|")}) bad "$compile is on $fstype, shared storage: compile caches must be on the node's local disk (cluster.compileCache.path)" ;; *) ok "$compile is on a local file system ($fstype)" ;; esac`,
+        ]
+      : []),
     ...(iface
       ? [
           `iface=${iface}`,
@@ -107,33 +139,73 @@ export function smokeTestScript(i: SmokeTestInput): string {
 export interface NginxInput {
   deployment: string;
   port: number;
-  upstreams: string[];
+  /** Upstream servers (`ip:port`) with the replica (group) each belongs to: a rolling update drains by replica. */
+  upstreams: { address: string; replica: number }[];
+  maxFails: number;
+  failTimeoutSeconds: number;
+  /** Header that pins a session to one instance; absent: least connections only. */
+  affinityHeader?: string;
 }
 
+/** Comment ending every upstream server line: the drain and undrain scripts find a replica's servers by it. */
+export const REPLICA_MARKER = "# rocm-vllm replica";
+
+/** nginx variable of a request header (`X-Session-Id` → `$http_x_session_id`). */
+const headerVariable = (header: string) => `$http_${header.toLowerCase().replace(/-/g, "_")}`;
+
 /**
- * nginx.conf for a deployment's balancer: least-connections over every instance, passive health checks
- * (`max_fails`), no buffering so streamed tokens flow, long read timeouts for long generations.
+ * nginx.conf for a deployment's balancer:
+ * - least connections over every instance, with passive health: an instance that refuses a connection, times out or
+ *   answers 502/503 `maxFails` times is left out for `failTimeoutSeconds`, and a request that never reached it goes
+ *   to the next instance (`proxy_next_upstream`; a POST that reached an instance is not sent twice);
+ * - with `affinityHeader`, requests carrying the header go through a consistent hash of its value (same value, same
+ *   instance, for prefix-cache hits on multi-turn traffic); requests without it use least connections;
+ * - no buffering so streamed tokens flow, long read timeouts for long generations, a short connect timeout so a dead
+ *   host is skipped quickly;
+ * - an access log on stdout that names every upstream attempt (`upstream=`, `upstream_status=`, `upstream_connect=`,
+ *   `-` for a connection that failed) and the request's `X-Request-Id`.
  */
 export function nginxConfig(i: NginxInput): string {
   const upstream = `rocm_vllm_${i.deployment.replace(/-/g, "_")}`;
+  const servers = i.upstreams.map(
+    (u) =>
+      `    server ${u.address} max_fails=${i.maxFails} fail_timeout=${i.failTimeoutSeconds}s; ${REPLICA_MARKER} ${u.replica}`,
+  );
+  const block = (name: string, balance: string) => [
+    `  upstream ${name} {`,
+    `    ${balance};`,
+    ...servers,
+    "    keepalive 64;",
+    "  }",
+  ];
+  const key = i.affinityHeader ? headerVariable(i.affinityHeader) : undefined;
   return [
     `# rocm-vllm load balancer of ${i.deployment}`,
     "worker_processes auto;",
     "events { worker_connections 4096; }",
     "http {",
-    `  upstream ${upstream} {`,
-    "    least_conn;",
-    ...i.upstreams.map((u) => `    server ${u} max_fails=3 fail_timeout=10s;`),
-    "    keepalive 64;",
-    "  }",
+    "  log_format rocm_vllm '$remote_addr [$time_local] \"$request\" $status rt=$request_time request_id=$http_x_request_id upstream=$upstream_addr upstream_status=$upstream_status upstream_connect=$upstream_connect_time';",
+    "  access_log /dev/stdout rocm_vllm;",
+    ...(key
+      ? [
+          `  # Session affinity on ${i.affinityHeader}: consistent hash when the header is set, least connections when not.`,
+          `  map ${key} $rocm_vllm_pool {`,
+          `    "" ${upstream};`,
+          `    default ${upstream}_affinity;`,
+          "  }",
+          ...block(`${upstream}_affinity`, `hash ${key} consistent`),
+        ]
+      : []),
+    ...block(upstream, "least_conn"),
     "  server {",
     `    listen ${i.port};`,
     '    location = /rocm-vllm-lb-health { return 200 "ok\\n"; }',
     "    location / {",
-    `      proxy_pass http://${upstream};`,
+    `      proxy_pass http://${key ? "$rocm_vllm_pool" : upstream};`,
     "      proxy_http_version 1.1;",
     '      proxy_set_header Connection "";',
     "      proxy_buffering off;",
+    "      proxy_connect_timeout 5s;",
     "      proxy_read_timeout 3600s;",
     "      proxy_next_upstream error timeout http_502 http_503;",
     "    }",

@@ -34,19 +34,26 @@ export class Fakes {
   readonly hook = join(this.dir, "on-node");
 
   constructor() {
-    // docker: `image inspect` finds the image, `container inspect` finds nothing, `ps` lists nothing.
+    // docker: `image inspect` finds the image (its ID is a hash of its name), `container inspect` and `inspect` find
+    // nothing, `ps` lists nothing.
     this.script(
       "docker",
       `const [a, b] = argv;
-       if (a === "container" && b === "inspect") process.exitCode = 1;`,
+       if (a === "container" && b === "inspect") process.exitCode = 1;
+       if (a === "inspect") process.exitCode = 1;
+       if (a === "image" && b === "inspect" && argv.includes("--format"))
+         console.log("sha256:" + require("node:crypto").createHash("sha256").update(argv[argv.length - 1]).digest("hex"));`,
     );
     this.script("ssh", "", true);
-    // The hook: $1 node, $2 host, the script on stdin. FAKE_FAIL="<node>:<action>" makes that call fail.
+    // The hook: $1 node, $2 host, the script on stdin. FAKE_FAIL="<node>:<action>" makes that call fail. Asked which
+    // containers differ from the plan (`changed <names>`), it answers all of them, as on a first deployment.
     this.script(
       "on-node",
       `const first = stdin.split("\\n")[0];
-       const action = first.startsWith("set -- ") ? first.slice(7) : "script";
+       const words = first.startsWith("set -- ") ? first.slice(7).split(" ") : ["script"];
+       const action = words[0];
        if (process.env.FAKE_FAIL === argv[0] + ":" + action) { console.error("fake failure on " + argv[0]); process.exitCode = 1; }
+       else if (action === "changed") for (const name of words.slice(1)) console.log(name);
        else console.log("fake " + action + " on " + argv[0]);`,
       true,
     );

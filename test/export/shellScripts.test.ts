@@ -4,6 +4,7 @@
  * The same scripts against real Docker Engines: test/e2e.
  */
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -15,8 +16,11 @@ import {
   exportScripts,
   GENERATED_MARKER,
   renderNodeScript,
+  SPEC_LABEL,
+  specHash,
 } from "../../planner/export/shellScripts";
 import { shellQuote } from "../../planner/scripts/shellQuote";
+import { memberCommand } from "../../planner/scripts/supervisor";
 import type { ContainerSpec, Plan } from "../../planner/types";
 import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
 import { Fakes, removeTempDirs, shellcheck, tempDir } from "./fakes";
@@ -143,6 +147,8 @@ describe("dockerRunArgv", () => {
       { hostPath: "/etc/x", containerPath: "/x", readOnly: true },
     ],
     restart: "unless-stopped",
+    init: true,
+    stopGraceSeconds: 150,
     ports: [8000],
     labels: { "rocm-vllm.managed": "true" },
   };
@@ -157,6 +163,9 @@ describe("dockerRunArgv", () => {
       "rocm-vllm.managed=true",
       "--restart",
       "unless-stopped",
+      "--init",
+      "--stop-timeout",
+      "150",
       "--network",
       "host",
       "--ipc",
@@ -239,7 +248,7 @@ describe("exported scripts", () => {
       for (const n of p.nodes) {
         if (n.preflight) scripts.push([`preflight-${n.name}`, n.preflight.script, "sh"]);
         for (const c of [...n.containers, ...n.services, ...n.jobs.map((j) => j.container)]) {
-          const [shell, flag, text] = c.command;
+          const [shell, flag, text] = memberCommand(c.command);
           if ((shell === "bash" || shell === "sh") && flag === "-c" && text !== undefined)
             scripts.push([c.name, text, shell]);
         }
@@ -308,7 +317,11 @@ describe("a node script", () => {
     const runs = fakes.calls("docker").filter((c) => c.argv[0] === "run");
     const jobRun = runs.find((c) => c.argv[1] === "--rm");
     const containerRun = runs.find((c) => c.argv[1] === "--detach");
-    expect(containerRun?.argv).toEqual(dockerRunArgv(evil));
+    // The plan's argv, labelled with its spec hash, the compile cache keyed by the image's ID on the node.
+    const key = createHash("sha256").update(evil.image).digest("hex").slice(0, 12);
+    expect(containerRun?.argv).toEqual(
+      dockerRunArgv({ ...evil, labels: { ...evil.labels, [SPEC_LABEL]: specHash(evil) } }, key),
+    );
     // The weight download job needs the token: it reaches docker through the environment, not the argv.
     const job = node.jobs[0];
     if (!job) throw new Error("no job");
@@ -329,7 +342,7 @@ describe("a node script", () => {
     expect(fakes.calls("docker").filter((c) => c.argv[0] === "run")).toEqual([]);
   });
 
-  it("runs a job once per trigger, replaces its containers on every up, and removes everything on down", () => {
+  it("runs a job once per trigger, starts containers that do not run as planned on every up, and removes everything on down", () => {
     const fakes = new Fakes();
     const plan = rayPlan();
     const script = join(fakes.dir, "node.sh");
@@ -370,7 +383,7 @@ describe("a node script", () => {
 });
 
 describe("deploy.sh and teardown.sh", () => {
-  it("run preflight, up, readiness with smoke tests, then after-ready, each phase on all nodes, through the hook", () => {
+  it("run preflight, prepare, the changed containers, a rolling update wave by wave, then after-ready, through the hook", () => {
     const plan = lbPlan();
     const dir = writeExport(plan);
     const fakes = new Fakes();
@@ -380,8 +393,25 @@ describe("deploy.sh and teardown.sh", () => {
     const kinds = calls.map((c) => (c.stdin?.startsWith("set -- ") ? c.stdin.split("\n")[0]?.slice(7) : "script"));
     const d = plan.deployments[0];
     if (!d) throw new Error("no deployment");
-    // One preflight and one up per node, then every gate (readiness + smoke test per instance), then the benchmark.
-    expect(kinds).toEqual(["preflight", "up", ...d.readiness.flatMap(() => ["script", "script"]), "after-ready"]);
+    expect(d.rollout.strategy).toBe("rolling");
+    // Preflight, pulls and downloads, the containers that are not rolled (the balancer); then per wave: which of its
+    // containers differ, drain, stop, start, readiness + smoke test, undrain; the benchmark last.
+    const [lb] = plan.nodes[0]?.services ?? [];
+    expect(kinds).toEqual([
+      "preflight",
+      "prepare",
+      "stop-changed",
+      "start",
+      ...d.rollout.waves.flatMap((w) => {
+        const names = w.containers.map((c) => c.name).join(" ");
+        return [`changed ${names}`, "script", `stop ${names}`, `start ${names}`, "script", "script", "script"];
+      }),
+      "after-ready",
+    ]);
+    expect(lb?.name).toBe("rocm-vllm-llama8b-lb");
+    const scripts = calls.filter((c) => !c.stdin?.startsWith("set -- ")).map((c) => c.stdin);
+    expect(scripts[0]).toBe(d.rollout.waves[0]?.drain);
+    expect(scripts[3]).toBe(d.rollout.waves[0]?.undrain);
     expect(calls.every((c) => c.argv[0] === "pack-0" && c.argv[1] === "10.0.3.10")).toBe(true);
     const sent = calls.filter((c) => !c.stdin?.startsWith("set -- ")).map((c) => c.stdin);
     for (const check of d.readiness) expect(sent).toContain(check.script);
@@ -396,7 +426,7 @@ describe("deploy.sh and teardown.sh", () => {
     const token = `hf_x'y"z $(touch ${canary}) \`touch ${canary}\`\n; touch ${canary}`;
     const r = fakes.run(join(dir, "deploy.sh"), [], { ROCM_VLLM_ON_NODE: fakes.hook, HF_TOKEN: token });
     expect(r.code, r.stderr).toBe(0);
-    const ups = fakes.calls("on-node").filter((c) => c.stdin?.startsWith("set -- up"));
+    const ups = fakes.calls("on-node").filter((c) => c.stdin?.startsWith("set -- prepare"));
     expect(ups.map((c) => c.argv[0]).sort()).toEqual(["node-a", "node-b"]);
     for (const up of ups) {
       expect(up.argv.join(" ")).not.toContain("hf_");
@@ -430,7 +460,7 @@ describe("deploy.sh and teardown.sh", () => {
     const r = fakes.run(join(dir, "deploy.sh"), [], {
       ROCM_VLLM_ON_NODE: fakes.hook,
       HF_TOKEN: "t",
-      FAKE_FAIL: "node-b:up",
+      FAKE_FAIL: "node-b:prepare",
     });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("rocm-vllm: failed: node-b");

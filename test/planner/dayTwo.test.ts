@@ -45,11 +45,25 @@ describe("preflight", () => {
       "Docker answers and is 20.10 or newer",
       "50 GiB free under Docker's data root for the image",
       "757 GiB free under /data/huggingface for weights",
+      "20 GiB free under /var/cache/rocm-vllm for compile caches, on a local file system",
       "interface ens50f0np0 exists and carries 10.0.0.11",
       "/dev/infiniband exists (RDMA)",
       "curl is installed (readiness gate)",
     ]);
     expect(pf?.script).toContain("grep -qF ' 10.0.0.11/'");
+  });
+  it("refuses a compile cache on shared storage, and leaves the check out when the cache is off", () => {
+    const script = planOk(rawCluster({ compileCache: { path: "/mnt/shared/cache" } }), [rawDeployment()]).nodes[0]
+      .preflight?.script;
+    const bin = tmp();
+    // A stand-in stat that reports an NFS mount.
+    writeFileSync(join(bin, "stat"), "#!/bin/sh\necho nfs\n", { mode: 0o755 });
+    const r = spawnSync("sh", ["-c", script ?? ""], { encoding: "utf8", env: { PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.stderr).toContain(
+      "FAIL: /mnt/shared/cache is on nfs, shared storage: compile caches must be on the node's local disk (cluster.compileCache.path)",
+    );
+    const off = planOk(rawCluster({ compileCache: { enabled: false } }), [rawDeployment()]).nodes[0].preflight;
+    expect(off?.checks.join("\n")).not.toContain("compile caches");
   });
   it("can be turned off", () => {
     expect(planOk(rawCluster({ preflight: false }), [rawDeployment()]).nodes[0].preflight).toBeUndefined();
@@ -67,8 +81,10 @@ describe("preflight", () => {
     );
     expect(r.stderr).toMatch(/FAIL: only \d+ GiB free under \/data\/huggingface; the weights need ~757 GiB/);
     const lines = `${r.stdout}${r.stderr}`.trim().split("\n");
-    // The interface check prints two lines (present, carries the address); every other check one.
-    expect(lines).toHaveLength((preflight?.checks.length ?? 0) + 1);
+    // The interface check prints two lines (present, carries the address), the compile cache check two (space,
+    // local file system); every other check one.
+    expect(lines).toHaveLength((preflight?.checks.length ?? 0) + 2);
+    expect(r.stdout).toMatch(/ok: \/var\/cache\/rocm-vllm is on a local file system \(/);
     for (const line of lines) expect(line).toMatch(/^rocm-vllm preflight node-a: (ok|FAIL): /);
   });
 });
@@ -168,20 +184,44 @@ describe("load balancer", () => {
     const r = planOk.bind(null, rawCluster(), [{ ...packed, loadBalancer: { port: 8002 } }]);
     expect(r).toThrow(/port 8002 on node node-a is used by both/);
   });
-  it("writes a configuration nginx -t accepts", () => {
+  it.each([
+    ["least connections", packed],
+    ["session affinity", { ...packed, loadBalancer: { port: 8080, affinity: { header: "X-Session-Id" } } }],
+  ])("writes a configuration nginx -t accepts (%s)", (_name, deployment) => {
     expect(which("nginx")).toBe(true);
-    const plan = planOk(rawCluster(), [packed]);
+    const plan = planOk(rawCluster(), [deployment]);
     const dir = tmp();
     const conf = join(dir, "nginx.conf");
-    writeFileSync(
-      conf,
-      `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\n${plan.deployments[0].loadBalancer?.config}`,
-    );
+    // In a container the access log is the container's stdout; the test's stdout is a socket, which has no path.
+    const config = plan.deployments[0].loadBalancer?.config.replace("/dev/stdout", `${dir}/access.log`);
+    writeFileSync(conf, `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\n${config}`);
     const r = spawnSync("nginx", ["-t", "-c", conf, "-p", dir], {
       encoding: "utf8",
       env: { PATH: `${process.env.PATH}:/usr/sbin` },
     });
     expect(r.stderr).toMatch(/syntax is ok/);
     expect(r.status).toBe(0);
+  });
+  it("passive health: an instance failing maxFails times is out for failTimeoutSeconds; retries only where the request never reached it", () => {
+    const lb = planOk(rawCluster(), [{ ...packed, loadBalancer: { port: 8080, maxFails: 2, failTimeoutSeconds: 30 } }])
+      .deployments[0].loadBalancer;
+    expect(lb?.config).toContain("    server 10.0.0.11:8001 max_fails=2 fail_timeout=30s; # rocm-vllm replica 1");
+    expect(lb?.config).toContain("proxy_next_upstream error timeout http_502 http_503;");
+    // A POST that reached an instance is never sent to a second one.
+    expect(lb?.config).not.toContain("non_idempotent");
+    expect(lb?.config).toContain("upstream_connect=$upstream_connect_time");
+  });
+  it("session affinity: a consistent hash on the header when it is set, least connections when not; off by default", () => {
+    const plain = planOk(rawCluster(), [packed]).deployments[0];
+    expect(plain.loadBalancer?.config).not.toContain("hash ");
+    expect(plain.loadBalancer?.affinityHeader).toBeUndefined();
+    const sticky = planOk(rawCluster(), [{ ...packed, loadBalancer: { affinity: { header: "X-Session-Id" } } }])
+      .deployments[0];
+    expect(sticky.loadBalancer?.affinityHeader).toBe("X-Session-Id");
+    expect(sticky.loadBalancer?.config).toContain("map $http_x_session_id $rocm_vllm_pool {");
+    expect(sticky.loadBalancer?.config).toContain('    "" rocm_vllm_llama70b;');
+    expect(sticky.loadBalancer?.config).toContain("    hash $http_x_session_id consistent;");
+    expect(sticky.loadBalancer?.config).toContain("proxy_pass http://$rocm_vllm_pool;");
+    expect(sticky.reasons.map((r) => r.what).join("\n")).toContain("a hot session can load one instance");
   });
 });

@@ -170,7 +170,9 @@ describe("planDiff: impact and output", () => {
         after: null,
       },
     ]);
-    expect(d.summary).toBe("dp: re-form data-parallel group on 2 nodes (model reload); 0 image pulls");
+    expect(d.summary).toBe(
+      "dp: re-form data-parallel group on 2 nodes (model reload), one replica: cannot roll; 0 image pulls",
+    );
   });
 
   it("warns when GPUs or ports pass to a container of another identity (a renamed deployment)", () => {
@@ -196,7 +198,9 @@ describe("planDiff: impact and output", () => {
       return render(d) + JSON.stringify(d);
     };
     const first = run();
-    expect(first).toContain("summary: llama8b: restart 8 serving processes on 1 node (model reload); 1 image pull\n");
+    expect(first).toContain(
+      "summary: llama8b: restart 8 serving processes on 1 node (model reload), all replicas at once; 1 image pull\n",
+    );
     expect(run()).toBe(first);
   });
 

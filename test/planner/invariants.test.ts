@@ -9,6 +9,7 @@ import generatedFlags from "../../planner/catalog/vllm-serve-flags.generated.jso
 import { parseStackConfig, parseStackYaml } from "../../planner/config/load";
 import { buildPlan } from "../../planner/plan";
 import { formatProblem } from "../../planner/problems";
+import { memberCommand } from "../../planner/scripts/supervisor";
 import type { Plan, Problem } from "../../planner/types";
 import { invalidStackArb, type RawStack, toStackYaml, validStackArb } from "../support/arbitraries";
 
@@ -41,7 +42,7 @@ function flagName(token: string, known: ReadonlySet<string>): string {
 function serveArgvs(plan: Plan): string[][] {
   const fromInstances = plan.deployments.flatMap((d) => d.instances.map((i) => i.argv));
   const fromContainers = plan.nodes.flatMap((n) =>
-    n.containers.filter((c) => c.command[0] === "vllm").map((c) => c.command),
+    n.containers.map((c) => memberCommand(c.command)).filter((command) => command[0] === "vllm"),
   );
   return [...fromInstances, ...fromContainers];
 }
@@ -146,7 +147,7 @@ describe("invariants of every plan built from a valid config", () => {
     );
   });
 
-  it("gives every container of a deployment the deployment env, except VLLM_HOST_IP and CUDA_VISIBLE_DEVICES", () => {
+  it("gives every container of a deployment the deployment env, except VLLM_HOST_IP, CUDA_VISIBLE_DEVICES and its group's generation", () => {
     fc.assert(
       fc.property(validStackArb, (stack) => {
         const plan = planValid(stack);
@@ -156,11 +157,13 @@ describe("invariants of every plan built from a valid config", () => {
             n.containers.filter((c) => c.deployment === d.name).map((c) => ({ n, c })),
           );
           expect(mine.length).toBeGreaterThan(0);
+          const perContainer = ["VLLM_HOST_IP", "CUDA_VISIBLE_DEVICES", "ROCM_VLLM_GENERATION"];
           for (const { n, c } of mine) {
-            expect(without(c.env, ["VLLM_HOST_IP", "CUDA_VISIBLE_DEVICES"])).toEqual(d.env);
+            expect(without(c.env, perContainer)).toEqual(d.env);
             expect(c.env.VLLM_HOST_IP).toBe(nodeIp.get(n.name));
+            expect(c.env.ROCM_VLLM_GENERATION).toBe(c.labels["rocm-vllm.generation"]);
           }
-          for (const i of d.instances) expect(without(i.env, ["VLLM_HOST_IP", "CUDA_VISIBLE_DEVICES"])).toEqual(d.env);
+          for (const i of d.instances) expect(without(i.env, perContainer)).toEqual(d.env);
         }
       }),
       { numRuns: RUNS },

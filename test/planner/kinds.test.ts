@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { selectKind } from "../../planner/kinds";
 import { deploymentContext } from "../../planner/kinds/containers";
+import { healingPlan } from "../../planner/rules/healing";
 import type { Shape } from "../../planner/rules/parallelism";
 import type { NodePlan } from "../../planner/types";
 import { planOk, rawCluster, rawDeployment, stackConfig } from "../support/stackConfigs";
@@ -74,6 +75,10 @@ describe("what the kinds share", () => {
         ulimits: [],
         volumes: [],
       },
+      cluster: stackConfig(rawCluster(), [rawDeployment()]).cluster,
+      compileCache: false,
+      healing: healingPlan(deployment({})),
+      stopGraceSeconds: 30,
     });
 
   it("builds every vllm serve argv one way: model, rule flags, API port and name, rank flags, extraArgs last", () => {
@@ -116,6 +121,7 @@ describe("what the kinds share", () => {
       command: [],
       ports: [],
       replica: 1,
+      member: { kind: "serving", port: 8000 },
     });
     expect(spec.env).toEqual({ A: "1", CUDA_VISIBLE_DEVICES: "2,3", VLLM_HOST_IP: "10.0.0.11" });
     expect(spec.labels["rocm-vllm.replica"]).toBe("1");

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { shellJoin, shellQuote, shellQuoteAlways } from "../../planner/scripts/shellQuote";
+import { memberCommand } from "../../planner/scripts/supervisor";
 import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
 
 function shellcheck(script: string, shell: "sh" | "bash"): string {
@@ -34,26 +35,31 @@ describe("launch scripts", () => {
       }),
     ],
   );
-  const [head] = plan.nodes[0].containers;
-  const [worker] = plan.nodes[1].containers;
-  it("Ray head: starts Ray, waits for the worker by address, then execs vllm serve; shellcheck-clean", () => {
-    expect(head.command.slice(0, 2)).toEqual(["bash", "-c"]);
-    const script = head.command[2];
+  const head = memberCommand(plan.nodes[0].containers[0].command);
+  const worker = memberCommand(plan.nodes[1].containers[0].command);
+  it("Ray head: starts Ray, waits for the worker of its generation by address, then execs vllm serve; shellcheck-clean", () => {
+    expect(head.slice(0, 2)).toEqual(["bash", "-c"]);
+    const script = head[2];
     expect(script).toContain('ray start --head --node-ip-address="$VLLM_HOST_IP" --port=6379 --num-gpus=8');
-    expect(script).toContain(`'{"10.0.0.12":"node-b"}' 2 16 900`);
+    expect(script).toContain('--resources="{\\"rocm_vllm_gen_${ROCM_VLLM_GENERATION:-none}\\": 1}"');
+    expect(script).toContain(`'{"10.0.0.12":"node-b"}' 2 16 900 /var/lib/rocm-vllm/ray-formed`);
+    expect(script).toContain("if not missing and not others and len(mine) >= want_nodes");
     expect(script.trim().split("\n").pop()).toBe(`exec ${shellJoin(plan.deployments[0].instances[0].argv)}`);
     expect(shellcheck(script, "bash")).toBe("");
   });
-  it("Ray worker: retries joining the head until it answers; shellcheck-clean", () => {
-    const script = worker.command[2];
+  it("Ray worker: retries joining the head until it answers, for at most rayJoinSeconds; shellcheck-clean", () => {
+    const script = worker[2];
     expect(script).toContain("while true; do");
     expect(script).toContain("ray start --address=10.0.0.11:6379");
     expect(script).toContain("--block");
+    expect(script).toContain("deadline=$(( $(date +%s) + 900 ))");
+    expect(script).toContain("for 900s; giving up");
     expect(shellcheck(script, "bash")).toBe("");
   });
-  it("readiness: polls /health and /v1/models for the served name and quotes the log on timeout; shellcheck-clean", () => {
+  it("readiness: polls /health, /v1/models for the served name and a one-token generation; quotes the log on timeout; shellcheck-clean", () => {
     const [check] = plan.deployments[0].readiness;
     expect(check.script).toContain(`grep -qF '"id":"meta-llama/Llama-3.1-405B-Instruct"'`);
+    expect(check.script).toContain('"max_tokens":1');
     expect(check.script).toContain("docker logs --tail 40 rocm-vllm-llama70b-ray-head");
     expect(shellcheck(check.script, "sh")).toBe("");
   });
@@ -63,15 +69,16 @@ describe("launch scripts", () => {
     const r = spawnSync("sh", ["-c", script], { encoding: "utf8", timeout: 20_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(
-      /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s; last log lines:/,
+      /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s; member: .*; last log lines:/,
     );
+    expect(r.stderr).toContain("rocm-vllm: left on node-a: rocm-vllm-llama70b, which restarts with back-off");
   });
-  it("readiness stops early when the container crash-loops, quoting its log", () => {
+  it("readiness stops early when the member gave up after its restart cap, quoting its state and log", () => {
     const bin = mkdtempSync(join(tmpdir(), "rv-fake-docker-"));
-    // A stand-in docker: the container is running but has restarted 3 times; its log says why.
+    // A stand-in docker: the container runs, its supervisor reports `failed`; its log says why.
     writeFileSync(
       join(bin, "docker"),
-      '#!/bin/sh\ncase "$1 $3" in "inspect {{.State.Running}}") echo true;; "inspect {{.RestartCount}}") echo 3;; *) echo "ValueError: bad flag";; esac\n',
+      '#!/bin/sh\ncase "$1 $3" in "inspect {{.State.Running}}") echo true;; "exec cat") printf \'state=failed\\nreason=gave up after 5 restarts\\n\';; *) echo "ValueError: bad flag";; esac\n',
       { mode: 0o755 },
     );
     const script = plan.deployments[0].readiness[0].script;
@@ -83,8 +90,9 @@ describe("launch scripts", () => {
     });
     expect(r.status).toBe(1);
     expect(Date.now() - started).toBeLessThan(15_000);
+    expect(r.stdout).toContain("rocm-vllm: llama70b on node-a: member failed   gave up after 5 restarts");
     expect(r.stderr).toMatch(
-      /container rocm-vllm-llama70b-ray-head\) crashed and restarted 3 times; last log lines:\n {2}ValueError: bad flag/,
+      /container rocm-vllm-llama70b-ray-head\) gave up; member: failed {3}gave up after 5 restarts ; last log lines:\n {2}ValueError: bad flag/,
     );
   });
   it("Ray worker leaves promptly on SIGTERM although it runs as the shell (PID 1 in the container)", async () => {
@@ -92,7 +100,7 @@ describe("launch scripts", () => {
     writeFileSync(join(bin, "ray"), '#!/bin/sh\ncase "$*" in *--block*) exec sleep 300;; esac\n', { mode: 0o755 });
     const { spawn } = await import("node:child_process");
     // stdin "ignore": with a socket on stdin bash believes sshd started it and sources ~/.bashrc first.
-    const child = spawn("bash", ["-c", worker.command[2]], {
+    const child = spawn("bash", ["-c", worker[2]], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { PATH: `${bin}:${process.env.PATH}`, VLLM_HOST_IP: "10.0.0.12" },
     });

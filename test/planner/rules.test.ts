@@ -2,6 +2,7 @@
  * One block per guide rule (numbered as in issue 2). Each test fails when its rule is removed or changed.
  */
 import { describe, expect, it } from "vitest";
+import { memberCommand } from "../../planner/scripts/supervisor";
 import type { DeploymentPlan, Plan } from "../../planner/types";
 import { planOk, planRaw, problemsOf, rawCluster, rawDeployment } from "../support/stackConfigs";
 
@@ -47,6 +48,12 @@ describe("rule 1: GPU container runtime", () => {
     for (const c of containers(plan)) {
       expect(c.volumes).toEqual([
         { hostPath: "/data/huggingface", containerPath: "/root/.cache/huggingface", readOnly: false },
+        {
+          hostPath: `/var/cache/rocm-vllm/${c.name}`,
+          containerPath: "/root/.cache/rocm-vllm",
+          readOnly: false,
+          perImage: true,
+        },
       ]);
       expect(c.env.HF_HOME).toBe("/root/.cache/huggingface");
     }
@@ -302,7 +309,9 @@ describe("rules 9–13: parallelism", () => {
     const plan = planOk(twoNodes(), [
       rawDeployment({ model: "deepseek-ai/DeepSeek-R1", parallelism: { tensor: 1, data: 16, expert: true } }),
     ]);
-    const [primary, secondary] = containers(plan);
+    const [primarySpec, secondarySpec] = containers(plan);
+    const primary = { role: primarySpec.role, command: memberCommand(primarySpec.command) };
+    const secondary = { role: secondarySpec.role, command: memberCommand(secondarySpec.command) };
     expect(primary.role).toBe("serve");
     expect(flagValue(primary.command, "--data-parallel-size-local")).toBe("8");
     expect(flagValue(primary.command, "--data-parallel-address")).toBe("10.0.0.11");

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import generated from "../../planner/catalog/vllm-serve-flags.generated.json";
 import { findVllmVersion, VLLM_VERSIONS, vllmVersionFromImage } from "../../planner/catalog/vllmVersions";
 import { buildPlan } from "../../planner/plan";
+import { memberCommand } from "../../planner/scripts/supervisor";
 import { referenceFile } from "../support/reference";
 import { exampleConfig, exampleStacks } from "../support/stackConfigs";
 
@@ -128,7 +129,7 @@ describe("example stacks emit only what their vLLM release accepts", () => {
         }
         for (const node of plan.nodes) {
           for (const c of node.containers.filter((x) => x.role === "serve" || x.role === "dp-engine")) {
-            expect(checkArgv(c.command, version)).toEqual([]);
+            expect(checkArgv(memberCommand(c.command), version)).toEqual([]);
           }
         }
       }

@@ -54,6 +54,11 @@ export interface RecordedResource {
   provider?: string;
   /** URNs this resource waits for: explicit `dependsOn` plus every resource whose outputs feed its inputs. */
   dependencies: string[];
+  /**
+   * Per input, the URNs whose outputs feed it (`propertyDependencies`): what the engine reads when a resource is
+   * replaced delete-before-create to decide which dependents to delete early (`dependsOn` alone never counts).
+   */
+  propertyDependencies: Record<string, string[]>;
   /** Aliases as sent to the engine (protobuf `Alias.toObject()`). */
   aliases: unknown[];
   /** Inputs with secrets unwrapped (see `secretInputs`). */
@@ -78,6 +83,7 @@ interface RegisterRequest {
   getProvider(): string;
   getDependenciesList(): string[];
   getAliasesList(): { toObject(): unknown }[];
+  getPropertydependenciesMap(): { forEach(f: (value: { getUrnsList(): string[] }, key: string) => void): void };
 }
 interface RegisterResponse {
   getUrn(): string;
@@ -94,6 +100,7 @@ interface Pending {
   parent: string;
   provider: string;
   dependencies: string[];
+  propertyDependencies: Record<string, string[]>;
   aliases: unknown[];
   inputs?: Record<string, unknown>;
   secretInputs?: string[];
@@ -213,8 +220,13 @@ export function installMocks(): Promise<void> {
         parent: req.getParent(),
         provider: req.getProvider(),
         dependencies: [...req.getDependenciesList()].sort(),
+        propertyDependencies: {},
         aliases: req.getAliasesList().map((a) => a.toObject()),
       };
+      req.getPropertydependenciesMap().forEach((value, key) => {
+        const urns = [...value.getUrnsList()].sort();
+        if (urns.length > 0) pending.propertyDependencies[key] = urns;
+      });
       // The mock monitor calls `newResource` synchronously from here, which fills in the inputs.
       current = pending;
       try {
@@ -229,6 +241,7 @@ export function installMocks(): Promise<void> {
               parent: pending.parent || undefined,
               provider: providerUrn(pending.provider),
               dependencies: pending.dependencies,
+              propertyDependencies: pending.propertyDependencies,
               aliases: pending.aliases,
               inputs: pending.inputs ?? {},
               secretInputs: pending.secretInputs ?? [],
