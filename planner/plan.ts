@@ -46,6 +46,7 @@ import {
   replicaPort,
 } from "./rules/placement";
 import { kvCacheDtype, quantizationArgs, quickReduce, speculativeConfig } from "./rules/quantization";
+import { checkRayDefaultPorts } from "./rules/rayPorts";
 import { rcclDebug, rdmaEnv, socketInterface } from "./rules/rccl";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
 import { preflightChecks, preflightScript, smokeTestScript } from "./scripts/dayTwoScripts";
@@ -142,7 +143,9 @@ export function buildPlan(config: StackConfig): PlanResult {
     node.jobs.sort((a, b) => byContainerName(a.container, b.container));
     if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
   }
-  checkPortClashes(nodes, new Map(config.deployments.map((d, i) => [d.name, i])), problems);
+  const deploymentIndex = new Map(config.deployments.map((d, i) => [d.name, i]));
+  checkPortClashes(nodes, deploymentIndex, problems);
+  checkRayDefaultPorts(nodes, deploymentIndex, problems);
   plan.warnings = warnings;
   return { plan, problems };
 }

@@ -54,7 +54,10 @@ export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]):
   return spec;
 }
 
-/** Node names and addresses are unique; a DNS host needs an explicit `ip` for VLLM_HOST_IP, Ray and RCCL. */
+/**
+ * Node names and addresses are unique; a DNS or IPv6 host needs an explicit IPv4 `ip` for VLLM_HOST_IP, Ray, RCCL and
+ * nginx (see `IPV6_DATA_PLANE`).
+ */
 export function resolveNodes(cluster: ClusterConfig, problems: Problem[]): NodePlan[] {
   const seen = { name: new Map<string, number>(), host: new Map<string, number>(), ip: new Map<string, number>() };
   return cluster.nodes.map((n, i) => {
@@ -65,8 +68,10 @@ export function resolveNodes(cluster: ClusterConfig, problems: Problem[]): NodeP
         problem(
           `${path}.ip`,
           undefined,
-          `host ${n.host} is a DNS name; vLLM, Ray and RCCL need the node's IP`,
-          "add ip: <address other nodes reach>",
+          n.host.includes(":")
+            ? `host ${n.host} is an IPv6 address, used for SSH only; Ray, vLLM, RCCL and nginx need the node's IPv4 address`
+            : `host ${n.host} is a DNS name; vLLM, Ray and RCCL need the node's IP`,
+          "add ip: <IPv4 address other nodes reach>",
         ),
       );
     for (const [key, value] of [
