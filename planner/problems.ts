@@ -189,8 +189,13 @@ export function problemsFromZod(base: string, error: z.ZodError, input: unknown,
       case "invalid_union":
         out.push(problem(path, value, "is not an accepted value", "see the config reference in README.md"));
         break;
-      default:
-        out.push(problem(path, value, issue.message, "see the config reference in README.md"));
+      default: {
+        // A schema check can carry its own fix: `.refine(check, { message, params: { fix } })`.
+        const fix = issue.code === "custom" ? issue.params?.fix : undefined;
+        out.push(
+          problem(path, value, issue.message, typeof fix === "string" ? fix : "see the config reference in README.md"),
+        );
+      }
     }
   }
   return out;
@@ -218,6 +223,7 @@ function fixForRange(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): 
   const bound = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
   if (issue.origin === "array")
     return issue.code === "too_small" ? `list at least ${bound} item(s)` : `list at most ${bound} item(s)`;
+  if (issue.origin === "string" && issue.code === "too_big") return `shorten it to at most ${bound} characters`;
   return `use a value ${rangeOp(issue)} ${bound}`;
 }
 

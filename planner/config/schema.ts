@@ -35,16 +35,18 @@ export const IPV6_DATA_PLANE =
   "is an IPv6 address; rocm-vllm writes node addresses into Ray, vLLM, RCCL and nginx settings as IPv4 only (Ray IPv6: ray-project/ray#54660)";
 
 /** SSH address: IPv4, IPv6 (SSH only: then `ip` is required) or a DNS name. `:::` and other non-addresses are refused. */
-const host = z
-  .string()
-  .refine(
-    (h) => isIPv4(h) || isIPv6(h) || hostname.test(h),
-    "must be an IPv4 address, an IPv6 address or a DNS host name",
-  );
+const host = z.string().refine((h) => isIPv4(h) || isIPv6(h) || hostname.test(h), {
+  message: "must be an IPv4 address, an IPv6 address or a DNS host name",
+  params: { fix: "write the node's SSH address, e.g. 10.0.0.11 or gpu-1.example.internal" },
+});
 const ipAddress = z
   .string()
-  .refine((h) => !isIPv6(h), { message: IPV6_DATA_PLANE, abort: true })
-  .refine(isIPv4, "must be an IPv4 address such as 10.0.0.11");
+  .refine((h) => !isIPv6(h), {
+    message: IPV6_DATA_PLANE,
+    abort: true,
+    params: { fix: "write the node's IPv4 address here (host may stay IPv6: it is used for SSH only)" },
+  })
+  .refine(isIPv4, { message: "must be an IPv4 address", params: { fix: "write an address such as 10.0.0.11" } });
 
 /**
  * Longest free-text values. Each is far above any real value and far below Linux's limit for one argument
@@ -73,8 +75,9 @@ export const MAX_LENGTH = {
  */
 const notAFlag = (s: z.ZodString) =>
   s.refine((v) => !v.startsWith("-"), {
-    message: "must not start with '-' (the program would read it as a flag)",
+    message: "must not start with '-': the program it is passed to would read it as a flag",
     abort: true,
+    params: { fix: "write the value itself; flags go in extraArgs" },
   });
 
 /** Docker image reference: repository with a tag or a digest. Restricted to characters that need no quoting. */
@@ -212,10 +215,10 @@ export const clusterSchema = z.strictObject({
     .default({ rdma: false }),
   nodes: z.array(nodeSchema).min(1, "needs at least one node"),
   modelCache: absolutePath
-    .refine(
-      (p) => !isSystemPath(p),
-      "is a system directory; the model cache is mounted read-write into every container: use a directory of its own such as /data/huggingface",
-    )
+    .refine((p) => !isSystemPath(p), {
+      message: "is a system directory, and the model cache is mounted read-write into every container",
+      params: { fix: "use a directory of its own, such as /data/huggingface" },
+    })
     .default("/data/huggingface"),
   debug: z.strictObject({ rccl: z.boolean().default(false) }).default({ rccl: false }),
   /** Check every node (devices, driver, Docker, disk, network) before pulling the image. */
