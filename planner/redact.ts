@@ -11,8 +11,6 @@
 
 /** The most characters of a value a message shows. */
 export const MAX_SHOWN = 80;
-/** Characters kept of a value that is cut. */
-const CUT_AT = 60;
 /** What replaces a credential. */
 export const MASK = "***";
 
@@ -129,10 +127,11 @@ function escapeInvisible(text: string): string {
   return out;
 }
 
-/** At most `max` characters of `text`; when cut, says how long the value was (`length`). */
+/** At most `max` characters of `text`; when cut, it ends saying how long the value was (`length`). */
 function cut(text: string, length: number, max = MAX_SHOWN): string {
   if (text.length <= max) return text;
-  return `${text.slice(0, max - (MAX_SHOWN - CUT_AT))}… [${length} characters]`;
+  const note = `… [${length} characters]`;
+  return `${text.slice(0, max - note.length)}${note}`;
 }
 
 /** A string with its credentials masked, or all of it when its name says credential; very long ones cut first. */

@@ -27,9 +27,9 @@ export function isIpAddress(value: string): boolean {
 
 /**
  * Why an IPv6 node address is refused as the data-plane address: every place that address is written is planned for
- * IPv4 (`host:port` without brackets in Ray's `--address`, nginx `server`, `http://` endpoints), and the Ray releases of
- * vLLM's images bind and parse IPv4 only (Ray's IPv6 support is ray-project/ray#54660). `nodes[].host` is only used
- * for SSH and may be IPv6 when `ip` gives the IPv4 address.
+ * IPv4 (`host:port` without brackets in Ray's `--address`, nginx `server`, `http://` endpoints), and Ray itself only
+ * gained IPv6 support through the work tracked in ray-project/ray#54660. `nodes[].host` is only used for SSH (and the
+ * Docker provider's `ssh://[…]`) and may be IPv6 when `ip` gives the IPv4 address.
  */
 export const IPV6_DATA_PLANE =
   "is an IPv6 address; rocm-vllm writes node addresses into Ray, vLLM, RCCL and nginx settings as IPv4 only (Ray IPv6: ray-project/ray#54660)";

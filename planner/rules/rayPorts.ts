@@ -42,7 +42,8 @@ function rayPortAt(port: number, rayRoles: ReadonlySet<string>): RayDefaultPort 
 
 /**
  * Refuses every planned port that falls on one of Ray's default ports on a node running a Ray head or worker. The
- * head's own GCS port is Ray's, not a clash.
+ * head's own GCS port is Ray's, not a clash; another container on a port the Ray head itself lists is reported by
+ * `checkPortClashes` already.
  */
 export function checkRayDefaultPorts(
   nodes: readonly NodePlan[],
@@ -55,9 +56,11 @@ export function checkRayDefaultPorts(
     if (ray.length === 0) continue;
     const rayRoles = new Set(ray.map((c) => c.role));
     const owner = ray.find((c) => c.role === "ray-head") ?? ray[0];
+    const listedByRay = new Set(ray.flatMap((c) => c.ports));
     for (const c of all) {
+      const isRay = ray.includes(c);
       for (const port of c.ports) {
-        if (c.role === "ray-head" && port === RAY_GCS_PORT) continue;
+        if (isRay ? c.role === "ray-head" && port === RAY_GCS_PORT : listedByRay.has(port)) continue;
         const taken = rayPortAt(port, rayRoles);
         if (!taken) continue;
         problems.push(
