@@ -6,7 +6,6 @@
 import { describe, expect, it } from "vitest";
 import { parseStackYaml } from "../../planner/config/load";
 import { isSystemPath, MAX_LENGTH } from "../../planner/config/schema";
-import { buildPlan } from "../../planner/plan";
 import { formatProblem } from "../../planner/problems";
 import { RAY_DEFAULT_PORTS } from "../../planner/rules/rayPorts";
 import type { Plan } from "../../planner/types";
