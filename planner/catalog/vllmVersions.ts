@@ -1,8 +1,9 @@
 /**
  * What differs between vLLM releases, as data. Rules ask this table; they never compare version strings.
  *
- * Every value is checked against `shared/reference/vllm-cli-oracle.json` by `test/vllmVersions.test.ts`.
- * Sources: vllm-facts.md §2 (flags), §3 (environment), §4 (attention log lines), rocm-facts.md §7.
+ * Every value is checked by `test/planner/vllmVersions.test.ts` against the flag and variable lists read from each
+ * release's source (the developers' reference oracle, beside the repository in CI).
+ * Sources: docs/facts.md (#vllm-serve-flags, #vllm-environment-variables, #attention-backend-log-lines, #aiter-mla).
  */
 import generated from "./vllm-serve-flags.generated.json";
 
@@ -21,7 +22,7 @@ export interface VllmVersionSpec {
   all2allBackend: Knob;
   /** Gloo instead of RCCL for DP synchronisation (env in 0.11.0 only, flag from 0.11.1, #25768). */
   disableNcclForDpSync: Knob;
-  /** AITER MLA refuses any block size but 1 before PR #27224 (rocm-facts §7). */
+  /** AITER MLA refuses any block size but 1 before PR #27224 (docs/facts.md#aiter-mla). */
   aiterMlaNeedsBlockSize1: boolean;
   /** `--block-size` choices. */
   blockSizes: readonly number[];
@@ -33,11 +34,11 @@ export interface VllmVersionSpec {
   quickReduceCaseSensitive: boolean;
   /** Default CUDA-graph mode when none is given. */
   defaultCudagraphMode: string;
-  /** `--async-scheduling` cannot be combined with these (vllm-facts §2 / §2.4). */
+  /** `--async-scheduling` cannot be combined with these (docs/facts.md#async-scheduling-limits). */
   asyncSchedulingRejects: { pipeline: boolean; speculative: boolean; ray: boolean };
-  /** Ray visibility opt-outs the image needs so Ray never sets HIP/ROCR visibility (rocm-facts §3.3). */
+  /** Ray visibility opt-outs the image needs so Ray never sets HIP/ROCR visibility (docs/facts.md#gpu-visibility). */
   rayNoSetVisibilityEnv: Record<string, string>;
-  /** Startup log line per attention backend, for operators verifying the plan (vllm-facts §4). */
+  /** Startup log line per attention backend, for operators verifying the plan (docs/facts.md#attention-backend-log-lines). */
   attentionLogLines: Record<string, string>;
 }
 

@@ -1,7 +1,7 @@
 /**
  * `extraArgs` and `extraEnv`: the escape hatches, checked so that they cannot undo the plan by accident.
  *
- * Flags must exist in the image's vLLM release (vllm-facts.md §1: unknown flags make `vllm serve` exit) and must not
+ * Flags must exist in the image's vLLM release (docs/facts.md#vllm-serve-flags: unknown flags make `vllm serve` exit) and must not
  * repeat a flag the plan derives from a config key; variables may override tuning values (with a warning) but not
  * the ones that wire the cluster together.
  */
