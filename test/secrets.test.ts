@@ -45,6 +45,15 @@ function withSecrets(text: string, side: 0 | 1): string {
 /** The CLI's environment: a token of its own to tempt it, as a CI job or a shell may have. */
 const CLI_ENV = { PATH: process.env.PATH, NO_COLOR: "1", HF_TOKEN: HF_CANARY, SSH_PRIVATE_KEY: SSH_CANARY };
 
+/** Runs CLI invocations in one batch (cwd DIR, the tempting environment), by key. */
+async function runKeyed(jobs: { key: string; args: string[] }[]): Promise<Map<string, CliResult>> {
+  const rs = await runCliBatch(
+    jobs.map((j) => ({ args: j.args, cwd: DIR })),
+    CLI_ENV,
+  );
+  return new Map(jobs.map((j, i) => [j.key, rs[i]]));
+}
+
 const files = (name: string, side: 0 | 1) => join(DIR, `Pulumi.${name}.${side === 0 ? "a" : "b"}.yaml`);
 const results = new Map<string, CliResult>();
 
@@ -60,13 +69,7 @@ beforeAll(async () => {
     { key: `diff --json ${name}`, args: ["diff", files(name, 0), files(name, 1), "--json"] },
     { key: `export ${name}`, args: ["export", files(name, 0), "--out", join(DIR, `out-${name}`)] },
   ]);
-  const rs = await runCliBatch(
-    jobs.map((j) => ({ args: j.args, cwd: DIR })),
-    CLI_ENV,
-  );
-  jobs.forEach((j, i) => {
-    results.set(j.key, rs[i]);
-  });
+  for (const [key, r] of await runKeyed(jobs)) results.set(key, r);
 }, 120_000);
 
 const result = (key: string): CliResult => {
@@ -282,13 +285,7 @@ describe("secrets put in the wrong place are never echoed", () => {
   beforeAll(async () => {
     for (const m of MISPLACED) writeFileSync(file(m), toStackYaml(m.stack));
     const jobs = MISPLACED.flatMap((m) => faces(m).map((f) => ({ key: `${m.name} ${f.face}`, args: f.args })));
-    const rs = await runCliBatch(
-      jobs.map((j) => ({ args: j.args, cwd: DIR })),
-      CLI_ENV,
-    );
-    jobs.forEach((j, i) => {
-      cli.set(j.key, rs[i]);
-    });
+    for (const [key, r] of await runKeyed(jobs)) cli.set(key, r);
   }, 120_000);
 
   it("the corpus holds every shape, each with the secret really in its stack file", () => {

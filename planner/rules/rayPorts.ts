@@ -13,6 +13,7 @@
 import { problem } from "../problems";
 import type { ContainerSpec, NodePlan, Problem } from "../types";
 import { RAY_GCS_PORT } from "./placement";
+import { portConfigPath } from "./topology";
 
 export interface RayDefaultPort {
   from: number;
@@ -65,7 +66,7 @@ export function checkRayDefaultPorts(
         if (!taken) continue;
         problems.push(
           problem(
-            `rocm-vllm:deployments[${deploymentIndex.get(c.deployment)}].${c.role === "load-balancer" ? "loadBalancer.port" : "port"}`,
+            portConfigPath(c, deploymentIndex),
             port,
             `port ${port} on node ${node.name} is Ray's ${taken.what}, opened by the ${owner.role.replace("-", " ")} of ${owner.deployment}`,
             `use a port outside Ray's default ports (${described}) on nodes that run Ray`,

@@ -10,7 +10,7 @@ import {
 } from "../catalog/vllmVersions";
 import { type ClusterConfig, type DeploymentConfig, isIpAddress } from "../config/schema";
 import { problem, suggest } from "../problems";
-import type { NodePlan, Problem } from "../types";
+import type { ContainerSpec, NodePlan, Problem } from "../types";
 
 const CLUSTER = "rocm-vllm:cluster";
 const DEPLOYMENTS = "rocm-vllm:deployments";
@@ -140,6 +140,11 @@ export function checkDeploymentRefs(
   });
 }
 
+/** The config key a container's ports come from: the deployment's `port`, or its `loadBalancer.port`. */
+export function portConfigPath(c: ContainerSpec, deploymentIndex: ReadonlyMap<string, number>): string {
+  return `${DEPLOYMENTS}[${deploymentIndex.get(c.deployment)}].${c.role === "load-balancer" ? "loadBalancer.port" : "port"}`;
+}
+
 /** Two containers on one host (host networking) must not listen on the same port. */
 export function checkPortClashes(
   nodes: readonly NodePlan[],
@@ -157,7 +162,7 @@ export function checkPortClashes(
         }
         problems.push(
           problem(
-            `${DEPLOYMENTS}[${deploymentIndex.get(c.deployment)}].${c.role === "load-balancer" ? "loadBalancer.port" : "port"}`,
+            portConfigPath(c, deploymentIndex),
             port,
             `port ${port} on node ${node.name} is used by both ${other.container} (${other.deployment}) and ${c.name} (${c.deployment}) (host networking)`,
             "give the deployments ports that do not overlap (replicas use port, port+1, …)",
