@@ -45,7 +45,13 @@ import {
   RAY_GCS_PORT,
   replicaPort,
 } from "./rules/placement";
-import { kvCacheDtype, quantizationArgs, quickReduce, speculativeConfig } from "./rules/quantization";
+import {
+  kvCacheDtype,
+  quantizationArgs,
+  quantizationInRelease,
+  quickReduce,
+  speculativeConfig,
+} from "./rules/quantization";
 import { rcclDebug, rdmaEnv, socketInterface } from "./rules/rccl";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
 import { preflightChecks, preflightScript, smokeTestScript } from "./scripts/dayTwoScripts";
@@ -92,7 +98,9 @@ export function buildPlan(config: StackConfig): PlanResult {
   const problems: Problem[] = [];
   const { cluster } = config;
   const gpu = GPUS[cluster.gpu];
-  const version = resolveVllmVersion(cluster, problems);
+  const versionWarnings: Warning[] = [];
+  const resolved = resolveVllmVersion(cluster, problems, versionWarnings);
+  const version = resolved?.spec;
   const nodes = resolveNodes(cluster, problems);
   checkDeploymentRefs(config.deployments, nodes, problems);
   const plan: Plan = {
@@ -102,7 +110,8 @@ export function buildPlan(config: StackConfig): PlanResult {
       gpuArch: gpu.gfx,
       hbmGiB: gpu.hbmGiB,
       image: cluster.image,
-      vllmVersion: version?.version ?? cluster.vllmVersion ?? "unknown",
+      vllmVersion: resolved?.version ?? "unknown",
+      ...(version && version.version !== resolved?.version ? { vllmCheckedAgainst: version.version } : {}),
       modelCache: cluster.modelCache,
     },
     nodes,
@@ -113,7 +122,7 @@ export function buildPlan(config: StackConfig): PlanResult {
 
   const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const warnings: Warning[] = [];
+  const warnings: Warning[] = [...versionWarnings];
   const weightsGiB = new Map<string, number>();
   config.deployments.forEach((d, index) => {
     const result = planDeployment({
@@ -193,11 +202,12 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   rdmaEnv(out, cluster.network);
   rcclDebug(out, cluster.debug);
   if (shape.kind === "ray") rayVisibilityOptOut(out, version);
-  refuseVisibilityOverrides(out, d.extraEnv);
+  refuseVisibilityOverrides(out, d.extraEnv, version);
   const backend = chooseAttention(out, d, attentionTraits(d.model, model?.arch), shape.tensor, version);
   parallelismArgs(out, shape, version, model?.arch, d.model);
-  dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined);
+  dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined, version, model?.arch);
   quantizationArgs(out, d, model, gpu);
+  quantizationInRelease(out, d, version);
   kvCacheDtype(out, d, model, version);
   quickReduce(out, d, shape.tensor);
   batchedTokens(out, d);
@@ -205,7 +215,7 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   asyncScheduling(out, d, shape, version);
   explicitEngineArgs(out, d, version);
   speculativeConfig(out, d, version);
-  const memory = memoryBudget(out, d, model, shape, gpu);
+  const memory = memoryBudget(out, d, model, shape, gpu, version);
   const predownload = weightsPolicy(out, d, shape);
   checkReplicaPorts(out, d.port, d.replicas);
   checkExtraArgs(out, d.extraArgs, version);
