@@ -17,10 +17,13 @@ export interface OracleFlag {
   choicesEnforcedByArgparse?: boolean;
   default?: string | null;
   differsIn?: Record<string, { choices?: (string | number)[]; choicesEnforcedByArgparse?: boolean; default?: string }>;
+  negatable?: boolean;
 }
 
 export interface OracleEnv {
   presentIn?: string[];
+  default?: string;
+  changedIn?: Record<string, string>;
 }
 
 export interface Oracle {
@@ -35,7 +38,9 @@ export interface Oracle {
   attentionBackends: Record<string, unknown>;
   rocmAttentionLogLines: Record<string, Record<string, string>>;
   deprecatedQuantizationMethods?: Record<string, string[] | null>;
-  rayInImages?: { source: string };
+  rayInImages?: { source: string; rayNosetEnv: string };
+  gpuVisibility?: Record<string, string>;
+  dataParallelRecipes?: Record<string, string>;
   knownRegressionsForPlanner?: Record<string, string>;
   asyncScheduling?: Record<string, string>;
   rocmAttentionSelection?: Record<string, string>;

@@ -10,8 +10,8 @@
  * Releases the table does not list are planned by `matchVllmVersion`: newer than the newest → the newest's data with a
  * warning; between two known releases → the nearer older one's data with a warning; older than the oldest → refused.
  *
- * Sources: docs/facts.md (#vllm-serve-flags, #vllm-environment-variables, #attention-backend-log-lines, #aiter-mla,
- * #vllm-releases).
+ * Sources: docs/facts.md (#vllm-serve-flags, #async-scheduling-limits, #vllm-environment-variables,
+ * #attention-backend-log-lines, #aiter-mla, #gpu-visibility); README § vLLM releases.
  */
 import type { AttentionBackend } from "../types";
 import { compareVersions } from "./versionOrder";
