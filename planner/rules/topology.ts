@@ -15,7 +15,7 @@ import type { NodePlan, Problem, Warning } from "../types";
 
 const CLUSTER = "rocm-vllm:cluster";
 const DEPLOYMENTS = "rocm-vllm:deployments";
-const KNOWN = `rocm-vllm knows vLLM ${OLDEST_VLLM_VERSION} to ${NEWEST_VLLM_VERSION} (README § vLLM releases)`;
+const KNOWN = `rocm-vllm knows vLLM ${OLDEST_VLLM_VERSION} to ${NEWEST_VLLM_VERSION}, see README § vLLM releases`;
 
 /** The release an image runs and the version-table entry it is planned with (the same release when the table knows it). */
 export interface ResolvedVersion {

@@ -285,7 +285,7 @@ describe("which release an image runs", () => {
       [
         "rocm-vllm:cluster.image",
         "vLLM 0.9.2 is older than the oldest release rocm-vllm knows (0.10.2), so its flags cannot be checked",
-        "use an image with vLLM 0.10.2 or newer (rocm-vllm knows vLLM 0.10.2 to 0.25.1 (README § vLLM releases))",
+        "use an image with vLLM 0.10.2 or newer (rocm-vllm knows vLLM 0.10.2 to 0.25.1, see README § vLLM releases)",
       ],
     ]);
   });
