@@ -11,7 +11,7 @@ import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
 import { CUDAGRAPH_SUPPORT } from "./attention";
 import type { Decisions } from "./decisions";
-import type { Shape } from "./parallelism";
+import type { Executor, Shape } from "./parallelism";
 
 type Profile = (typeof profiles)[number];
 type CudagraphMode = NonNullable<DeploymentConfig["cudagraphMode"]>;
@@ -49,10 +49,15 @@ export function batchedTokens(out: Decisions, d: DeploymentConfig): void {
 }
 
 /** Why async scheduling cannot run for this deployment on this release, or `undefined` when it can. */
-function asyncBlocker(shape: Shape, d: DeploymentConfig, version: VllmVersionSpec): string | undefined {
+function asyncBlocker(
+  shape: Shape,
+  executor: Executor,
+  d: DeploymentConfig,
+  version: VllmVersionSpec,
+): string | undefined {
   const r = version.asyncSchedulingRejects;
   const v = version.version;
-  if (r.ray && shape.kind === "ray") {
+  if (r.ray && executor === "ray") {
     return version.rayExecutorV2 === "opt-in"
       ? `vLLM ${v}'s default Ray executor does not run async scheduling (RayExecutorV2 does, with VLLM_USE_RAY_V2_EXECUTOR_BACKEND=1: ${RELEASE_SOURCES.rayExecutorV2})`
       : `vLLM ${v} runs async scheduling only with the mp executor, not Ray`;
@@ -70,7 +75,13 @@ function asyncBlocker(shape: Shape, d: DeploymentConfig, version: VllmVersionSpe
  * default (0.14.0, vllm#27614) get `--no-async-scheduling` to turn it off and nothing to keep it on; where the release
  * rejects the combination, an explicit request is refused and a profile's is dropped with a note.
  */
-export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shape, version: VllmVersionSpec): void {
+export function asyncScheduling(
+  out: Decisions,
+  d: DeploymentConfig,
+  shape: Shape,
+  executor: Executor,
+  version: VllmVersionSpec,
+): void {
   const fromProfile = PROFILES[d.profile].asyncScheduling;
   const wanted = d.asyncScheduling ?? fromProfile;
   if (d.profile === "latency" && d.asyncScheduling === true) {
@@ -82,7 +93,7 @@ export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shap
   }
   const defaultOn = version.asyncSchedulingDefaultOn;
   const byDefault = cite(guide("Async scheduling"), RELEASE_SOURCES.asyncDefaultOn);
-  const blocker = asyncBlocker(shape, d, version);
+  const blocker = asyncBlocker(shape, executor, d, version);
   const limits = cite(guide("Async scheduling"), fact("async-scheduling-limits"));
   if (wanted === false) {
     if (defaultOn) out.addArg("--no-async-scheduling", undefined, "asyncScheduling", byDefault);
