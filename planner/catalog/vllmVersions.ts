@@ -269,8 +269,8 @@ const CHANGES: [string, Partial<Written>][] = [
       aiterMlaNeedsBlockSize1: false,
       rayAcrossNodesBroken: {
         message:
-          "vLLM 0.11.1 cannot run Ray across nodes: every worker asserts that its local world size fits its visible GPUs",
-        source: "vllm#28997, fixed in vLLM 0.11.2 by vllm#28873",
+          'vLLM 0.11.1 cannot run Ray across nodes: its GPU worker asserts local_world_size <= visible devices, so TP 8 × PP 2 over two 8-GPU nodes fails with "AssertionError: local_world_size (16) must be less than or equal to the number of visible devices (8)"',
+        source: "vllm#28997, fixed by vllm#28873 in 0.11.2",
       },
     },
   ],
