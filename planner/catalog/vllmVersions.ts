@@ -136,26 +136,35 @@ export const QUANTIZATION_CHANGES: Record<string, { deprecated?: string; removed
   ptpc_fp8: { deprecated: "vllm#31688", removed: "vllm#32700" },
 };
 
-type Generated = Record<string, readonly unknown[] | string>;
-const gen = generated as unknown as { versions: string[] } & Record<string, Record<string, unknown>>;
-const listFor = <T>(key: string, v: string): readonly T[] => {
-  const value = (gen[key] as Generated)[v];
-  if (!Array.isArray(value)) throw new Error(`internal: no ${key} for vLLM ${v} in the generated catalog`);
-  return value as readonly T[];
-};
+/** Shape of `vllm-serve-flags.generated.json`: per release (keyed by version) the lists read from its source. */
+interface GeneratedCatalog {
+  versions: string[];
+  serveFlags: Record<string, string[]>;
+  envVars: Record<string, string[]>;
+  kvCacheDtypes: Record<string, string[]>;
+  blockSizes: Record<string, number[] | "any">;
+  speculativeMethods: Record<string, string[]>;
+  rocmQuantization: Record<string, string[]>;
+  deprecatedQuantization: Record<string, string[]>;
+  attentionBackends: Record<string, string[]>;
+}
+const catalog = generated as GeneratedCatalog;
 
 /** The generated lists of a release. */
 function listsOf(v: string) {
-  const blockSizes = (gen.blockSizes as Generated)[v];
+  const of = <T>(lists: Record<string, T>): T => {
+    if (!(v in lists)) throw new Error(`internal: vLLM ${v} is missing from the generated catalog`);
+    return lists[v];
+  };
   return {
-    serveFlags: new Set(listFor<string>("serveFlags", v)),
-    envVars: new Set(listFor<string>("envVars", v)),
-    kvCacheDtypes: listFor<string>("kvCacheDtypes", v),
-    blockSizes: blockSizes === "any" ? ("any" as const) : listFor<number>("blockSizes", v),
-    speculativeMethods: listFor<string>("speculativeMethods", v),
-    rocmQuantization: new Set(listFor<string>("rocmQuantization", v)),
-    deprecatedQuantization: new Set(listFor<string>("deprecatedQuantization", v)),
-    attentionBackends: new Set(listFor<string>("attentionBackends", v)),
+    serveFlags: new Set(of(catalog.serveFlags)),
+    envVars: new Set(of(catalog.envVars)),
+    kvCacheDtypes: of(catalog.kvCacheDtypes),
+    blockSizes: of(catalog.blockSizes),
+    speculativeMethods: of(catalog.speculativeMethods),
+    rocmQuantization: new Set(of(catalog.rocmQuantization)),
+    deprecatedQuantization: new Set(of(catalog.deprecatedQuantization)),
+    attentionBackends: new Set(of(catalog.attentionBackends)),
   };
 }
 
@@ -330,9 +339,9 @@ function buildTable(): VllmVersionSpec[] {
     table.push({ version, ...listsOf(version), ...written });
   }
   const listed = table.map((s) => s.version).join(",");
-  if (listed !== gen.versions.join(","))
+  if (listed !== catalog.versions.join(","))
     throw new Error(
-      `internal: version table (${listed}) differs from the generated catalog (${gen.versions.join(",")})`,
+      `internal: version table (${listed}) differs from the generated catalog (${catalog.versions.join(",")})`,
     );
   return table;
 }

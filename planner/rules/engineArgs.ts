@@ -182,7 +182,7 @@ export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version:
       out.refuse(
         ".blockSize",
         d.blockSize,
-        `vLLM ${version.version} accepts block sizes ${sizes.join(", ")} (any size from vLLM 0.18.0, ${RELEASE_SOURCES.blockSizesFree})`,
+        `vLLM ${version.version} accepts block sizes ${sizes.join(", ")} (${RELEASE_SOURCES.blockSizesFree})`,
         `use one of ${sizes.join(", ")}`,
       );
     } else {
@@ -233,7 +233,7 @@ function releaseFlag(
   out.refuse(
     subpath,
     value,
-    `vllm serve ${version.version} has no ${flag} (${since ? `${since.kind} in vLLM ${since.in}, ` : ""}${source})`,
+    `vllm serve ${version.version} has no ${flag} (${source})`,
     `remove ${subpath.slice(1)}${since?.kind === "added" ? `, or use an image with vLLM ${since.in} or newer` : ""}`,
   );
 }

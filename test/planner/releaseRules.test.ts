@@ -215,7 +215,7 @@ describe("timeouts of vLLM 0.18.0", () => {
   it("shutdownSeconds → --shutdown-timeout (vllm#36666), refused on releases without the flag", () => {
     expect(flag(plan("0.18.0", { timeouts: { shutdownSeconds: 20 } }), "--shutdown-timeout")).toBe("20");
     expect(problems("0.17.1", { timeouts: { shutdownSeconds: 20 } })).toEqual([
-      "rocm-vllm:deployments[0].timeouts.shutdownSeconds: vllm serve 0.17.1 has no --shutdown-timeout (added in vLLM 0.18.0, vllm#36666 (--shutdown-timeout, vLLM 0.18.0)) Fix: remove timeouts.shutdownSeconds, or use an image with vLLM 0.18.0 or newer",
+      "rocm-vllm:deployments[0].timeouts.shutdownSeconds: vllm serve 0.17.1 has no --shutdown-timeout (vllm#36666 (--shutdown-timeout, vLLM 0.18.0)) Fix: remove timeouts.shutdownSeconds, or use an image with vLLM 0.18.0 or newer",
     ]);
   });
   it("warns when vLLM would drain longer than Docker waits for the container to stop", () => {

@@ -91,7 +91,7 @@ function onRelease(config: StackConfig, version: string): StackConfig {
  * (and the oracle agrees it lacks it, and has it from the release the refusal names).
  */
 function unexplained(message: string, version: string): string | undefined {
-  const m = /^vllm serve (\S+) has no (--[\w-]+) \(added in vLLM (\S+),/.exec(message);
+  const m = /^vllm serve (\S+) has no (--[\w-]+) \(.*vLLM (\d+\.\d+\.\d+)\)\)$/.exec(message);
   const presence = m ? oracleOf(m[3]).allServeFlagsPresence[m[2]] : undefined;
   if (
     m &&
