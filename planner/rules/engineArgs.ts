@@ -6,10 +6,10 @@
  */
 import { flagAbsence, RELEASE_SOURCES, type VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig, profiles } from "../config/schema";
-import { STOP_GRACE_SECONDS } from "../export/shellScripts";
 import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
 import { CUDAGRAPH_SUPPORT } from "./attention";
+import { STOP_GRACE_SECONDS } from "./containerRuntime";
 import type { Decisions } from "./decisions";
 import type { Executor, Shape } from "./parallelism";
 
