@@ -22,7 +22,10 @@ import {
 const lines = (cluster: RawCluster, deployments: RawDeployment[]) =>
   planRaw(cluster, deployments).problems.map(formatProblem);
 
+/** vLLM 0.10.2: its image ships Ray, and TP × PP across nodes runs on a Ray cluster. */
+const RAY_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.10.2_20251006";
 const TWO_NODES = {
+  image: RAY_IMAGE,
   nodes: [
     { name: "node-a", host: "10.0.0.11" },
     { name: "node-b", host: "10.0.0.12" },
@@ -64,6 +67,7 @@ describe("IPv6", () => {
   it("an IPv6 SSH host with an IPv4 ip plans, and no address is ever written unbracketed with a port", () => {
     const plan = planOk(
       rawCluster({
+        image: RAY_IMAGE,
         nodes: [
           { name: "node-a", host: "fd00::11", ip: "10.0.0.11" },
           { name: "node-b", host: "fd00::12", ip: "10.0.0.12" },
