@@ -14,6 +14,7 @@ import { sortedByKey } from "./kinds/containers";
 import { checkpointGiB, IMAGE_DISK_GIB, MIN_DOCKER } from "./rules/dayTwo";
 import { Decisions } from "./rules/decisions";
 import { emptySlots } from "./rules/placement";
+import { checkRayDefaultPorts } from "./rules/rayPorts";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
 import { preflightChecks, preflightScript } from "./scripts/dayTwoScripts";
 import type { NodePlan, Plan, Problem, Warning } from "./types";
@@ -31,7 +32,9 @@ export function buildPlan(config: StackConfig): PlanResult {
   const problems: Problem[] = [];
   const { cluster } = config;
   const gpu = GPUS[cluster.gpu];
-  const version = resolveVllmVersion(cluster, problems);
+  const versionWarnings: Warning[] = [];
+  const resolved = resolveVllmVersion(cluster, problems, versionWarnings);
+  const version = resolved?.spec;
   const nodes = resolveNodes(cluster, problems);
   checkDeploymentRefs(config.deployments, nodes, problems);
   const plan: Plan = {
@@ -41,7 +44,8 @@ export function buildPlan(config: StackConfig): PlanResult {
       gpuArch: gpu.gfx,
       hbmGiB: gpu.hbmGiB,
       image: cluster.image,
-      vllmVersion: version?.version ?? cluster.vllmVersion ?? "unknown",
+      vllmVersion: resolved?.version ?? "unknown",
+      ...(version && version.version !== resolved?.version ? { vllmCheckedAgainst: version.version } : {}),
       modelCache: cluster.modelCache,
       ...(cluster.compileCache.enabled
         ? { compileCache: { path: cluster.compileCache.path, minFreeGiB: cluster.compileCache.minFreeGiB } }
@@ -56,7 +60,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
   // Built once: a per-deployment map made planning quadratic in the node count.
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const warnings: Warning[] = [];
+  const warnings: Warning[] = [...versionWarnings];
   const weightsGiB = new Map<string, number>();
   config.deployments.forEach((d, index) => {
     const out = new Decisions(`rocm-vllm:deployments[${index}]`);
@@ -110,7 +114,9 @@ export function buildPlan(config: StackConfig): PlanResult {
     node.jobs.sort((a, b) => byContainerName(a.container, b.container));
     if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
   }
-  checkPortClashes(nodes, new Map(config.deployments.map((d, i) => [d.name, i])), problems);
+  const deploymentIndex = new Map(config.deployments.map((d, i) => [d.name, i]));
+  checkPortClashes(nodes, deploymentIndex, problems);
+  checkRayDefaultPorts(nodes, deploymentIndex, problems);
   plan.warnings = warnings;
   return { plan, problems };
 }

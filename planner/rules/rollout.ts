@@ -6,41 +6,42 @@
  */
 import type { VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
+import { STOP_GRACE_SECONDS } from "./containerRuntime";
 import type { Decisions } from "./decisions";
 
 /** `vllm serve --shutdown-timeout`: on SIGTERM the API server refuses new requests and lets in-flight ones finish. */
 export const SHUTDOWN_TIMEOUT_FLAG = "--shutdown-timeout";
-const SHUTDOWN_SOURCE =
-  "vllm-project/vllm#36666 (--shutdown-timeout, vLLM 0.18.0: drain in-flight requests on SIGTERM)";
+const SHUTDOWN_SOURCE = "vllm#36666 (--shutdown-timeout, vLLM 0.18.0: drain in-flight requests on SIGTERM)";
 
 /** Seconds of stop grace beyond vLLM's own shutdown timeout: the engine processes exit after the API server. */
 export const STOP_GRACE_MARGIN_SECONDS = 30;
-/** Stop grace of containers whose release has no graceful shutdown: vLLM and Ray exit on SIGTERM at once. */
-export const DEFAULT_STOP_GRACE_SECONDS = 30;
 
 /**
- * vLLM's graceful shutdown where the release has it (its flag list is data): `--shutdown-timeout <drainSeconds>`, so
- * a stop lets in-flight requests finish. Returns the stop grace the serving containers need: at least the shutdown
- * timeout, so Docker never kills a draining server.
+ * vLLM's graceful shutdown where the release has it (its flag list is data): `--shutdown-timeout`, from
+ * `timeouts.shutdownSeconds` when set (`explicitEngineArgs` adds it, refusing releases without the flag), else from
+ * `rollout.drainSeconds`, so a stop lets in-flight requests finish. Returns the stop grace the serving containers
+ * need: the shutdown timeout plus a margin, so Docker never kills a draining server; without graceful shutdown,
+ * vLLM and Ray exit at once on SIGTERM and the default grace (`STOP_GRACE_SECONDS`) is plenty.
  */
 export function gracefulShutdown(
   out: Decisions,
   d: DeploymentConfig,
   version: VllmVersionSpec,
 ): { graceful: boolean; stopGraceSeconds: number } {
-  const drain = d.rollout.drainSeconds;
-  if (!version.serveFlags.has(SHUTDOWN_TIMEOUT_FLAG) || drain === 0) {
+  const explicit = d.timeouts.shutdownSeconds;
+  const seconds = explicit ?? d.rollout.drainSeconds;
+  if (!version.serveFlags.has(SHUTDOWN_TIMEOUT_FLAG) || seconds === 0) {
     out.note(
-      `no ${SHUTDOWN_TIMEOUT_FLAG}: vLLM ${version.version} ${drain === 0 ? "is told not to wait (drainSeconds 0)" : "aborts in-flight requests on SIGTERM"}; a rolling update waits for them through the balancer instead`,
+      `no ${SHUTDOWN_TIMEOUT_FLAG}: vLLM ${version.version} ${seconds === 0 ? "is told not to wait" : "aborts in-flight requests on SIGTERM"}; a rolling update waits for them through the balancer instead`,
       "gracefulShutdown",
       SHUTDOWN_SOURCE,
     );
-    return { graceful: false, stopGraceSeconds: DEFAULT_STOP_GRACE_SECONDS };
+    return { graceful: false, stopGraceSeconds: STOP_GRACE_SECONDS };
   }
-  out.addArg(SHUTDOWN_TIMEOUT_FLAG, String(drain), "gracefulShutdown", SHUTDOWN_SOURCE);
-  const stopGraceSeconds = drain + STOP_GRACE_MARGIN_SECONDS;
+  if (explicit === undefined) out.addArg(SHUTDOWN_TIMEOUT_FLAG, String(seconds), "gracefulShutdown", SHUTDOWN_SOURCE);
+  const stopGraceSeconds = Math.max(STOP_GRACE_SECONDS, seconds + STOP_GRACE_MARGIN_SECONDS);
   out.note(
-    `containers get ${stopGraceSeconds} s to stop (shutdown timeout + 30 s)`,
+    `containers get ${stopGraceSeconds} s to stop (shutdown timeout + ${STOP_GRACE_MARGIN_SECONDS} s)`,
     "gracefulShutdown",
     SHUTDOWN_SOURCE,
   );

@@ -3,20 +3,38 @@
  * and port clashes on shared hosts.
  */
 import {
-  findVllmVersion,
-  SUPPORTED_VLLM_VERSIONS,
+  matchVllmVersion,
+  NEWEST_VLLM_VERSION,
+  OLDEST_VLLM_VERSION,
   type VllmVersionSpec,
   vllmVersionFromImage,
 } from "../catalog/vllmVersions";
 import { type ClusterConfig, type DeploymentConfig, isIpAddress } from "../config/schema";
 import { problem, suggest } from "../problems";
-import type { NodePlan, Problem } from "../types";
+import type { ContainerSpec, NodePlan, Problem, Warning } from "../types";
 
 const CLUSTER = "rocm-vllm:cluster";
 const DEPLOYMENTS = "rocm-vllm:deployments";
+const KNOWN = `rocm-vllm knows vLLM ${OLDEST_VLLM_VERSION} to ${NEWEST_VLLM_VERSION}, see README § vLLM releases`;
 
-/** The vLLM release: `vllmVersion`, else read from the image tag; it must be one the version table knows. */
-export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]): VllmVersionSpec | undefined {
+/** The release an image runs and the version-table entry it is planned with (the same release when the table knows it). */
+export interface ResolvedVersion {
+  /** What the image runs: `vllmVersion`, else read from the image tag. */
+  version: string;
+  /** The table entry rules use; absent when the release cannot be planned. */
+  spec?: VllmVersionSpec;
+}
+
+/**
+ * The vLLM release: `vllmVersion`, else read from the image tag, and the version-table entry to plan it with
+ * (`matchVllmVersion`): a release newer than the table, or between two known releases, is planned with the nearest
+ * older known release and a warning naming it; a release older than the table is refused.
+ */
+export function resolveVllmVersion(
+  cluster: ClusterConfig,
+  problems: Problem[],
+  warnings: Warning[],
+): ResolvedVersion | undefined {
   const fromTag = vllmVersionFromImage(cluster.image);
   const version = cluster.vllmVersion ?? fromTag;
   if (!version) {
@@ -24,22 +42,11 @@ export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]):
       problem(
         `${CLUSTER}.vllmVersion`,
         undefined,
-        `cannot read the vLLM version from the image ${cluster.image}`,
-        `set vllmVersion to one of ${SUPPORTED_VLLM_VERSIONS.join(", ")}`,
+        `cannot read the vLLM version from the image ${cluster.image} (a digest or a tag without a version)`,
+        `set vllmVersion to the vLLM release the image runs (${KNOWN})`,
       ),
     );
     return undefined;
-  }
-  const spec = findVllmVersion(version);
-  if (!spec) {
-    problems.push(
-      problem(
-        cluster.vllmVersion ? `${CLUSTER}.vllmVersion` : `${CLUSTER}.image`,
-        cluster.vllmVersion ?? cluster.image,
-        `vLLM ${version} is not in the version table, so its flags cannot be checked`,
-        `use an image with vLLM ${SUPPORTED_VLLM_VERSIONS.join(", ")}`,
-      ),
-    );
   }
   if (cluster.vllmVersion && fromTag && fromTag !== cluster.vllmVersion) {
     problems.push(
@@ -50,11 +57,42 @@ export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]):
         `remove vllmVersion or set it to ${fromTag}`,
       ),
     );
+    return { version };
   }
-  return spec;
+  const path = cluster.vllmVersion ? `${CLUSTER}.vllmVersion` : `${CLUSTER}.image`;
+  const found = matchVllmVersion(version);
+  if (found.match === "older") {
+    problems.push(
+      problem(
+        path,
+        cluster.vllmVersion ?? cluster.image,
+        `vLLM ${version} is older than the oldest release rocm-vllm knows (${OLDEST_VLLM_VERSION}), so its flags cannot be checked`,
+        `use an image with vLLM ${OLDEST_VLLM_VERSION} or newer (${KNOWN})`,
+      ),
+    );
+    return { version };
+  }
+  const known = found.spec.version;
+  if (found.match === "newer") {
+    warnings.push({
+      code: "vllm-newer-than-table",
+      message: `vLLM ${version} is newer than the newest release rocm-vllm knows: planned with vLLM ${known}'s flags, variables and defaults, so nothing is emitted that ${known} lacks; check new defaults in the release notes`,
+      path,
+    });
+  } else if (found.match === "between") {
+    warnings.push({
+      code: "vllm-not-in-table",
+      message: `vLLM ${version} is not in rocm-vllm's release table: planned with the nearest older known release, vLLM ${known}, so nothing is emitted that ${known} lacks (${KNOWN})`,
+      path,
+    });
+  }
+  return { version, spec: found.spec };
 }
 
-/** Node names and addresses are unique; a DNS host needs an explicit `ip` for VLLM_HOST_IP, Ray and RCCL. */
+/**
+ * Node names and addresses are unique; a DNS or IPv6 host needs an explicit IPv4 `ip` for VLLM_HOST_IP, Ray, RCCL and
+ * nginx (see `IPV6_DATA_PLANE`).
+ */
 export function resolveNodes(cluster: ClusterConfig, problems: Problem[]): NodePlan[] {
   const seen = { name: new Map<string, number>(), host: new Map<string, number>(), ip: new Map<string, number>() };
   return cluster.nodes.map((n, i) => {
@@ -65,8 +103,10 @@ export function resolveNodes(cluster: ClusterConfig, problems: Problem[]): NodeP
         problem(
           `${path}.ip`,
           undefined,
-          `host ${n.host} is a DNS name; vLLM, Ray and RCCL need the node's IP`,
-          "add ip: <address other nodes reach>",
+          n.host.includes(":")
+            ? `host ${n.host} is an IPv6 address, used for SSH only; Ray, vLLM, RCCL and nginx need the node's IPv4 address`
+            : `host ${n.host} is a DNS name; vLLM, Ray and RCCL need the node's IP`,
+          "add ip: <IPv4 address other nodes reach>",
         ),
       );
     for (const [key, value] of [
@@ -135,6 +175,11 @@ export function checkDeploymentRefs(
   });
 }
 
+/** The config key a container's ports come from: the deployment's `port`, or its `loadBalancer.port`. */
+export function portConfigPath(c: ContainerSpec, deploymentIndex: ReadonlyMap<string, number>): string {
+  return `${DEPLOYMENTS}[${deploymentIndex.get(c.deployment)}].${c.role === "load-balancer" ? "loadBalancer.port" : "port"}`;
+}
+
 /** Two containers on one host (host networking) must not listen on the same port. */
 export function checkPortClashes(
   nodes: readonly NodePlan[],
@@ -152,7 +197,7 @@ export function checkPortClashes(
         }
         problems.push(
           problem(
-            `${DEPLOYMENTS}[${deploymentIndex.get(c.deployment)}].${c.role === "load-balancer" ? "loadBalancer.port" : "port"}`,
+            portConfigPath(c, deploymentIndex),
             port,
             `port ${port} on node ${node.name} is used by both ${other.container} (${other.deployment}) and ${c.name} (${c.deployment}) (host networking)`,
             "give the deployments ports that do not overlap (replicas use port, port+1, …)",
