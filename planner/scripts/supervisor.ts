@@ -232,7 +232,7 @@ def supervise(st):
                 if st.state == "forming" and monitor is not None:
                     st.put("loading", "Ray cluster formed")
                 if now >= next_probe:
-                    next_probe = now + 5
+                    next_probe = now + 2
                     if ready(base):
                         st.put("serving", "a one-token generation completed")
                         next_probe, misses = now + H["probeSeconds"], 0
