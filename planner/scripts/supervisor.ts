@@ -91,8 +91,8 @@ class Status:
         self.state, self.reason, self.failures, self.cause, self.since = "", "", failures, cause, time.time()
 
     def put(self, state, reason=""):
-        if state != self.state:
-            log(f"state {state}" + (f": {reason}" if reason else ""))
+        changed = state != self.state
+        if changed:
             self.since = time.time()
         self.state, self.reason = state, reason.replace("\n", " ")
         tmp = STATUS + ".new"
@@ -100,6 +100,8 @@ class Status:
             f.write(f"state={state}\nfailures={self.failures}\nmax_restarts={H['maxRestarts']}\n")
             f.write(f"since={int(self.since)}\nbeat={int(time.time())}\nreason={self.reason}\ncause={self.cause}\n")
         os.replace(tmp, STATUS)
+        if changed:
+            log(f"state {state}" + (f": {reason}" if reason else ""))
 
 
 def pause(seconds):

@@ -15,7 +15,7 @@ import { removeTempDirs, tempDir } from "../export/fakes";
 afterAll(removeTempDirs);
 
 /** A stand-in engine: serves /health, /v1/models, /v1/completions; DIE_AFTER s after its first generation it breaks per MODE. */
-const FAKE_ENGINE = String.raw`
+const FAKE_ENGINE = `
 import json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 port, mode, die_after = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
@@ -106,9 +106,13 @@ async function member(mode: "healthy" | "exit0" | "dead-health", dieAfter: numbe
       const t0 = Date.now();
       const child: ChildProcess = spawn(command[0] ?? "", command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
       let output = "";
+      let signalled = false;
       child.stdout?.on("data", (d: Buffer) => {
         output += d.toString();
-        if (when && output.includes(when.text)) child.kill(when.signal);
+        if (when && !signalled && output.includes(when.text)) {
+          signalled = true;
+          child.kill(when.signal);
+        }
       });
       child.stderr?.on("data", (d: Buffer) => {
         output += d.toString();
@@ -179,7 +183,7 @@ describe("the member supervisor", () => {
     const m = await member("healthy", 0);
     const serving = "state serving";
     const stopped = await m.start(undefined, undefined, { text: serving, signal: "SIGTERM" });
-    expect(stopped.code).toBe(0);
+    expect(stopped.code, stopped.output).toBe(0);
     expect(m.read()).toMatchObject({ state: "stopped", failures: "0" });
     const killed = await m.start(undefined, undefined, { text: serving, signal: "SIGKILL" });
     expect(killed.code).not.toBe(0);
