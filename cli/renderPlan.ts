@@ -71,11 +71,14 @@ function renderOperations(d: DeploymentPlan): string[] {
     d.weights.predownload
       ? `  weights     pre-downloaded on every node by ${d.weights.jobs.join(", ")}${d.weights.revision ? ` at revision ${d.weights.revision}` : ""}; serving offline (HF_HUB_OFFLINE=1)`
       : `  weights     downloaded by vLLM at start${d.weights.revision ? ` (revision ${d.weights.revision})` : ""}`,
-    `  gates       readiness (/health, /v1/models, ${d.readiness[0]?.timeoutSeconds ?? 0}s)${d.smokeTests.length ? ", then one completion per instance" : ", no smoke test"}`,
+    `  gates       readiness (/health, /v1/models, a one-token generation, ${d.readiness[0]?.timeoutSeconds ?? 0}s)${d.smokeTests.length ? ", then one completion per instance" : ", no smoke test"}`,
+    `  rollout     ${renderRollout(d)}`,
+    `  healing     ${renderHealing(d)}`,
   ];
   if (d.loadBalancer) {
+    const lb = d.loadBalancer;
     lines.push(
-      `  balancer    nginx on ${d.loadBalancer.nodes.join(", ")}:${d.loadBalancer.port} over ${d.loadBalancer.upstreams.join(" ")}`,
+      `  balancer    nginx on ${lb.nodes.join(", ")}:${lb.port} over ${lb.upstreams.join(" ")}; an instance failing ${lb.maxFails}× is out ${lb.failTimeoutSeconds}s; ${lb.affinityHeader ? `session affinity on ${lb.affinityHeader} (consistent hash), else least connections` : "least connections"}`,
     );
   }
   if (d.benchmark) {
@@ -88,13 +91,33 @@ function renderOperations(d: DeploymentPlan): string[] {
   return lines;
 }
 
+function renderRollout(d: DeploymentPlan): string {
+  const r = d.rollout;
+  const shutdown = r.gracefulShutdown
+    ? "vLLM drains on stop (--shutdown-timeout)"
+    : "no graceful shutdown in this release";
+  if (r.strategy === "all-at-once") return `all at once (${r.why}); ${shutdown}`;
+  const waves = r.waves.map((w) => `[${w.replicas.join(",")}]`).join(" → ");
+  return `rolling, ${r.maxUnavailable} replica(s) at a time: ${waves}; each out of the balancer, drained (≤ ${r.drainSeconds}s), replaced, ready, back in; ${shutdown}`;
+}
+
+function renderHealing(d: DeploymentPlan): string {
+  const h = d.healing;
+  const probe =
+    h.probeSeconds > 0
+      ? `one-token generation every ${h.probeSeconds}s, ${h.probeFailures} misses = dead`
+      : "no liveness probe";
+  return `${probe}; restart after ${h.backoffSeconds}s doubling to ${h.maxBackoffSeconds}s, at most ${h.maxRestarts} restarts without ${h.stableSeconds}s of serving, then failed; state in ${h.statusFile}`;
+}
+
 function renderContainer(c: ContainerSpec): string[] {
   const ulimits = c.ulimits.map((u) => `${u.name}=${u.soft}`).join(" ");
   return [
     `  ${pc.bold(c.name)}  ${c.role} · ${c.image}`,
     `    devices ${c.devices.join(" ")} · groups ${c.groupAdd.join(",")} · ipc ${c.ipcMode} · network ${c.networkMode} · ${c.securityOpt.join(" ")} · cap ${c.capAdd.join(",")} · ulimits ${ulimits} · restart ${c.restart}`,
     `    shared memory: ${c.shmSizeMb ? `${c.shmSizeMb} MB /dev/shm` : c.sharedMemory}`,
-    `    volumes ${c.volumes.map((v) => `${v.hostPath} → ${v.containerPath}${v.readOnly ? " (ro)" : ""}`).join(", ")}`,
+    `    volumes ${c.volumes.map((v) => `${v.hostPath}${v.perImage ? "/<image ID>" : ""} → ${v.containerPath}${v.readOnly ? " (ro)" : ""}`).join(", ")}`,
+    `    init ${c.init ? "yes" : "no"} · stop grace ${c.stopGraceSeconds}s${c.healthcheck ? " · health: member state (serving = healthy)" : ""}`,
     `    ports ${c.ports.join(", ") || "none"} · env VLLM_HOST_IP=${c.env.VLLM_HOST_IP ?? ""}${c.env.CUDA_VISIBLE_DEVICES ? ` CUDA_VISIBLE_DEVICES=${c.env.CUDA_VISIBLE_DEVICES}` : ""}${c.secretEnv.length ? ` · secrets ${c.secretEnv.join(",")} (from Pulumi secret config)` : ""}`,
   ];
 }
@@ -119,7 +142,7 @@ export function renderPlan(plan: Plan, file: string): string {
   const c = plan.cluster;
   const lines = [
     `rocm-vllm plan · ${file}`,
-    `cluster: ${plan.nodes.length} node${plan.nodes.length === 1 ? "" : "s"} × ${c.gpu} (${c.gpuArch}, ${c.hbmGiB} GiB HBM) · ${c.image} · vLLM ${c.vllmVersion}${c.vllmCheckedAgainst ? ` (checked against ${c.vllmCheckedAgainst})` : ""} · HF cache ${c.modelCache}`,
+    `cluster: ${plan.nodes.length} node${plan.nodes.length === 1 ? "" : "s"} × ${c.gpu} (${c.gpuArch}, ${c.hbmGiB} GiB HBM) · ${c.image} · vLLM ${c.vllmVersion}${c.vllmCheckedAgainst ? ` (checked against ${c.vllmCheckedAgainst})` : ""} · HF cache ${c.modelCache} · compile caches ${c.compileCache ? `${c.compileCache.path}/<container>/<image ID> (local disk)` : "off"}`,
     "",
   ];
   for (const d of plan.deployments) lines.push(...renderDeployment(d), "");

@@ -26,7 +26,18 @@ describe("rocm-vllm plan", () => {
     const r = cli("plan", "stacks/Pulumi.llama405b-2node.yaml");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("weights     pre-downloaded on every node by rocm-vllm-llama405b-weights");
-    expect(r.stdout).toContain("gates       readiness (/health, /v1/models, 3600s), then one completion per instance");
+    expect(r.stdout).toContain(
+      "gates       readiness (/health, /v1/models, a one-token generation, 3600s), then one completion per instance",
+    );
+    // Rollout, healing and compile caches are part of the report.
+    expect(r.stdout).toContain(
+      "rollout     all at once (one replica: nothing serves while it restarts, so it cannot roll)",
+    );
+    expect(r.stdout).toContain(
+      "healing     one-token generation every 30s, 3 misses = dead; restart after 10s doubling to 300s",
+    );
+    expect(r.stdout).toContain("compile caches /var/cache/rocm-vllm/<container>/<image ID> (local disk)");
+    expect(r.stdout).toContain("/var/cache/rocm-vllm/rocm-vllm-llama405b-ray-head/<image ID> → /root/.cache/rocm-vllm");
     expect(r.stdout).toContain("rocm-vllm-llama405b-weights  one-shot weights after image · secrets HF_TOKEN");
     expect(r.stdout).toMatch(/preflight {3}\/dev\/kfd exists .* interface ens50f0np0 exists and carries 10\.0\.0\.12/);
   });

@@ -10,6 +10,7 @@
 #   sim-hosts.sh devices <gpus>          create stand-in /dev/kfd, /dev/dri/renderD*, /dev/infiniband/* (if absent)
 #   sim-hosts.sh load-image <tar> <tag>... import a root file system tarball as <tag> into every daemon
 #   sim-hosts.sh clean                   remove every container on every simulated host
+#   sim-hosts.sh restart-daemon <name>   stop a host's dockerd (its containers stop with it) and start it again
 #   sim-hosts.sh socket <name>           print DOCKER_HOST for a host
 #   sim-hosts.sh down                    stop everything this script started and delete what it created
 #   sim-hosts.sh reap <pid> <run>        wait until process <pid> exits, then `down` if run <run> is still the one up
@@ -169,15 +170,28 @@ cmd_clean() {
 }
 
 stop_pid() {
-  local pid=$1 i
+  local pid=$1 wait=${2:-10} i
   kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do
+  for i in $(seq 1 $((wait * 5))); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.2
   done
-  log "pid $pid ignored SIGTERM for 10s; killing it"
+  log "pid $pid ignored SIGTERM for ${wait}s; killing it"
   kill -KILL "$pid" 2>/dev/null || true
+}
+
+# A host's Docker daemon restarts, as after a package upgrade or a crash of dockerd: it stops every container (SIGTERM,
+# then SIGKILL after their stop timeout), and starts again those whose restart policy says so.
+cmd_restart_daemon() {
+  local name=$1 dir=$state/hosts/$1
+  [[ -s "$dir/dockerd.pid" ]] || {
+    log "no Docker daemon recorded for host $name"
+    return 1
+  }
+  stop_pid "$(cat "$dir/dockerd.pid")" 90
+  host_up "$name" "$(cat "$dir/ip")"
+  wait_daemon "$name"
 }
 
 unmount_under() {
@@ -240,8 +254,8 @@ cmd_down() {
     done
     rm -f "$state/devices.created"
   fi
-  # The test stacks' modelCache: what the weight download jobs wrote.
-  rm -rf "${data:?}/model-cache"
+  # The test stacks' modelCache and compile caches: what the jobs and containers wrote.
+  rm -rf "${data:?}/model-cache" "${data:?}/compile-cache"
   rm -f "$state/run"
   rm -rf "$state/exports" # scripts the test exported
   rmdir "$state/hosts" "$state" "$data" 2>/dev/null || true
@@ -275,6 +289,9 @@ load-image)
 clean)
   cmd_clean
   ;;
+restart-daemon)
+  cmd_restart_daemon "$2"
+  ;;
 socket)
   printf 'unix://%s\n' "$state/hosts/$2/docker.sock"
   ;;
@@ -285,7 +302,7 @@ reap)
   cmd_reap "$2" "$3"
   ;;
 *)
-  log "usage: $0 up <name>=<ip>... | devices <gpus> | load-image <tar> <tag>... | clean | socket <name> | down | reap <pid> <run>"
+  log "usage: $0 up <name>=<ip>... | devices <gpus> | load-image <tar> <tag>... | clean | restart-daemon <name> | socket <name> | down | reap <pid> <run>"
   exit 2
   ;;
 esac

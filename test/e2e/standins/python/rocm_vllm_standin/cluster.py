@@ -273,8 +273,9 @@ def unregister(address: str, node_id: str) -> None:
         pass
 
 
-def new_node(ip: str, num_gpus: float, num_cpus: float, head: bool) -> dict:
+def new_node(ip: str, num_gpus: float, num_cpus: float, head: bool, custom: dict | None = None) -> dict:
     resources = {"CPU": float(num_cpus), f"node:{ip}": 1.0, "memory": 64.0 * 2**30, "object_store_memory": 8.0 * 2**30}
+    resources.update({k: float(v) for k, v in (custom or {}).items()})
     if num_gpus > 0:
         resources["GPU"] = float(num_gpus)
     if head:
