@@ -31,6 +31,7 @@ import {
 } from "./support";
 
 const MODEL_CACHE = "/var/lib/rocm-vllm-e2e/model-cache";
+const COMPILE_CACHE = "/var/lib/rocm-vllm-e2e/compile-cache";
 const hosts = Object.keys(HOSTS) as HostName[];
 
 /** Stand-in script input as deploy.sh sends it: the action, the secrets, then the node script. */
@@ -66,9 +67,12 @@ async function expectAsPlanned(
   // Docker adds label=disable itself when a container shares the host's IPC namespace.
   expect((c.HostConfig.SecurityOpt ?? []).filter((o) => o !== "label=disable")).toEqual(spec.securityOpt);
   expect(c.HostConfig.RestartPolicy.Name).toBe(spec.restart);
+  // A per-image cache directory ends in the first 12 hex digits of the ID of the image the container runs.
+  const key = c.Image.replace(/^sha256:/, "").slice(0, 12);
   expect(c.HostConfig.Binds ?? []).toEqual(
-    spec.volumes.map((v) => `${v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
+    spec.volumes.map((v) => `${v.hostPath}${v.perImage ? `/${key}` : ""}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
   );
+  expect(c.HostConfig.Init ?? false).toBe(spec.init);
   for (const u of spec.ulimits) {
     const got = (c.HostConfig.Ulimits ?? []).find((x) => x.Name === u.name);
     if (got?.Soft === u.soft && got.Hard === u.hard) continue;
@@ -99,6 +103,7 @@ beforeEach(async () => {
   const r = await run(SIM_HOSTS, ["clean"], { timeoutMs: 120_000 });
   expect(r.code, r.output).toBe(0);
   rmSync(MODEL_CACHE, { recursive: true, force: true });
+  rmSync(COMPILE_CACHE, { recursive: true, force: true });
   for (const h of hosts) rmSync(join(STATE, "hosts", h, "home"), { recursive: true, force: true });
   await expectNoContainers();
 });
@@ -107,7 +112,16 @@ afterAll(removeExports);
 
 describe("the test stacks", () => {
   it("run the image, vLLM release and balancer image the test built", async () => {
-    for (const stack of ["e2e-2node", "e2e-2node-short", "e2e-packed", "e2e-dp", "e2e-preflight"]) {
+    for (const stack of [
+      "e2e-2node",
+      "e2e-2node-short",
+      "e2e-packed",
+      "e2e-dp",
+      "e2e-preflight",
+      "e2e-rolling",
+      "e2e-heal",
+      "e2e-balancer",
+    ]) {
       const plan = await planOf(stack);
       expect(plan.cluster.image).toBe(E2E_IMAGE);
       expect(plan.cluster.vllmVersion).toBe(E2E_VLLM_VERSION);
@@ -217,7 +231,8 @@ describe("rocm-vllm export on simulated hosts", () => {
     expect(existsSync(canary)).toBe(false);
     for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f), "utf8")).not.toContain("hf_e2e");
 
-    // Idempotent: a second deploy replaces the containers (new IDs), skips the finished jobs, and serves again.
+    // Idempotent: a second deploy keeps the containers that run as planned (same IDs), skips the finished jobs,
+    // and still serves.
     const before = [
       (await inspect("h1", "rocm-vllm-llama405b-ray-head")).Id,
       (await inspect("h2", "rocm-vllm-llama405b-ray-worker")).Id,
@@ -225,13 +240,13 @@ describe("rocm-vllm export on simulated hosts", () => {
     const second = await runScript(dir, "deploy.sh", secrets, 150_000);
     expect(second.code, second.output).toBe(0);
     expect(second.output).toContain("rocm-vllm-llama405b-weights already ran for trigger");
-    expect(second.output).toContain("removing rocm-vllm-llama405b-ray-head");
+    expect(second.output).toContain("rocm-vllm-llama405b-ray-head runs as planned; kept");
+    expect(second.output).not.toContain("removing rocm-vllm-llama405b-ray-head");
     const after = [
       (await inspect("h1", "rocm-vllm-llama405b-ray-head")).Id,
       (await inspect("h2", "rocm-vllm-llama405b-ray-worker")).Id,
     ];
-    expect(after[0]).not.toBe(before[0]);
-    expect(after[1]).not.toBe(before[1]);
+    expect(after).toEqual(before);
     expect(await containerNames("h1")).toEqual(["rocm-vllm-llama405b-ray-head"]);
     expect(await containerNames("h2")).toEqual(["rocm-vllm-llama405b-ray-worker"]);
     expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);

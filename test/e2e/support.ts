@@ -3,7 +3,7 @@
  * them through the ROCM_VLLM_ON_NODE hook (test/e2e/on-node.sh), and reading their Docker daemons.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Plan } from "../../planner/types";
 
@@ -169,6 +169,18 @@ export async function exportStack(stack: string): Promise<string> {
   return out;
 }
 
+/** Exports a changed copy of a test stack (its text edited by `edit`) into a fresh directory and returns it. */
+export async function exportEditedStack(stack: string, edit: (text: string) => string): Promise<string> {
+  mkdirSync(join(STATE, "exports"), { recursive: true });
+  const out = mkdtempSync(join(STATE, "exports", `${stack}-edited-`));
+  exportDirs.push(out);
+  const file = join(out, `Pulumi.${stack}.yaml`);
+  writeFileSync(file, edit(readFileSync(stackFile(stack), "utf8")));
+  const r = await cli("export", file, "--out", join(out, "scripts"));
+  if (r.code !== 0) throw new Error(`rocm-vllm export of the edited ${stack} failed: ${r.output}`);
+  return join(out, "scripts");
+}
+
 /** Removes the directories `exportStack` created. */
 export function removeExports(): void {
   for (const dir of exportDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -213,7 +225,9 @@ export async function containerNames(host: HostName): Promise<string[]> {
 /** The subset of `docker inspect` the test compares with the plan. */
 export interface Inspected {
   Id: string;
-  State: { Running: boolean; StartedAt: string };
+  /** ID of the image the container runs (`sha256:…`). */
+  Image: string;
+  State: { Running: boolean; StartedAt: string; Status: string; Health?: { Status: string } };
   RestartCount: number;
   Config: {
     Env: string[];
@@ -233,6 +247,7 @@ export interface Inspected {
     Binds: string[] | null;
     RestartPolicy: { Name: string };
     ShmSize: number;
+    Init: boolean | null;
   };
 }
 
