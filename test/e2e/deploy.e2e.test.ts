@@ -4,7 +4,7 @@
  * (test/e2e/standins). Every scenario starts from hosts without containers and has its own time limit.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import type { ContainerSpec, Plan } from "../../planner/types";
@@ -19,19 +19,18 @@ import {
   type HostName,
   inHost,
   inspect,
+  MODEL_CACHE,
   onNode,
   planOf,
   removeExports,
+  resetHosts,
   run,
   runScript,
-  SIM_HOSTS,
   STATE,
   simHost,
   waitFor,
 } from "./support";
 
-const MODEL_CACHE = "/var/lib/rocm-vllm-e2e/model-cache";
-const COMPILE_CACHE = "/var/lib/rocm-vllm-e2e/compile-cache";
 const hosts = Object.keys(HOSTS) as HostName[];
 
 /** Stand-in script input as deploy.sh sends it: the action, the secrets, then the node script. */
@@ -100,12 +99,7 @@ async function expectNoContainers(): Promise<void> {
 }
 
 beforeEach(async () => {
-  const r = await run(SIM_HOSTS, ["clean"], { timeoutMs: 120_000 });
-  expect(r.code, r.output).toBe(0);
-  rmSync(MODEL_CACHE, { recursive: true, force: true });
-  rmSync(COMPILE_CACHE, { recursive: true, force: true });
-  for (const h of hosts) rmSync(join(STATE, "hosts", h, "home"), { recursive: true, force: true });
-  await expectNoContainers();
+  expect(await resetHosts()).toEqual([]);
 });
 
 afterAll(removeExports);

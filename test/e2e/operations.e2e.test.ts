@@ -22,7 +22,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { memberCommand } from "../../planner/scripts/supervisor";
 import type { Plan } from "../../planner/types";
 import {
-  containerNames,
+  COMPILE_CACHE,
   docker,
   E2E,
   exportEditedStack,
@@ -34,6 +34,7 @@ import {
   onNode,
   planOf,
   removeExports,
+  resetHosts,
   run,
   runScript,
   SIM_HOSTS,
@@ -41,10 +42,7 @@ import {
   waitFor,
 } from "./support";
 
-const MODEL_CACHE = "/var/lib/rocm-vllm-e2e/model-cache";
-const COMPILE_CACHE = "/var/lib/rocm-vllm-e2e/compile-cache";
 const CLIENT = join(E2E, "client.py");
-const hosts = Object.keys(HOSTS) as HostName[];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface ClientRequest {
@@ -61,9 +59,31 @@ interface ClientResult {
   samples: { t: number; up: string[] }[];
 }
 
+interface ClientOptions {
+  url: string;
+  model: string;
+  concurrency: number;
+  /** Stop after this long, or once `stopFile` exists. */
+  seconds?: number;
+  stopFile?: string;
+  /** Request ids are `<prefix>-<n>`. */
+  prefix?: string;
+  headers?: string[];
+  /** Instances the monitor asks directly every 0.2 s. */
+  watch?: string[];
+}
+
 /** Runs test/e2e/client.py in a simulated host's network namespace; resolves with what it recorded. */
-async function client(from: HostName, args: string[], timeoutMs = 600_000): Promise<ClientResult> {
-  const r = await run("ip", ["netns", "exec", `rvx-${from}`, "python3", CLIENT, ...args], { timeoutMs });
+async function client(from: HostName, o: ClientOptions): Promise<ClientResult> {
+  const args = [
+    ...["--url", o.url, "--model", o.model, "--concurrency", String(o.concurrency)],
+    ...(o.seconds !== undefined ? ["--seconds", String(o.seconds)] : []),
+    ...(o.stopFile ? ["--stop-file", o.stopFile] : []),
+    ...(o.prefix ? ["--prefix", o.prefix] : []),
+    ...(o.headers ?? []).flatMap((h) => ["--header", h]),
+    ...(o.watch ?? []).flatMap((u) => ["--watch", u]),
+  ];
+  const r = await run("ip", ["netns", "exec", `rvx-${from}`, "python3", CLIENT, ...args], { timeoutMs: 600_000 });
   if (r.code !== 0) throw new Error(`client failed: ${r.output}`);
   return JSON.parse(r.stdout) as ClientResult;
 }
@@ -105,12 +125,7 @@ async function memberState(host: HostName, container: string): Promise<Record<st
 }
 
 beforeEach(async () => {
-  const r = await run(SIM_HOSTS, ["clean"], { timeoutMs: 120_000 });
-  expect(r.code, r.output).toBe(0);
-  rmSync(MODEL_CACHE, { recursive: true, force: true });
-  rmSync(COMPILE_CACHE, { recursive: true, force: true });
-  for (const h of hosts) rmSync(join(STATE, "hosts", h, "home"), { recursive: true, force: true });
-  for (const h of hosts) expect(await containerNames(h), `containers left on ${h}`).toEqual([]);
+  expect(await resetHosts()).toEqual([]);
 });
 
 afterAll(removeExports);
@@ -132,19 +147,14 @@ describe("rolling updates on fixed GPUs", () => {
     const stop = join(STATE, `stop-rolling-${process.pid}`);
     rmSync(stop, { force: true });
     // Clients reach the balancer from the other host; the monitor asks each replica directly.
-    const load = client("h1", [
-      "--url",
-      d.endpoints[0] ?? "",
-      "--model",
-      d.servedModelName,
-      "--concurrency",
-      "4",
-      "--stop-file",
-      stop,
-      "--prefix",
-      "roll",
-      ...replicas.flatMap((u) => ["--watch", u]),
-    ]);
+    const load = client("h1", {
+      url: d.endpoints[0] ?? "",
+      model: d.servedModelName,
+      concurrency: 4,
+      stopFile: stop,
+      prefix: "roll",
+      watch: replicas,
+    });
     await sleep(3000);
     const second = await runScript(changed, "deploy.sh", {}, 300_000);
     await sleep(2000);
@@ -311,7 +321,7 @@ describe("the balancer and warm restarts", () => {
     const plan: Plan = await planOf("e2e-balancer");
     const d = plan.deployments[0];
     if (!d) throw new Error("no deployment");
-    const lbUrl = d.endpoints[0] ?? "";
+    const through = { url: d.endpoints[0] ?? "", model: d.servedModelName };
     const dir = await exportStack("e2e-balancer");
     const deployed = await runScript(dir, "deploy.sh", {}, 300_000);
     expect(deployed.code, deployed.output).toBe(0);
@@ -328,50 +338,19 @@ describe("the balancer and warm restarts", () => {
 
     // Session affinity: one value of X-Session-Id, one replica; without the header, least connections spreads.
     for (const session of ["alpha", "beta"]) {
-      const r = await client("h2", [
-        "--url",
-        lbUrl,
-        "--model",
-        d.servedModelName,
-        "--concurrency",
-        "1",
-        "--seconds",
-        "3",
-        "--header",
-        `X-Session-Id: ${session}`,
-      ]);
+      const r = await client("h2", { ...through, concurrency: 1, seconds: 3, headers: [`X-Session-Id: ${session}`] });
       expect(r.requests.length).toBeGreaterThan(5);
       expect(r.requests.every((q) => q.ok)).toBe(true);
       expect(new Set(r.requests.map((q) => q.server)).size, `session ${session}`).toBe(1);
     }
-    const spread = await client("h2", [
-      "--url",
-      lbUrl,
-      "--model",
-      d.servedModelName,
-      "--concurrency",
-      "3",
-      "--seconds",
-      "3",
-    ]);
+    const spread = await client("h2", { ...through, concurrency: 3, seconds: 3 });
     expect(new Set(spread.requests.map((q) => q.server)).size).toBe(3);
 
     // A replica killed under load: the only failed requests are ones the balancer had sent to it before it died.
     const victim = d.instances[1];
     if (!victim) throw new Error("no replica 1");
     const victimAddress = `10.77.0.11:${victim.port}`;
-    const load = client("h2", [
-      "--url",
-      lbUrl,
-      "--model",
-      d.servedModelName,
-      "--concurrency",
-      "4",
-      "--seconds",
-      "8",
-      "--prefix",
-      "kill",
-    ]);
+    const load = client("h2", { ...through, concurrency: 4, seconds: 8, prefix: "kill" });
     await sleep(3000);
     await docker("h1", "kill", victim.container);
     const killedAt = Date.now() / 1000;
@@ -399,18 +378,7 @@ describe("the balancer and warm restarts", () => {
     const stopped = d.instances[2];
     if (!stopped) throw new Error("no replica 2");
     await docker("h1", "stop", stopped.container);
-    const refused = await client("h2", [
-      "--url",
-      lbUrl,
-      "--model",
-      d.servedModelName,
-      "--concurrency",
-      "1",
-      "--seconds",
-      "3",
-      "--prefix",
-      "refused",
-    ]);
+    const refused = await client("h2", { ...through, concurrency: 1, seconds: 3, prefix: "refused" });
     expect(refused.requests.every((q) => q.ok)).toBe(true);
     const retried = (await docker("h1", "logs", "rocm-vllm-llama8b-lb"))
       .split("\n")

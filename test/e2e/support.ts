@@ -13,6 +13,10 @@ export const STATE = process.env.ROCM_VLLM_E2E_STATE ?? "/run/rocm-vllm-e2e";
 export const SIM_HOSTS = join(E2E, "sim-hosts.sh");
 export const ON_NODE = join(E2E, "on-node.sh");
 
+/** What the test stacks' jobs and containers write on the machine (their modelCache and compileCache.path). */
+export const MODEL_CACHE = "/var/lib/rocm-vllm-e2e/model-cache";
+export const COMPILE_CACHE = "/var/lib/rocm-vllm-e2e/compile-cache";
+
 /** Simulated hosts: name → address on the private bridge. The test stacks use these addresses. */
 export const HOSTS = { h1: "10.77.0.11", h2: "10.77.0.12" } as const;
 export type HostName = keyof typeof HOSTS;
@@ -274,4 +278,21 @@ export function simHost(plan: Plan, node: string): HostName {
   const entry = Object.entries(HOSTS).find(([, addr]) => addr === ip);
   if (!entry) throw new Error(`node ${node} (${ip}) is not a simulated host`);
   return entry[0] as HostName;
+}
+
+/**
+ * Every scenario starts from hosts without containers, caches or job stamps: removes them, and fails unless no
+ * container is left.
+ */
+export async function resetHosts(): Promise<string[]> {
+  const r = await run(SIM_HOSTS, ["clean"], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`sim-hosts.sh clean failed: ${r.output}`);
+  rmSync(MODEL_CACHE, { recursive: true, force: true });
+  rmSync(COMPILE_CACHE, { recursive: true, force: true });
+  const names: string[] = [];
+  for (const h of Object.keys(HOSTS) as HostName[]) {
+    rmSync(join(STATE, "hosts", h, "home"), { recursive: true, force: true });
+    names.push(...(await containerNames(h)).map((n) => `${h}: ${n}`));
+  }
+  return names;
 }
