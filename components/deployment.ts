@@ -172,7 +172,8 @@ export function createDeployment(
   const readiness: command.remote.Command[] = [];
   const smokeTests: command.remote.Command[] = [];
   const rolloutSteps: command.remote.Command[] = [];
-  let previous: pulumi.Resource[] = [];
+  // The balancers are (re)created before the first wave drains: a new balancer configuration never lands mid-rollout.
+  let previous: pulumi.Resource[] = rolling ? services : [];
   d.rollout.waves.forEach((wave, w) => {
     const mine = args.containers.filter(({ node, spec }) => waveOf.get(`${node.plan.name}/${spec.name}`) === w);
     const inputs = mine.map(({ node, spec }) => ({

@@ -3,7 +3,8 @@
  *
  *     drain(w) on every balancer node ─▶ containers of wave w ─▶ readiness, smoke test ─▶ undrain(w) ─▶ drain(w+1) …
  *
- * `drain(w)` depends on `undrain(w-1)`, and the wave's containers depend on `drain(w)`, through `dependsOn` only.
+ * `drain(w)` depends on `undrain(w-1)` (the first drain on the balancer containers, so a new balancer configuration
+never lands mid-rollout), and the wave's containers depend on `drain(w)`, through `dependsOn` only.
  * Why the old container is really stopped after its drain and not before: the Docker provider replaces a container
  * delete-before-create, and the engine issues that delete when it registers the container's new state
  * (pulumi/pulumi pkg/resource/deploy/step_generator.go, `GenerateSteps`: DeleteReplacement before CreateReplacement),
