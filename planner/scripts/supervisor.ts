@@ -243,6 +243,7 @@ def supervise(st):
                 st.failures = 0
                 st.put("serving", f"served {H['stableSeconds']} s: failure count reset")
             if M["kind"] == "ray-worker" and not os.path.exists("/var/lib/rocm-vllm/ray-joined"):
+                started = now  # a new head gets the whole readiness time to form
                 st.put("forming", "the Ray head went away: rejoining")
             elif H["probeSeconds"] > 0 and now >= next_probe:
                 next_probe = now + H["probeSeconds"]
