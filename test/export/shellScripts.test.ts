@@ -362,6 +362,24 @@ describe("a node script", () => {
     expect(third.stdout).toContain("running rocm-vllm-llama405b-weights");
   });
 
+  it("stop-changed leaves the containers of rolling deployments to their waves, even when nothing else runs here", () => {
+    const fakes = new Fakes();
+    const plan = lbPlan();
+    const node = plan.nodes[0];
+    if (!node) throw new Error("no node");
+    const rolled = node.containers.map((c) => c.name);
+    expect(rolled.length).toBeGreaterThan(1);
+    for (const services of [node.services, []]) {
+      const script = join(fakes.dir, `node-${services.length}.sh`);
+      writeFileSync(script, renderNodeScript(plan, { ...node, services }, { source: "s" }));
+      const r = fakes.run(script, ["stop-changed"]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // Only `docker ps` (the unplanned containers) and the balancer's inspect: no replica was looked at or removed.
+    const touched = fakes.calls("docker").flatMap((c) => c.argv);
+    for (const name of rolled) expect(touched).not.toContain(name);
+  });
+
   it("preflight runs the plan's preflight text verbatim with sh", () => {
     const fakes = new Fakes();
     const plan = rayPlan();
