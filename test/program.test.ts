@@ -584,11 +584,7 @@ describe("rolling updates in the graph", () => {
         // trigger hashes.
         const waits = s.dependencies.filter((u) => urns.get(u)?.type !== REMOTE_IMAGE).sort();
         const balancers = run.resources.filter((r) => r.type === CONTAINER && r.name.includes("-load-balancer-"));
-        expect(waits).toEqual(
-          (w === 0 ? balancers : steps(w - 1, "undrain"))
-            .map((u) => u.urn)
-            .sort(),
-        );
+        expect(waits).toEqual((w === 0 ? balancers : steps(w - 1, "undrain")).map((u) => u.urn).sort());
       }
       const containers = wave.containers.map((c) => {
         const node = plan.nodes.find((n) => n.name === c.node);

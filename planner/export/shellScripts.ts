@@ -350,11 +350,13 @@ export function renderNodeScript(plan: Plan, node: NodePlan, opts: ExportOptions
     "  esac",
     "}",
     "",
-    "# True when the named container runs with the planned spec.",
+    "# True when the named container runs with the planned spec and its member has not given up (a failed member is",
+    "# replaced, so running deploy.sh again retries it).",
     "as_planned() {",
     '  [[ "$(docker inspect -f \'{{.State.Running}} {{index .Config.Labels "' +
       SPEC_LABEL +
-      '"}}\' "$1" 2>/dev/null)" == "true $(planned_spec "$1")" ]]',
+      '"}}\' "$1" 2>/dev/null)" == "true $(planned_spec "$1")" ]] &&',
+    `    ! docker exec "$1" grep -qx state=failed ${shellQuote(MEMBER_STATUS_FILE)} 2>/dev/null`,
     "}",
     "",
     ...longRunning.map((c, i) => `${runFunction(c, i)}\n`),

@@ -187,7 +187,7 @@ export function readinessScript(i: ReadinessScriptInput): string {
     "fail_with_log() {",
     `  echo ${shellQuote(`rocm-vllm: ${i.deployment} on ${i.node} (container ${i.container})`)} "$1; member: $(member); last log lines:" >&2`,
     `  docker logs --tail 40 ${name} 2>&1 | sed 's/^/  /' >&2`,
-    `  echo ${shellQuote(`rocm-vllm: left on ${i.node}: ${i.container}, which restarts with back-off until its restart cap, then stays failed without holding a GPU; remove it with: docker rm -f ${i.container} (or pulumi destroy / teardown.sh), or fix the cause and deploy again`)} >&2`,
+    `  echo ${shellQuote(`rocm-vllm: left on ${i.node}: ${i.container}, which restarts with back-off until its restart cap, then stays failed without holding a GPU; to retry after fixing the cause, run deploy.sh again, or remove it (docker rm -f ${i.container}) and run pulumi up --refresh`)} >&2`,
     "  exit 1",
     "}",
     "shown=''",

@@ -62,6 +62,8 @@ H = C["healing"]
 M = C["member"]
 NAME = C["container"]
 STATUS = H["statusFile"]
+FORMED = os.path.join(os.path.dirname(STATUS), "ray-formed")
+JOINED = os.path.join(os.path.dirname(STATUS), "ray-joined")
 RUNNING = ("starting", "loading", "forming", "serving")
 stopping = []
 
@@ -190,11 +192,14 @@ def stop(proc, why):
         pass
     proc.wait()
     if M["kind"] in ("ray-head", "ray-worker"):
-        subprocess.run(["ray", "stop", "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+        try:
+            subprocess.run(["ray", "stop", "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError) as e:
+            log(f"ray stop --force failed: {e}")
 
 
 def supervise(st):
-    for f in ("/var/lib/rocm-vllm/ray-formed", "/var/lib/rocm-vllm/ray-joined"):
+    for f in (FORMED, JOINED):
         if os.path.exists(f):
             os.unlink(f)
     st.put("starting")
@@ -211,13 +216,13 @@ def supervise(st):
         if monitor is not None and monitor.poll() is not None:
             lines = (monitor.stdout.read() or "").strip().splitlines()
             return fail(st, proc, lines[-1] if lines else "the Ray membership monitor stopped")
-        if M["kind"] == "ray-head" and monitor is None and os.path.exists("/var/lib/rocm-vllm/ray-formed"):
-            monitor = subprocess.Popen([sys.executable, "-c", RAY_MONITOR, "/var/lib/rocm-vllm/ray-formed"], stdout=subprocess.PIPE, text=True)
+        if M["kind"] == "ray-head" and monitor is None and os.path.exists(FORMED):
+            monitor = subprocess.Popen([sys.executable, "-c", RAY_MONITOR, FORMED], stdout=subprocess.PIPE, text=True)
         if st.state != "serving":
             if now - started > C["readySeconds"]:
                 return fail(st, proc, f"not serving {C['readySeconds']} s after it started")
             if M["kind"] == "ray-worker":
-                if os.path.exists("/var/lib/rocm-vllm/ray-joined"):
+                if os.path.exists(JOINED):
                     st.put("serving", "joined the Ray head")
                 elif st.state == "starting":
                     st.put("forming", "joining the Ray head")
@@ -242,9 +247,11 @@ def supervise(st):
             if st.failures and now - st.since >= H["stableSeconds"]:
                 st.failures = 0
                 st.put("serving", f"served {H['stableSeconds']} s: failure count reset")
-            if M["kind"] == "ray-worker" and not os.path.exists("/var/lib/rocm-vllm/ray-joined"):
-                started = now  # a new head gets the whole readiness time to form
-                st.put("forming", "the Ray head went away: rejoining")
+            if M["kind"] == "ray-worker":
+                # No API here: the worker lives while it is in a Ray cluster (its raylet exits when the head goes).
+                if not os.path.exists(JOINED):
+                    started = now  # a new head gets the whole readiness time to form
+                    st.put("forming", "the Ray head went away: rejoining")
             elif H["probeSeconds"] > 0 and now >= next_probe:
                 next_probe = now + H["probeSeconds"]
                 if M["kind"] == "follower":
@@ -293,7 +300,7 @@ def main():
     if state == "failed" or st.failures > H["maxRestarts"]:
         why = prev.get("reason", "") if state == "failed" else f"gave up after {H['maxRestarts']} restarts without serving {H['stableSeconds']} s in between; last failure: {st.cause}"
         st.put("failed", why)
-        log(f"FAILED: {why}. It holds no GPU and stays failed until the container is replaced (pulumi up, deploy.sh) or removed (docker rm -f {NAME})")
+        log(f"FAILED: {why}. It holds no GPU and stays failed until the container is replaced: run deploy.sh again, or docker rm -f {NAME} and pulumi up --refresh")
         while not stopping:
             time.sleep(1)
         return 0

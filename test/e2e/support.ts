@@ -211,6 +211,15 @@ export function inHost(host: HostName, cmd: string[], timeoutMs = 30_000) {
   return run("ip", ["netns", "exec", `rvx-${host}`, ...cmd], { timeoutMs });
 }
 
+/** A container's log, stdout and stderr interleaved (`docker logs` replays the container's stderr on its own). */
+export async function containerLog(host: HostName, container: string): Promise<string> {
+  const r = await run("docker", ["-H", `unix://${STATE}/hosts/${host}/docker.sock`, "logs", container], {
+    timeoutMs: 60_000,
+  });
+  if (r.code !== 0) throw new Error(`docker logs ${container} on ${host}: ${r.output}`);
+  return r.output;
+}
+
 /** The docker CLI against a simulated host's daemon. */
 export async function docker(host: HostName, ...args: string[]): Promise<string> {
   const r = await run("docker", ["-H", `unix://${STATE}/hosts/${host}/docker.sock`, ...args], { timeoutMs: 60_000 });

@@ -380,6 +380,26 @@ describe("a node script", () => {
     for (const name of rolled) expect(touched).not.toContain(name);
   });
 
+  it("counts a running container whose member gave up (state=failed) as changed, so deploy.sh replaces it", () => {
+    const fakes = new Fakes();
+    const plan = lbPlan();
+    const node = plan.nodes[0];
+    const spec = node?.containers[0];
+    if (!node || !spec) throw new Error("no container");
+    // docker: the container runs with the planned spec; its status file says failed when FAKE_FAILED is set.
+    writeFileSync(
+      join(fakes.dir, "docker"),
+      `#!/bin/bash\ncase "$1" in\n  inspect) echo "true ${specHash(spec)}" ;;\n  exec) [[ -n "\${FAKE_FAILED:-}" ]] ;;\nesac\n`,
+    );
+    const script = join(fakes.dir, "node.sh");
+    writeFileSync(script, renderNodeScript(plan, node, { source: "s" }));
+    const serving = fakes.run(script, ["changed", spec.name]);
+    expect(serving.code, serving.stderr).toBe(0);
+    expect(serving.stdout).toBe("");
+    const failed = fakes.run(script, ["changed", spec.name], { FAKE_FAILED: "1" });
+    expect(failed.stdout.trim()).toBe(spec.name);
+  });
+
   it("preflight runs the plan's preflight text verbatim with sh", () => {
     const fakes = new Fakes();
     const plan = rayPlan();

@@ -7,9 +7,16 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SUPERVISOR_PY, type SupervisorConfig, supervisedCommand } from "../../planner/scripts/supervisor";
+import { MEMBER_STATUS_FILE } from "../../planner/rules/healing";
+import {
+  RAY_FORMED_FILE,
+  RAY_JOINED_FILE,
+  SUPERVISOR_PY,
+  type SupervisorConfig,
+  supervisedCommand,
+} from "../../planner/scripts/supervisor";
 import { removeTempDirs, tempDir } from "../export/fakes";
 
 afterAll(removeTempDirs);
@@ -141,6 +148,53 @@ describe("the member supervisor", () => {
     const r = spawnSync("python3", ["-c", `import ast,sys; ast.parse(sys.stdin.read())`], { input: SUPERVISOR_PY });
     expect(r.status).toBe(0);
   });
+
+  it("keeps a joined Ray worker serving without probing an API it has not, and waits for it to rejoin a new head", async () => {
+    // The launch scripts write the Ray markers next to the status file, where the supervisor looks for them.
+    expect(dirname(RAY_JOINED_FILE)).toBe(dirname(MEMBER_STATUS_FILE));
+    expect(dirname(RAY_FORMED_FILE)).toBe(dirname(MEMBER_STATUS_FILE));
+    const dir = tempDir("rocm-vllm-supervisor-");
+    const joined = join(dir, "ray-joined");
+    // Stands in for the worker's launch script: joins at once, loses its head after 4 s, joins the new one 2 s later.
+    const script = `import os, time
+open(${JSON.stringify(joined)}, "w").close(); time.sleep(4)
+os.unlink(${JSON.stringify(joined)}); time.sleep(2)
+open(${JSON.stringify(joined)}, "w").close(); time.sleep(60)`;
+    const config: SupervisorConfig = {
+      container: "w",
+      deployment: "d",
+      member: { kind: "ray-worker" },
+      main: ["python3", "-c", script],
+      servedModelName: "m",
+      readySeconds: 20,
+      stopSeconds: 3,
+      healing: {
+        maxRestarts: 2,
+        backoffSeconds: 1,
+        maxBackoffSeconds: 300,
+        stableSeconds: 600,
+        probeSeconds: 1,
+        probeFailures: 2,
+        statusFile: join(dir, "member.status"),
+      },
+    };
+    const command = supervisedCommand(config);
+    // Runs 9 s, then gets docker stop's SIGTERM.
+    const child = spawn(command[0] ?? "", command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      log += d.toString();
+    });
+    const term = setTimeout(() => child.kill("SIGTERM"), 9000);
+    const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+    clearTimeout(term);
+    expect(code, log).toBe(0);
+    expect(log).toContain("state stopped: stopped by a signal");
+    expect(log).toContain("state serving: joined the Ray head");
+    expect(log).toContain("state forming: the Ray head went away: rejoining");
+    expect(log.lastIndexOf("state serving: joined the Ray head")).toBeGreaterThan(log.indexOf("rejoining"));
+    expect(log).not.toContain("FAILURE");
+  }, 30_000);
 
   it("counts an engine that exits 0 as a failure, backs off, and stays failed after the cap, holding nothing", async () => {
     const m = await member("exit0", 1, 2);
