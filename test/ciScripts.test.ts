@@ -38,7 +38,7 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 }
 
 describe("shellcheck", () => {
-  it.each([".ci/run", ".github/scripts/changed-stacks.sh", ".github/scripts/plan-comment.sh"])(
+  it.each([".ci/run", "scripts/setup.sh", ".github/scripts/changed-stacks.sh", ".github/scripts/plan-comment.sh"])(
     "%s has no findings",
     (script) => {
       const result = run("shellcheck", ["--severity=style", script], root);

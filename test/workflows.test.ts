@@ -129,8 +129,8 @@ describe("plan.yml", () => {
     expect(steps[0]).toMatchObject({ uses: "actions/checkout@v4", with: { "fetch-depth": 0 } });
     const runs = steps.map((s) => s.run ?? "");
     const at = (cmd: string) => runs.findIndex((r) => r.includes(cmd));
-    expect(at("npm ci")).toBeGreaterThan(-1);
-    expect(at("npm ci")).toBeLessThan(at("npm test"));
+    expect(at("bash scripts/setup.sh")).toBeGreaterThan(-1);
+    expect(at("bash scripts/setup.sh")).toBeLessThan(at("npm test"));
     expect(at("npm test")).toBeLessThan(at("npx rocm-vllm diff --base"));
   });
 
