@@ -53,8 +53,26 @@ function startReaper(): () => void {
   };
 }
 
+/** Stops the run with one line (no stack trace) when the machine cannot host the simulated nodes. */
+function prerequisites(): void {
+  const fail = (why: string) => {
+    process.stderr.write(`npm run test:e2e: ${why}\n`);
+    process.exit(1);
+  };
+  if (process.getuid?.() !== 0) {
+    fail("must run as root (network namespaces and one Docker daemon per simulated host): run it as root");
+  }
+  const t0 = Date.now();
+  const r = spawnSync("bash", [join(E2E, "setup-docker.sh")], { encoding: "utf8", timeout: 15 * 60_000 });
+  if (r.status !== 0) {
+    const last = `${r.stderr ?? ""}`.trim().split("\n").pop() || `exit ${r.status ?? r.signal}`;
+    fail(`test/e2e/setup-docker.sh failed (${last}); prepare the machine with: bash scripts/setup.sh --e2e`);
+  }
+  process.stderr.write(`[e2e setup] prerequisites and cached base image: ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+}
+
 export default function setup(): () => Promise<void> {
-  step("install prerequisites and build the cached base image", "bash", [join(E2E, "setup-docker.sh")], 15 * 60_000);
+  prerequisites();
   step("remove leftovers of an earlier run", SIM_HOSTS, ["down"], 180_000);
 
   const work = mkdtempSync("/tmp/rocm-vllm-e2e-image-");
