@@ -88,6 +88,8 @@ export function deployCluster(): ProgramOutputs {
   // The same checks as the CLI on the same keys: unknown rocm-vllm: keys, secrets stored in plaintext, then the
   // cluster and deployments (getObject, not requireObject: a missing key is reported in the CLI's words).
   const loaded = parseStackEntries({
+    // The stack's name, as the CLI reads it from `stacks/Pulumi.<stack>.yaml`: both label containers with it.
+    stack: pulumi.getStack(),
     values: {
       ...Object.fromEntries(
         Object.entries(pulumi.runtime.allConfig()).filter(([k]) => k.startsWith(`${CONFIG_NAMESPACE}:`)),

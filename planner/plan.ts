@@ -78,6 +78,8 @@ export const CONTAINER_ENTRYPOINT = ["/usr/bin/env"];
 /** Label keys on every managed container. */
 export const LABELS = {
   managed: "rocm-vllm.managed",
+  /** The stack the container belongs to: scripts act only on their own stack's containers. */
+  stack: "rocm-vllm.stack",
   deployment: "rocm-vllm.deployment",
   role: "rocm-vllm.role",
   replica: "rocm-vllm.replica",
@@ -97,6 +99,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   checkDeploymentRefs(config.deployments, nodes, problems);
   const plan: Plan = {
     planVersion: 1,
+    stack: config.stack,
     cluster: {
       gpu: gpu.displayName,
       gpuArch: gpu.gfx,
@@ -136,6 +139,7 @@ export function buildPlan(config: StackConfig): PlanResult {
     for (const { node, job } of result.jobs) byName.get(node)?.jobs.push(job);
     for (const node of result.cacheNodes) weightsGiB.set(node, (weightsGiB.get(node) ?? 0) + result.weightsGiB);
   });
+  stampStack(nodes, config.stack);
   const byContainerName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : 1);
   for (const node of nodes) {
     node.containers.sort(byContainerName);
@@ -555,6 +559,15 @@ function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
     minDocker: MIN_DOCKER,
   };
   return { checks: preflightChecks(input), script: preflightScript(input) };
+}
+
+/** Every container, service and job of the stack carries its name (label `rocm-vllm.stack`). */
+function stampStack(nodes: NodePlan[], stack: string): void {
+  for (const node of nodes) {
+    for (const spec of [...node.containers, ...node.services, ...node.jobs.map((j) => j.container)]) {
+      spec.labels = sorted({ ...spec.labels, [LABELS.stack]: stack });
+    }
+  }
 }
 
 /**

@@ -278,6 +278,8 @@ export interface ClusterSummary {
 export interface Plan {
   /** Format version of this object. */
   planVersion: 1;
+  /** The stack's name (`Pulumi.<stack>.yaml`, `pulumi.getStack()`); label `rocm-vllm.stack` of every container. */
+  stack: string;
   cluster: ClusterSummary;
   nodes: NodePlan[];
   deployments: DeploymentPlan[];

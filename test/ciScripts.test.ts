@@ -151,6 +151,12 @@ describe("plan-comment.sh", () => {
     expect(comment("no newline at end", 2)).toContain("~~~text\nno newline at end\n~~~\n");
   });
 
+  it("says a change with a hazard (exit 3) needs two updates", () => {
+    const body = comment("  hazard: GPUs 0-7 of node-a go from rocm-vllm-a to rocm-vllm-b\n", 3);
+    expect(body).toContain("**The plan changes with a hazard: one update cannot apply it; split it in two");
+    expect(body).toContain("hazard: GPUs 0-7");
+  });
+
   it("reports a failed diff with its exit code and output", () => {
     const body = comment("error: stacks/Pulumi.x.yaml: gpu.count must be > 0\n", 1);
     expect(body).toContain("**`rocm-vllm diff` failed with exit code 1.**");

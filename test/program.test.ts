@@ -25,6 +25,7 @@ import {
   readStackFile,
   resourceGraph,
   runProgram,
+  STACK,
   type StackInput,
 } from "./support/pulumiMocks";
 
@@ -36,6 +37,7 @@ const stackFiles = readdirSync(STACKS_DIR)
 /** The plan the program should be provisioning, built straight from the planner. */
 function planFor(input: StackInput): Plan {
   const loaded = parseStackConfig({
+    stack: STACK,
     cluster: input.cluster,
     deployments: input.deployments,
     hasHfToken: input.hfToken !== undefined,
@@ -107,9 +109,18 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
   });
 
   it("parses the same way as the CLI reads the file", () => {
-    const viaCli = parseStackYaml(readFileSync(join(STACKS_DIR, file), "utf8"));
+    // The CLI names the stack after the file (Pulumi.<stack>.yaml), the program after pulumi.getStack(): the same.
+    const viaCli = parseStackYaml(readFileSync(join(STACKS_DIR, file), "utf8"), `stacks/Pulumi.${STACK}.yaml`);
     expect(viaCli.ok).toBe(true);
     if (viaCli.ok) expect(buildPlan(viaCli.config).plan).toEqual(plan);
+  });
+
+  it("labels every container with the stack's name, pulumi.getStack()", () => {
+    const containers = run.resources.filter((r) => r.type === CONTAINER);
+    expect(containers.length).toBeGreaterThan(0);
+    for (const c of containers) {
+      expect(c.inputs.labels).toEqual(expect.arrayContaining([{ label: "rocm-vllm.stack", value: STACK }]));
+    }
   });
 
   it("creates one Docker provider per node over SSH and pulls each image once per node through it", () => {
@@ -416,7 +427,12 @@ describe("generated configs", () => {
       cluster: clusterOf(1, { gpu: "mi300" }),
       deployments: [{ name: "Bad_Name", model: "meta-llama/Llama-3.1-8B-Instruct", parallelism: { tensr: 8 } }],
     };
-    const loaded = parseStackConfig({ cluster: input.cluster, deployments: input.deployments, hasHfToken: false });
+    const loaded = parseStackConfig({
+      stack: STACK,
+      cluster: input.cluster,
+      deployments: input.deployments,
+      hasHfToken: false,
+    });
     expect(loaded.ok).toBe(false);
     const expected = loaded.ok ? "" : formatProblems(loaded.problems);
     expect(expected.split("\n").length).toBeGreaterThanOrEqual(3);
@@ -434,7 +450,12 @@ describe("generated configs", () => {
       cluster: clusterOf(1),
       deployments: [{ name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct", parallelism: { tensor: 3 } }],
     };
-    const loaded = parseStackConfig({ cluster: input.cluster, deployments: input.deployments, hasHfToken: false });
+    const loaded = parseStackConfig({
+      stack: STACK,
+      cluster: input.cluster,
+      deployments: input.deployments,
+      hasHfToken: false,
+    });
     if (!loaded.ok) throw new Error("expected a valid shape");
     const { problems } = buildPlan(loaded.config);
     expect(problems.length).toBeGreaterThan(0);
@@ -443,7 +464,7 @@ describe("generated configs", () => {
 
   it("reports a top-level value that is not an object like the CLI does, not with Pulumi's JSON error", async () => {
     const deployments = [{ name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct" }];
-    const loaded = parseStackConfig({ cluster: "mi300x", deployments, hasHfToken: false });
+    const loaded = parseStackConfig({ stack: STACK, cluster: "mi300x", deployments, hasHfToken: false });
     if (loaded.ok) throw new Error("expected problems");
     await expect(
       runProgram({ cluster: undefined, deployments, plainConfig: { "rocm-vllm:cluster": "mi300x" } }),
@@ -451,7 +472,7 @@ describe("generated configs", () => {
   });
 
   it("reports a missing config key like the CLI does", async () => {
-    const loaded = parseStackConfig({ cluster: undefined, deployments: undefined, hasHfToken: false });
+    const loaded = parseStackConfig({ stack: STACK, cluster: undefined, deployments: undefined, hasHfToken: false });
     if (loaded.ok) throw new Error("expected problems");
     await expect(runProgram({ cluster: undefined, deployments: undefined })).rejects.toThrow(
       formatProblems(loaded.problems),

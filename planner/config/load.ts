@@ -17,6 +17,8 @@ const SSH_KEY_KEY = `${CONFIG_NAMESPACE}:sshPrivateKey`;
 const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, SSH_KEY_KEY];
 
 export interface RawStackConfig {
+  /** The stack's name (see `StackConfig.stack`). */
+  stack: string;
   cluster: unknown;
   deployments: unknown;
   hasHfToken: boolean;
@@ -35,6 +37,8 @@ function parseKey<T>(key: string, schema: z.ZodType<T>, input: unknown, problems
 
 /** A stack's config as a face sees it: every key (namespaced), and whether the stack stores a key encrypted. */
 export interface StackEntries {
+  /** The stack's name (see `StackConfig.stack`). */
+  stack: string;
   /** Config values by full key (`rocm-vllm:cluster`); objects already parsed. Other namespaces are ignored. */
   values: Record<string, unknown>;
   isEncrypted(key: string): boolean;
@@ -72,6 +76,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
     }
   }
   const result = parseStackConfig({
+    stack: entries.stack,
     cluster: entries.values[CLUSTER_KEY],
     deployments: entries.values[DEPLOYMENTS_KEY],
     hasHfToken: entries.values[HF_TOKEN_KEY] !== undefined,
@@ -83,14 +88,39 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
 /** Validates config values already read (from YAML or from `pulumi.Config`). */
 export function parseStackConfig(raw: RawStackConfig): LoadResult {
   const problems: Problem[] = [];
+  if (!STACK_NAME.test(raw.stack)) {
+    problems.push(
+      problem(
+        "stack name",
+        raw.stack,
+        "is not a Pulumi stack name (letters, digits, '-', '_' and '.', at most 100)",
+        "name the file stacks/Pulumi.<stack>.yaml with such a name, or pass --stack <name>",
+      ),
+    );
+  }
   const cluster = parseKey(CLUSTER_KEY, clusterSchema, raw.cluster, problems);
   const deployments = parseKey(DEPLOYMENTS_KEY, deploymentsSchema, raw.deployments, problems);
   if (problems.length > 0 || !cluster || !deployments) return { ok: false, problems };
-  return { ok: true, config: { cluster, deployments, hasHfToken: raw.hasHfToken } };
+  return { ok: true, config: { stack: raw.stack, cluster, deployments, hasHfToken: raw.hasHfToken } };
 }
 
-/** Parses the text of a `Pulumi.<stack>.yaml` file. Secrets stay encrypted: only their presence is recorded. */
-export function parseStackYaml(text: string, file = "stack file"): LoadResult {
+/** Pulumi's rule for stack names (the part after the last `/` of `org/project/stack`). */
+const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/**
+ * The stack a file configures: `<stack>` of `Pulumi.<stack>.yaml`, the name `pulumi.getStack()` returns for it;
+ * any other file name without its `.yaml`/`.yml` extension.
+ */
+export function stackNameFromFile(file: string): string {
+  const base = file.split(/[\\/]/).pop() ?? file;
+  return /^Pulumi\.(.+)\.ya?ml$/.exec(base)?.[1] ?? base.replace(/\.ya?ml$/, "");
+}
+
+/**
+ * Parses the text of a `Pulumi.<stack>.yaml` file. Secrets stay encrypted: only their presence is recorded. The stack
+ * name comes from the file name unless given.
+ */
+export function parseStackYaml(text: string, file = "stack file", stack = stackNameFromFile(file)): LoadResult {
   if (text.trim() === "") {
     return {
       ok: false,
@@ -152,6 +182,7 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
     values[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = value;
   }
   return parseStackEntries({
+    stack,
     values,
     isEncrypted: (key) => {
       const v = values[key];

@@ -246,6 +246,11 @@ export type ModelInfoConfig = z.infer<typeof modelInfoSchema>;
 
 /** The validated stack config, as the planner sees it. */
 export interface StackConfig {
+  /**
+   * The stack's name: `<stack>` of `stacks/Pulumi.<stack>.yaml` (CLI) or `pulumi.getStack()` (program). Every managed
+   * container carries it (label `rocm-vllm.stack`), so nothing acts on another stack's containers on a shared node.
+   */
+  stack: string;
   cluster: ClusterConfig;
   deployments: DeploymentConfig[];
   /** Whether `rocm-vllm:hfToken` is set. Its value never enters the planner. */

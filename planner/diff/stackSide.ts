@@ -29,8 +29,8 @@ export function secretFingerprints(text: string): SecretFingerprints {
 }
 
 /** Validates and plans a stack file's text; problems are the same lines `rocm-vllm plan` prints. */
-export function loadStackSide(text: string, file: string): LoadedSide {
-  const loaded = parseStackYaml(text, file);
+export function loadStackSide(text: string, file: string, stack?: string): LoadedSide {
+  const loaded = parseStackYaml(text, file, stack);
   if (!loaded.ok) return { ok: false, problems: loaded.problems };
   const { plan, problems } = buildPlan(loaded.config);
   if (problems.length > 0) return { ok: false, problems };

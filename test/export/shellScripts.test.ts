@@ -12,9 +12,12 @@ import { planStackText } from "../../cli/stackFile";
 import {
   dockerJobArgv,
   dockerRunArgv,
+  exportedRunArgv,
   exportScripts,
   GENERATED_MARKER,
+  labelOf,
   renderNodeScript,
+  SPEC_LABEL,
 } from "../../planner/export/shellScripts";
 import { shellQuote } from "../../planner/scripts/shellQuote";
 import type { ContainerSpec, Plan } from "../../planner/types";
@@ -308,7 +311,10 @@ describe("a node script", () => {
     const runs = fakes.calls("docker").filter((c) => c.argv[0] === "run");
     const jobRun = runs.find((c) => c.argv[1] === "--rm");
     const containerRun = runs.find((c) => c.argv[1] === "--detach");
-    expect(containerRun?.argv).toEqual(dockerRunArgv(evil));
+    // The plan's docker run argv, plus the spec hash label the script compares on the next up.
+    const hash = labelOf(containerRun?.argv ?? [], SPEC_LABEL) ?? "";
+    expect(hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(containerRun?.argv).toEqual(dockerRunArgv({ ...evil, labels: { ...evil.labels, [SPEC_LABEL]: hash } }));
     // The weight download job needs the token: it reaches docker through the environment, not the argv.
     const job = node.jobs[0];
     if (!job) throw new Error("no job");
@@ -329,22 +335,30 @@ describe("a node script", () => {
     expect(fakes.calls("docker").filter((c) => c.argv[0] === "run")).toEqual([]);
   });
 
-  it("runs a job once per trigger, replaces its containers on every up, and removes everything on down", () => {
+  it("runs a job once per trigger, keeps unchanged containers running on every up, and removes everything on down", () => {
     const fakes = new Fakes();
     const plan = rayPlan();
     const script = join(fakes.dir, "node.sh");
     writeFileSync(script, renderNodeScript(plan, plan.nodes[0] as Plan["nodes"][0], { source: "s" }));
     const env = { HF_TOKEN: "t" };
     expect(fakes.run(script, ["up"], env).code).toBe(0);
+    const firstCalls = fakes.calls("docker").length;
     const second = fakes.run(script, ["up"], env);
-    expect(second.code).toBe(0);
+    expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain("rocm-vllm-llama405b-weights already ran for trigger");
+    expect(second.stdout).toContain("rocm-vllm-llama405b-ray-head unchanged, keeps running");
+    expect(second.stdout).toContain("0 container(s) started, 1 unchanged");
     const runs = fakes.calls("docker").filter((c) => c.argv[0] === "run");
-    expect(runs.map((c) => c.argv[1])).toEqual(["--rm", "--detach", "--detach"]);
+    expect(runs.map((c) => c.argv[1])).toEqual(["--rm", "--detach"]);
+    const secondCalls = fakes.calls("docker").slice(firstCalls);
+    expect(secondCalls.filter((c) => ["run", "stop", "rm"].includes(c.argv[0] ?? ""))).toEqual([]);
+    // The job's record is the stack's own file on the node.
+    expect(existsSync(join(fakes.dir, "home/.local/state/rocm-vllm", plan.stack, "node-a"))).toBe(true);
 
     const down = fakes.run(script, ["down"]);
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stdout).toContain("no container of this stack left");
+    expect(down.stdout).toContain(`no container of stack ${plan.stack} left`);
+    expect(fakes.containers()).toEqual({});
     const third = fakes.run(script, ["up"], env);
     expect(third.stdout).toContain("running rocm-vllm-llama405b-weights");
   });
@@ -366,6 +380,119 @@ describe("a node script", () => {
     expect(r.stderr).toContain("FAIL: nothing real here");
     expect(readFileSync(marker, "utf8").trim()).toBe("sh");
     expect(renderNodeScript(plan, node, { source: "s" })).toContain(node.preflight.script);
+  });
+});
+
+describe("a node script and the other stacks on its node", () => {
+  /** A one-node stack whose deployment `name` runs `replicas` TP 1 containers from `port` on. */
+  const small = (stack: string, name: string, replicas: number, port: number, extraEnv: Record<string, string> = {}) =>
+    planOk(
+      rawCluster({ nodes: [{ name: "shared", host: "10.0.9.10", gpus: 8 }], preflight: false }),
+      [
+        rawDeployment({
+          name,
+          parallelism: { tensor: 1 },
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          replicas,
+          port,
+          extraEnv,
+        }),
+      ],
+      false,
+      stack,
+    );
+  const nodeScript = (fakes: Fakes, plan: Plan, file: string) => {
+    const script = join(fakes.dir, file);
+    writeFileSync(script, renderNodeScript(plan, plan.nodes[0] as Plan["nodes"][0], { source: "s" }));
+    return script;
+  };
+  const names = (fakes: Fakes) => Object.keys(fakes.containers()).sort();
+  const stackOf = (fakes: Fakes, name: string) => fakes.containers()[name]?.labels["rocm-vllm.stack"];
+
+  it("labels every container it starts with the stack's name", () => {
+    const fakes = new Fakes();
+    expect(fakes.run(nodeScript(fakes, small("blue", "chat", 2, 8000), "blue.sh"), ["up"]).code).toBe(0);
+    expect(names(fakes)).toEqual(["rocm-vllm-chat-0", "rocm-vllm-chat-1"]);
+    for (const name of names(fakes)) expect(stackOf(fakes, name)).toBe("blue");
+  });
+
+  it("up removes the stack's containers the plan no longer has: a renamed deployment leaves no orphan", () => {
+    const fakes = new Fakes();
+    expect(fakes.run(nodeScript(fakes, small("blue", "chat", 2, 8000), "v1.sh"), ["up"]).code).toBe(0);
+    const renamed = fakes.run(nodeScript(fakes, small("blue", "assistant", 1, 8000), "v2.sh"), ["up"]);
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(renamed.stdout).toContain("removing rocm-vllm-chat-0 rocm-vllm-chat-1");
+    expect(names(fakes)).toEqual(["rocm-vllm-assistant"]);
+    // The orphans were stopped before the new container started (they held its GPU and port).
+    const calls = fakes.calls("docker").map((c) => c.argv.slice(0, 2).join(" "));
+    expect(calls.lastIndexOf("rm --force")).toBeLessThan(calls.lastIndexOf("run --detach"));
+  });
+
+  it("two stacks with the same deployment name: up and down of one leave the other's containers alone", () => {
+    const fakes = new Fakes();
+    const blue = nodeScript(fakes, small("blue", "chat", 2, 8000), "blue.sh");
+    const green = nodeScript(fakes, small("green", "chat", 1, 9000), "green.sh");
+    expect(fakes.run(blue, ["up"]).code).toBe(0);
+    const greenUp = fakes.run(green, ["up"]);
+    expect(greenUp.code, greenUp.stderr).toBe(0);
+    expect(greenUp.stdout).not.toContain("removing");
+    expect(names(fakes)).toEqual(["rocm-vllm-chat", "rocm-vllm-chat-0", "rocm-vllm-chat-1"]);
+    expect(fakes.run(blue, ["up"]).stdout).not.toContain("removing");
+
+    const greenDown = fakes.run(green, ["down"]);
+    expect(greenDown.code, greenDown.stderr).toBe(0);
+    expect(names(fakes)).toEqual(["rocm-vllm-chat-0", "rocm-vllm-chat-1"]);
+    expect(fakes.run(green, ["up"]).code).toBe(0);
+    expect(fakes.run(blue, ["down"]).code).toBe(0);
+    expect(names(fakes)).toEqual(["rocm-vllm-chat"]);
+    expect(stackOf(fakes, "rocm-vllm-chat")).toBe("green");
+  });
+
+  it("never replaces or removes a container of its name that another stack (or no stack) owns", () => {
+    for (const [labels, why] of [
+      [{ "rocm-vllm.managed": "true", "rocm-vllm.stack": "blue" }, "it belongs to stack blue"],
+      [{ maintainer: "someone" }, "it is not a rocm-vllm container"],
+    ] as const) {
+      const fakes = new Fakes();
+      fakes.addContainer("rocm-vllm-chat", labels);
+      const green = nodeScript(fakes, small("green", "chat", 1, 9000), "green.sh");
+      const up = fakes.run(green, ["up"]);
+      expect(up.code).toBe(1);
+      expect(up.stderr).toContain(`rocm-vllm-chat is already on this node and ${why}; stack green leaves it alone`);
+      const down = fakes.run(green, ["down"]);
+      expect(down.code, down.stderr).toBe(0);
+      expect(down.stdout).toContain(`leaving rocm-vllm-chat: ${why}`);
+      expect(fakes.calls("docker").filter((c) => ["run", "stop", "rm"].includes(c.argv[0] ?? ""))).toEqual([]);
+      expect(fakes.containers()["rocm-vllm-chat"]?.labels).toEqual(labels);
+    }
+  });
+
+  it("up starts again only what changed or stopped; an unchanged container keeps running", () => {
+    const fakes = new Fakes();
+    const v1 = small("blue", "chat", 2, 8000);
+    expect(fakes.run(nodeScript(fakes, v1, "v1.sh"), ["up"]).code).toBe(0);
+    const stopped = fakes.containers()["rocm-vllm-chat-1"];
+    if (!stopped) throw new Error("no container");
+    fakes.addContainer(stopped.name, stopped.labels, false);
+    const again = fakes.run(nodeScript(fakes, v1, "v1.sh"), ["up"]);
+    expect(again.stdout).toContain("rocm-vllm-chat-0 unchanged, keeps running");
+    expect(again.stdout).toContain("removing rocm-vllm-chat-1");
+    expect(again.stdout).toContain("1 container(s) started, 1 unchanged");
+
+    const v2 = small("blue", "chat", 2, 8000, { NCCL_DEBUG: "WARN" });
+    const changed = fakes.run(nodeScript(fakes, v2, "v2.sh"), ["up"]);
+    expect(changed.stdout).toContain("2 container(s) started, 0 unchanged");
+    const spec = v2.nodes[0]?.containers[0];
+    if (!spec) throw new Error("no container");
+    expect(fakes.containers()[spec.name]?.labels[SPEC_LABEL]).toBe(labelOf(exportedRunArgv(spec), SPEC_LABEL));
+  });
+
+  it("requires the action: run without one, it says which exist and touches nothing", () => {
+    const fakes = new Fakes();
+    const r = fakes.run(nodeScript(fakes, small("blue", "chat", 1, 8000), "n.sh"), []);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/say what to do: .*n\.sh preflight\|up\|after-ready\|down/);
+    expect(fakes.calls("docker")).toEqual([]);
   });
 });
 

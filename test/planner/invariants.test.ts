@@ -15,7 +15,12 @@ import { invalidStackArb, type RawStack, toStackYaml, validStackArb } from "../s
 const RUNS = 60;
 
 function load(stack: RawStack) {
-  return parseStackConfig({ cluster: stack.cluster, deployments: stack.deployments, hasHfToken: stack.hasHfToken });
+  return parseStackConfig({
+    stack: "prop",
+    cluster: stack.cluster,
+    deployments: stack.deployments,
+    hasHfToken: stack.hasHfToken,
+  });
 }
 
 function planValid(stack: RawStack): Plan {

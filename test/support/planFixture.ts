@@ -130,6 +130,7 @@ export function fixturePlan(rayNodes = 2): Plan {
   }
   return {
     planVersion: 1,
+    stack: "test",
     cluster: {
       gpu: "mi300x",
       gpuArch: "gfx942",

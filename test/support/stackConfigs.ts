@@ -14,6 +14,9 @@ export type RawDeployment = Record<string, unknown>;
 
 export const STACKS_DIR = join(__dirname, "..", "..", "stacks");
 
+/** The stack name of test configs: the one the Pulumi mocks run (`test/support/pulumiMocks.ts`). */
+export const TEST_STACK = "test";
+
 export function rawCluster(overrides: RawCluster = {}): RawCluster {
   return {
     gpu: "mi300x",
@@ -29,7 +32,7 @@ export function rawDeployment(overrides: RawDeployment = {}): RawDeployment {
 
 /** Validates a raw config; throws with the problems when it is invalid. */
 export function stackConfig(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = false): StackConfig {
-  const r = parseStackConfig({ cluster, deployments, hasHfToken });
+  const r = parseStackConfig({ stack: TEST_STACK, cluster, deployments, hasHfToken });
   if (!r.ok) throw new Error(r.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
   return r.config;
 }
@@ -39,11 +42,12 @@ export function planRaw(
   cluster: RawCluster,
   deployments: RawDeployment[],
   hasHfToken = false,
+  stack = TEST_STACK,
 ): PlanResult & { loadProblems: Problem[] } {
-  const r = parseStackConfig({ cluster, deployments, hasHfToken });
+  const r = parseStackConfig({ stack, cluster, deployments, hasHfToken });
   if (!r.ok) {
     return {
-      plan: { planVersion: 1, cluster: {} as never, nodes: [], deployments: [], warnings: [] },
+      plan: { planVersion: 1, stack, cluster: {} as never, nodes: [], deployments: [], warnings: [] },
       problems: r.problems,
       loadProblems: r.problems,
     };
@@ -52,8 +56,8 @@ export function planRaw(
 }
 
 /** Plans a single deployment on a cluster and insists it is valid. */
-export function planOk(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = false) {
-  const r = planRaw(cluster, deployments, hasHfToken);
+export function planOk(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = false, stack = TEST_STACK) {
+  const r = planRaw(cluster, deployments, hasHfToken, stack);
   if (r.problems.length > 0) throw new Error(r.problems.map((p) => `${p.path}: ${p.message} (${p.fix})`).join("\n"));
   return r.plan;
 }
@@ -75,9 +79,9 @@ export function exampleStacks(): { name: string; file: string; text: string }[] 
     }));
 }
 
-/** Loads an example stack into a validated config. */
+/** Loads an example stack into a validated config (stack name: that of the test stacks, `TEST_STACK`). */
 export function exampleConfig(text: string): StackConfig {
-  const r = parseStackYaml(text);
+  const r = parseStackYaml(text, `Pulumi.${TEST_STACK}.yaml`);
   if (!r.ok) throw new Error(r.problems.map((p) => p.message).join("\n"));
   return r.config;
 }
