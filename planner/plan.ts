@@ -15,6 +15,7 @@ import {
   benchmarkJob,
   checkpointGiB,
   downloadsFromHub,
+  gatedModelToken,
   IMAGE_DISK_GIB,
   loadBalancer,
   MIN_DOCKER,
@@ -211,6 +212,7 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   speculativeConfig(out, d, version);
   const memory = memoryBudget(out, d, model, shape, gpu);
   const predownload = weightsPolicy(out, d, shape);
+  gatedModelToken(out, d, input.hasHfToken);
   checkReplicaPorts(out, d.port, d.replicas);
   checkExtraArgs(out, d.extraArgs, version);
   applyExtraEnv(out, d.extraEnv);

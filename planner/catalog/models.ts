@@ -248,5 +248,17 @@ export function modelFromConfig(model: string, info: ModelInfoConfig): ModelEntr
   };
 }
 
+/**
+ * Hugging Face organisations whose models are gated: a download needs a token of an account that accepted the model's
+ * licence on its model page (huggingface.co/meta-llama, huggingface.co/mistralai), or it fails with 401/403.
+ */
+export const GATED_ORGANISATIONS = ["meta-llama", "mistralai"] as const;
+
+/** Whether a Hugging Face model id is gated (by its organisation); paths in the model cache never are. */
+export function isGatedModel(model: string): boolean {
+  const org = model.startsWith("/") ? undefined : model.split("/")[0]?.toLowerCase();
+  return (GATED_ORGANISATIONS as readonly string[]).includes(org ?? "");
+}
+
 /** Every catalogued id, for docs and tests. */
 export const CATALOG_MODEL_IDS = Object.keys(CHECKPOINTS);

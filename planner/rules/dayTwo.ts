@@ -3,7 +3,7 @@
  * balancer. Each is a named rule; the shell they run lives in `planner/scripts/dayTwoScripts.ts`.
  */
 import { createHash } from "node:crypto";
-import type { ModelEntry } from "../catalog/models";
+import { isGatedModel, type ModelEntry } from "../catalog/models";
 import type { ClusterConfig, DeploymentConfig } from "../config/schema";
 import { nginxConfig } from "../scripts/dayTwoScripts";
 import { shellJoin } from "../scripts/shellQuote";
@@ -48,6 +48,25 @@ export function weightsPolicy(out: Decisions, d: DeploymentConfig, shape: Shape)
   if (d.weights.revision)
     out.addArg("--revision", d.weights.revision, "weightsPolicy", "pinned revision: every node serves the same files");
   return predownload;
+}
+
+/**
+ * A gated model (or draft model) downloaded without a token fails with 401/403 at deploy time, after the pulls. Warn
+ * at plan time, and say how both faces set the token.
+ */
+export function gatedModelToken(out: Decisions, d: DeploymentConfig, hasHfToken: boolean): void {
+  if (hasHfToken) return;
+  const gated = [
+    { model: d.model, path: ".model" },
+    ...(d.speculative?.model ? [{ model: d.speculative.model, path: ".speculative.model" }] : []),
+  ].filter((m) => downloadsFromHub(m.model) && isGatedModel(m.model));
+  for (const m of gated) {
+    out.warn(
+      "gated-model-without-token",
+      `${m.model} is gated on Hugging Face and no token is set: its download fails (401) unless the weights are already in the model cache. Set the token of an account that accepted the model's licence: pulumi config set --secret hfToken <token> (Pulumi), or rocm-vllm export --hf-token and HF_TOKEN=<token> deploy.sh (exported scripts)`,
+      m.path,
+    );
+  }
 }
 
 /** Bytes of the checkpoint on disk (its native format, whatever the serving quantization). */

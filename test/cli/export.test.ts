@@ -120,12 +120,18 @@ describe("rocm-vllm export", () => {
 
   it("--hf-token: deployments need HF_TOKEN, and deploy.sh requires it, without rocm-vllm:hfToken in the stack", () => {
     const out = outDir();
-    const plain = cli("export", "stacks/Pulumi.llama70b-mi300x.yaml", "--out", out);
+    // The example without its rocm-vllm:hfToken, as a script user without Pulumi has it.
+    const stack = join(tmp(), "Pulumi.scripts-only.yaml");
+    const text = readFileSync("stacks/Pulumi.llama70b-mi300x.yaml", "utf8");
+    writeFileSync(stack, text.slice(0, text.indexOf("  # Meta models are gated")));
+    const plain = cli("export", stack, "--out", out);
     expect(plain.stdout).toContain(`deploy:   ${join(out, "deploy.sh")}`);
+    expect(plain.stdout).toContain("[gated-model-without-token]");
     expect(readFileSync(join(out, "deploy.sh"), "utf8")).not.toContain("HF_TOKEN");
-    const r = cli("export", "stacks/Pulumi.llama70b-mi300x.yaml", "--hf-token", "--out", out);
+    const r = cli("export", stack, "--hf-token", "--out", out);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`deploy:   HF_TOKEN=... ${join(out, "deploy.sh")}`);
+    expect(r.stdout).toContain("No warnings.");
     expect(readFileSync(join(out, "deploy.sh"), "utf8")).toContain(
       "rocm-vllm: HF_TOKEN must be set in the environment",
     );

@@ -15,6 +15,7 @@ import {
   E2E_NGINX_IMAGE,
   E2E_VLLM_VERSION,
   exportStack,
+  exportStackText,
   HOSTS,
   type HostName,
   inHost,
@@ -27,6 +28,7 @@ import {
   SIM_HOSTS,
   STATE,
   simHost,
+  stackFile,
   waitFor,
 } from "./support";
 
@@ -107,7 +109,15 @@ afterAll(removeExports);
 
 describe("the test stacks", () => {
   it("run the image, vLLM release and balancer image the test built", async () => {
-    for (const stack of ["e2e-2node", "e2e-2node-short", "e2e-packed", "e2e-dp", "e2e-preflight"]) {
+    for (const stack of [
+      "e2e-2node",
+      "e2e-2node-short",
+      "e2e-packed",
+      "e2e-dp",
+      "e2e-preflight",
+      "e2e-blue",
+      "e2e-green",
+    ]) {
       const plan = await planOf(stack);
       expect(plan.cluster.image).toBe(E2E_IMAGE);
       expect(plan.cluster.vllmVersion).toBe(E2E_VLLM_VERSION);
@@ -168,7 +178,7 @@ describe("the stand-ins", () => {
 });
 
 describe("rocm-vllm export on simulated hosts", () => {
-  it("two-node TP8 x PP2 on Ray comes up, serves across hosts, and a second deploy replaces its containers", async () => {
+  it("two-node TP8 x PP2 on Ray comes up, serves across hosts, and a second deploy keeps its containers running", async () => {
     const plan: Plan = await planOf("e2e-2node");
     const dir = await exportStack("e2e-2node");
     const canary = `/tmp/rocm-vllm-e2e-injected-${process.pid}`;
@@ -217,21 +227,20 @@ describe("rocm-vllm export on simulated hosts", () => {
     expect(existsSync(canary)).toBe(false);
     for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f), "utf8")).not.toContain("hf_e2e");
 
-    // Idempotent: a second deploy replaces the containers (new IDs), skips the finished jobs, and serves again.
-    const before = [
+    // Idempotent: a second deploy keeps the unchanged containers running (same IDs, same start time), skips the
+    // finished jobs, and passes its gates against the running cluster.
+    const ids = async () => [
       (await inspect("h1", "rocm-vllm-llama405b-ray-head")).Id,
       (await inspect("h2", "rocm-vllm-llama405b-ray-worker")).Id,
     ];
+    const before = await ids();
     const second = await runScript(dir, "deploy.sh", secrets, 150_000);
     expect(second.code, second.output).toBe(0);
     expect(second.output).toContain("rocm-vllm-llama405b-weights already ran for trigger");
-    expect(second.output).toContain("removing rocm-vllm-llama405b-ray-head");
-    const after = [
-      (await inspect("h1", "rocm-vllm-llama405b-ray-head")).Id,
-      (await inspect("h2", "rocm-vllm-llama405b-ray-worker")).Id,
-    ];
-    expect(after[0]).not.toBe(before[0]);
-    expect(after[1]).not.toBe(before[1]);
+    expect(second.output).toContain("gpu-a: rocm-vllm-llama405b-ray-head unchanged, keeps running");
+    expect(second.output).toContain("gpu-b: 0 container(s) started, 1 unchanged");
+    expect(second.output).not.toContain("removing");
+    expect(await ids()).toEqual(before);
     expect(await containerNames("h1")).toEqual(["rocm-vllm-llama405b-ray-head"]);
     expect(await containerNames("h2")).toEqual(["rocm-vllm-llama405b-ray-worker"]);
     expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
@@ -391,6 +400,8 @@ describe("rocm-vllm export on simulated hosts", () => {
       "rocm-vllm.managed=true",
       "--label",
       "rocm-vllm.deployment=llama405b",
+      "--label",
+      "rocm-vllm.stack=e2e-2node",
       E2E_IMAGE,
       "sleep",
       "600",
@@ -398,17 +409,103 @@ describe("rocm-vllm export on simulated hosts", () => {
 
     const down = await runScript(dir, "teardown.sh", {}, 120_000);
     expect(down.code, down.output).toBe(0);
-    expect(down.output).toContain("[gpu-a] rocm-vllm: gpu-a: no container of this stack left");
-    expect(down.output).toContain("[gpu-b] rocm-vllm: gpu-b: no container of this stack left");
+    expect(down.output).toContain("[gpu-a] rocm-vllm: gpu-a: no container of stack e2e-2node left");
+    expect(down.output).toContain("[gpu-b] rocm-vllm: gpu-b: no container of stack e2e-2node left");
     await expectNoContainers();
     // The job trigger stamps are gone too, so a new deploy downloads again, as after `pulumi destroy`.
-    expect(existsSync(join(STATE, "hosts/h1/home/.local/state/rocm-vllm/gpu-a"))).toBe(false);
-    expect(existsSync(join(STATE, "hosts/h2/home/.local/state/rocm-vllm/gpu-b"))).toBe(false);
+    expect(existsSync(join(STATE, "hosts/h1/home/.local/state/rocm-vllm/e2e-2node/gpu-a"))).toBe(false);
+    expect(existsSync(join(STATE, "hosts/h2/home/.local/state/rocm-vllm/e2e-2node/gpu-b"))).toBe(false);
 
     const again = await runScript(dir, "teardown.sh", {}, 60_000);
     expect(again.code, again.output).toBe(0);
     await expectNoContainers();
   }, 300_000);
+
+  it("two stacks with the same deployment name on one host: deploy, teardown and down of one leave the other alone", async () => {
+    const blue = await exportStack("e2e-blue");
+    const green = await exportStack("e2e-green");
+    const ids = async (names: string[]) => Promise.all(names.map(async (n) => (await inspect("h1", n)).Id));
+    const blueNames = ["rocm-vllm-chat-0", "rocm-vllm-chat-1"];
+
+    const blueUp = await runScript(blue, "deploy.sh", {}, 120_000);
+    expect(blueUp.code, blueUp.output).toBe(0);
+    const blueIds = await ids(blueNames);
+    const greenUp = await runScript(green, "deploy.sh", {}, 120_000);
+    expect(greenUp.code, greenUp.output).toBe(0);
+    expect(greenUp.output).not.toContain("removing");
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-chat", ...blueNames]);
+    expect(await ids(blueNames)).toEqual(blueIds);
+    for (const [name, stack] of [
+      ["rocm-vllm-chat", "e2e-green"],
+      ["rocm-vllm-chat-0", "e2e-blue"],
+    ]) {
+      expect((await inspect("h1", name)).Config.Labels["rocm-vllm.stack"]).toBe(stack);
+    }
+    for (const port of [8000, 8001, 9000]) {
+      expect(modelIds(await curlJson("h2", `http://10.77.0.11:${port}/v1/models`))).toEqual([
+        "meta-llama/Llama-3.1-8B-Instruct",
+      ]);
+    }
+    const greenId = (await ids(["rocm-vllm-chat"]))[0];
+
+    // Blue again: nothing of blue changed, nothing of green is touched.
+    const blueAgain = await runScript(blue, "deploy.sh", {}, 120_000);
+    expect(blueAgain.code, blueAgain.output).toBe(0);
+    expect(blueAgain.output).toContain("gpu-a: 0 container(s) started, 2 unchanged");
+    expect(await ids(["rocm-vllm-chat", ...blueNames])).toEqual([greenId, ...blueIds]);
+
+    // Green's teardown leaves blue running; so does green's node script run by hand.
+    const greenDown = await runScript(green, "teardown.sh", {}, 60_000);
+    expect(greenDown.code, greenDown.output).toBe(0);
+    expect(greenDown.output).toContain("no container of stack e2e-green left");
+    expect(await containerNames("h1")).toEqual(blueNames);
+    expect(await ids(blueNames)).toEqual(blueIds);
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8001/v1/models"))).toEqual([
+      "meta-llama/Llama-3.1-8B-Instruct",
+    ]);
+    const byHand = await onNode("gpu-a", HOSTS.h1, nodeScriptInput(green, "gpu-a", "down", {}));
+    expect(byHand.code, byHand.output).toBe(0);
+    expect(await ids(blueNames)).toEqual(blueIds);
+
+    // Blue's teardown leaves green's container, even though green holds the deployment name chat too.
+    expect((await runScript(green, "deploy.sh", {}, 120_000)).code).toBe(0);
+    const blueDown = await runScript(blue, "teardown.sh", {}, 60_000);
+    expect(blueDown.code, blueDown.output).toBe(0);
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-chat"]);
+    expect((await inspect("h1", "rocm-vllm-chat")).State.Running).toBe(true);
+    expect((await runScript(green, "teardown.sh", {}, 60_000)).code).toBe(0);
+    await expectNoContainers();
+  }, 420_000);
+
+  it("a renamed deployment leaves no orphan: deploy removes the old containers before it starts the new ones", async () => {
+    const text = readFileSync(stackFile("e2e-blue"), "utf8");
+    const green = await exportStack("e2e-green");
+    expect((await runScript(green, "deploy.sh", {}, 120_000)).code).toBe(0);
+    const before = await exportStackText("e2e-blue", text);
+    expect((await runScript(before, "deploy.sh", {}, 120_000)).code).toBe(0);
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-chat", "rocm-vllm-chat-0", "rocm-vllm-chat-1"]);
+
+    // Renamed, and down to one replica on the same GPU and port 8000 the old replica 0 held.
+    const renamed = text.replace("- name: chat", "- name: assistant").replace("replicas: 2", "replicas: 1");
+    const after = await exportStackText("e2e-blue", renamed);
+    const r = await runScript(after, "deploy.sh", {}, 120_000);
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain("gpu-a: removing rocm-vllm-chat-0 rocm-vllm-chat-1");
+    expect(r.output.indexOf("removing rocm-vllm-chat-0")).toBeLessThan(
+      r.output.indexOf("starting rocm-vllm-assistant"),
+    );
+    // Green's chat, same deployment name as the old blue one, stays.
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-assistant", "rocm-vllm-chat"]);
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual([
+      "meta-llama/Llama-3.1-8B-Instruct",
+    ]);
+
+    const down = await runScript(after, "teardown.sh", {}, 60_000);
+    expect(down.code, down.output).toBe(0);
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-chat"]);
+    expect((await runScript(green, "teardown.sh", {}, 60_000)).code).toBe(0);
+    await expectNoContainers();
+  }, 360_000);
 
   it("preflight stops the deployment on hosts without the amdgpu driver, before anything is pulled or started", async () => {
     const dir = await exportStack("e2e-preflight");

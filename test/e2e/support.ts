@@ -3,7 +3,7 @@
  * them through the ROCM_VLLM_ON_NODE hook (test/e2e/on-node.sh), and reading their Docker daemons.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Plan } from "../../planner/types";
 
@@ -143,6 +143,18 @@ export async function exportStack(stack: string): Promise<string> {
   const r = await cli("export", stackFile(stack), "--out", out);
   if (r.code !== 0) throw new Error(`rocm-vllm export ${stack} failed: ${r.output}`);
   return out;
+}
+
+/** Exports stack `stack` from `text` (a variant of a test stack, e.g. with a deployment renamed); returns the dir. */
+export async function exportStackText(stack: string, text: string): Promise<string> {
+  mkdirSync(join(STATE, "exports"), { recursive: true });
+  const out = mkdtempSync(join(STATE, "exports", `${stack}-`));
+  exportDirs.push(out);
+  const file = join(out, `Pulumi.${stack}.yaml`);
+  writeFileSync(file, text);
+  const r = await cli("export", file, "--out", join(out, "scripts"));
+  if (r.code !== 0) throw new Error(`rocm-vllm export ${stack} failed: ${r.output}`);
+  return join(out, "scripts");
 }
 
 /** Removes the directories `exportStack` created. */

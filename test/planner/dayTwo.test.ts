@@ -97,6 +97,35 @@ describe("weights", () => {
   });
 });
 
+describe("gated models", () => {
+  const warningsOf = (deployment: Record<string, unknown>, hasHfToken: boolean) =>
+    planOk(rawCluster(), [rawDeployment(deployment)], hasHfToken).warnings.filter(
+      (w) => w.code === "gated-model-without-token",
+    );
+  it("warns when a gated model has no token, saying how Pulumi and script users set one", () => {
+    const [w, ...rest] = warningsOf({}, false);
+    expect(rest).toEqual([]);
+    expect(w?.path).toBe("rocm-vllm:deployments[0].model");
+    expect(w?.message).toMatch(/^meta-llama\/Llama-3\.3-70B-Instruct is gated on Hugging Face and no token is set/);
+    expect(w?.message).toContain("pulumi config set --secret hfToken <token> (Pulumi)");
+    expect(w?.message).toContain("rocm-vllm export --hf-token and HF_TOKEN=<token> deploy.sh (exported scripts)");
+    const mixtral = { model: "mistralai/Mixtral-8x7B-Instruct-v0.1", parallelism: { tensor: 8 } };
+    expect(warningsOf(mixtral, false)).toHaveLength(1);
+  });
+  it("says nothing with a token, for open models, or for a model already in the cache", () => {
+    expect(warningsOf({}, true)).toEqual([]);
+    expect(warningsOf({ model: "Qwen/Qwen2.5-72B-Instruct" }, false)).toEqual([]);
+    expect(warningsOf({ model: "/models/Llama-3.3-70B-Instruct" }, false)).toEqual([]);
+  });
+  it("warns about a gated draft model too", () => {
+    const draft = {
+      model: "Qwen/Qwen2.5-72B-Instruct",
+      speculative: { method: "eagle3", model: "meta-llama/Llama-3.1-8B-Instruct" },
+    };
+    expect(warningsOf(draft, false).map((w) => w.path)).toEqual(["rocm-vllm:deployments[0].speculative.model"]);
+  });
+});
+
 describe("smoke test", () => {
   it("sends one completion per instance and passes shellcheck", () => {
     const plan = planOk(rawCluster(), [
