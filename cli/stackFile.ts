@@ -8,10 +8,9 @@
  */
 import { readFileSync } from "node:fs";
 import { parseStackYaml, stackNameFromFile } from "../planner/config/load";
-import { buildPlan } from "../planner/plan";
-import type { Plan, Problem } from "../planner/types";
+import { planLoaded, type StackPlan } from "../planner/stack";
 
-export type StackPlan = { ok: true; plan: Plan } | { ok: false; problems: Problem[] };
+export type { StackPlan };
 
 /** How a command was asked to read its stack. */
 export interface StackOptions {
@@ -24,10 +23,7 @@ export interface StackOptions {
 /** Plans a stack from its YAML text. */
 export function planStackText(text: string, file: string, opts: StackOptions = {}): StackPlan {
   const loaded = parseStackYaml(text, file, opts.stack ?? stackNameFromFile(file));
-  if (!loaded.ok) return { ok: false, problems: loaded.problems };
-  const config = opts.hfToken ? { ...loaded.config, hasHfToken: true } : loaded.config;
-  const { plan, problems } = buildPlan(config);
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, plan };
+  return planLoaded(loaded, (config) => (opts.hfToken ? { ...config, hasHfToken: true } : config));
 }
 
 /** A command line that cannot be run as given (exit 64). */

@@ -6,9 +6,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { parseStackEntries } from "../planner/config/load";
 import { CONFIG_NAMESPACE } from "../planner/config/schema";
-import { buildPlan } from "../planner/plan";
 import { formatProblems } from "../planner/problems";
 import { type BenchmarkResult, parseBenchmarkResult } from "../planner/scripts/dayTwoScripts";
+import { planLoaded } from "../planner/stack";
 import type { Plan, Problem, Warning } from "../planner/types";
 import { Cluster } from "./cluster";
 
@@ -99,9 +99,9 @@ export function deployCluster(): ProgramOutputs {
     },
     isEncrypted: isConfigSecret,
   });
-  if (!loaded.ok) fail(loaded.problems);
-  const { plan, problems } = buildPlan(loaded.config);
-  if (problems.length > 0) fail(problems);
+  const planned = planLoaded(loaded);
+  if (!planned.ok) fail(planned.problems);
+  const { plan } = planned;
 
   for (const w of plan.warnings) pulumi.log.warn(`${w.path}: ${w.message} [${w.code}]`);
   const cluster = new Cluster(CLUSTER_COMPONENT_NAME, { plan, hfToken, sshPrivateKey });

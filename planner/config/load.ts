@@ -8,7 +8,12 @@ import { problem, problemsFromZod, suggest } from "../problems";
 import type { Problem } from "../types";
 import { CONFIG_NAMESPACE, clusterSchema, deploymentsSchema, type StackConfig } from "./schema";
 
-export type LoadResult = { ok: true; config: StackConfig } | { ok: false; problems: Problem[] };
+/**
+ * A validated config, or its problems. With problems, `salvaged` is the config with the offending keys removed
+ * (defaults apply) when that is valid: the guide's rules still run on it, so a shape error does not hide a rule error
+ * elsewhere (`planner/stack.ts`).
+ */
+export type LoadResult = { ok: true; config: StackConfig } | { ok: false; problems: Problem[]; salvaged?: StackConfig };
 
 const CLUSTER_KEY = `${CONFIG_NAMESPACE}:cluster`;
 const DEPLOYMENTS_KEY = `${CONFIG_NAMESPACE}:deployments`;
@@ -24,14 +29,41 @@ export interface RawStackConfig {
   hasHfToken: boolean;
 }
 
-function parseKey<T>(key: string, schema: z.ZodType<T>, input: unknown, problems: Problem[]): T | undefined {
+/** A value parsed, or salvaged: parsed once the keys the schema refused are removed. */
+type Parsed<T> = { value: T; salvaged: false } | { value: T | undefined; salvaged: true };
+
+function parseKey<T>(key: string, schema: z.ZodType<T>, input: unknown, problems: Problem[]): Parsed<T> {
   if (input === undefined) {
     problems.push(problem(key, undefined, "is required", `add ${key} to the stack file (see README.md)`));
-    return undefined;
+    return { value: undefined, salvaged: true };
   }
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) return { value: result.data, salvaged: false };
   problems.push(...problemsFromZod(key, result.error, input, schema));
+  return { value: salvage(schema, input, result.error), salvaged: true };
+}
+
+/** Removes the value at each refused path (unknown keys included) and parses again, a few rounds at most. */
+function salvage<T>(schema: z.ZodType<T>, input: unknown, error: z.ZodError): T | undefined {
+  const current: unknown = structuredClone(input);
+  let issues = error.issues;
+  for (let round = 0; round < 3; round++) {
+    for (const issue of issues) {
+      const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+      for (const path of paths) {
+        const parent = path.slice(0, -1).reduce<unknown>((o, k) => (o as Record<PropertyKey, unknown>)?.[k], current);
+        const last = path.at(-1);
+        // Only keys of objects: removing an array element would renumber the config paths of the rest.
+        if (typeof last !== "string" || parent === null || typeof parent !== "object" || Array.isArray(parent)) {
+          return undefined;
+        }
+        delete (parent as Record<string, unknown>)[last];
+      }
+    }
+    const again = schema.safeParse(current);
+    if (again.success) return again.data;
+    issues = again.error.issues;
+  }
   return undefined;
 }
 
@@ -82,7 +114,9 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
     hasHfToken: entries.values[HF_TOKEN_KEY] !== undefined,
   });
   if (problems.length === 0) return result;
-  return { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)] };
+  return result.ok
+    ? { ok: false, problems, salvaged: result.config }
+    : { ok: false, problems: [...problems, ...result.problems], salvaged: result.salvaged };
 }
 
 /** Validates config values already read (from YAML or from `pulumi.Config`). */
@@ -100,9 +134,22 @@ export function parseStackConfig(raw: RawStackConfig): LoadResult {
   }
   const cluster = parseKey(CLUSTER_KEY, clusterSchema, raw.cluster, problems);
   const deployments = parseKey(DEPLOYMENTS_KEY, deploymentsSchema, raw.deployments, problems);
-  if (problems.length > 0 || !cluster || !deployments) return { ok: false, problems };
-  return { ok: true, config: { stack: raw.stack, cluster, deployments, hasHfToken: raw.hasHfToken } };
+  const config =
+    cluster.value && deployments.value
+      ? { stack: raw.stack, cluster: cluster.value, deployments: deployments.value, hasHfToken: raw.hasHfToken }
+      : undefined;
+  if (problems.length === 0 && config) return { ok: true, config };
+  return { ok: false, problems, salvaged: STACK_NAME.test(raw.stack) ? config : undefined };
 }
+
+/** What to do about the YAML errors people make by hand, by the parser's error code. */
+const YAML_FIXES: Partial<Record<string, string>> = {
+  TAB_AS_INDENT: "indent with spaces: YAML does not allow tabs for indentation",
+  BAD_INDENT: "indent every key of one mapping to the same column, with spaces",
+  DUPLICATE_KEY: "keep one of the repeated keys",
+  MISSING_CHAR: "close the bracket or quote that is open at that point",
+  BLOCK_AS_IMPLICIT_KEY: "put the value on the key's line, or indent it below the key",
+};
 
 /** Pulumi's rule for stack names (the part after the last `/` of `org/project/stack`). */
 const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -129,20 +176,23 @@ export function parseStackYaml(text: string, file = "stack file", stack = stackN
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
-  if (doc.errors.length > 0) {
+  const [first] = doc.errors;
+  if (first) {
+    // Only the first error: the parser's later ones are usually its consequences (one tab gave 17 lines).
+    // With prettyErrors off, yaml leaves `linePos` unset: the line counter turns the offset into line:col.
+    const at = lineCounter.linePos(first.pos[0]);
+    const char = text.charAt(first.pos[0]);
     return {
       ok: false,
-      problems: doc.errors.map((e) => {
-        // With prettyErrors off, yaml leaves `linePos` unset: the line counter turns the offset into line:col.
-        const line = lineCounter.linePos(e.pos[0]);
-        const where = `${file}:${line.line}:${line.col}`;
-        return problem(
-          where,
-          e.code,
-          `is not valid YAML: ${e.message.split("\n")[0]}`,
-          "fix the YAML syntax at that line",
-        );
-      }),
+      problems: [
+        problem(
+          `${file}:${at.line}:${at.col}`,
+          // One character, never the line: a line may hold a secret.
+          char === "" ? "end of file" : char,
+          `is not valid YAML: ${first.message.split("\n")[0].replace(/\.$/, "")}`,
+          YAML_FIXES[first.code] ?? "fix the YAML syntax at that line and column",
+        ),
+      ],
     };
   }
   let root: unknown;

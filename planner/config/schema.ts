@@ -41,6 +41,15 @@ const absolutePath = z
   .regex(/^\/[\w.\-/]*$/, "must be an absolute path of letters, digits, '.', '_', '-', '/'")
   .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
 
+/** A key file on the machine that runs ssh: absolute, or `~/…`, which ssh itself expands for `-i`. */
+const keyFilePath = z
+  .string()
+  .regex(
+    /^(\/|~\/)[\w.\-/]*$/,
+    "must be an absolute path or start with ~/ (letters, digits, '.', '_', '-', '/'); ssh expands ~ on the machine that runs it",
+  )
+  .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+
 /** Hugging Face id (`org/name`) or an absolute path inside the model cache. */
 const modelRef = z
   .string()
@@ -97,7 +106,8 @@ export const nodeSchema = z.strictObject({
 });
 
 export const clusterSchema = z.strictObject({
-  gpu: z.enum(gpuModels),
+  /** Case-insensitive: `plan` prints the model as AMD writes it (MI300X). */
+  gpu: z.preprocess((v) => (typeof v === "string" ? v.toLowerCase() : v), z.enum(gpuModels)),
   image,
   vllmVersion: versionString.optional(),
   ssh: z
@@ -108,7 +118,7 @@ export const clusterSchema = z.strictObject({
         .default("root"),
       port: z.number().int().min(1).max(65535).default(22),
       /** Private key file on the machine running `pulumi`/`rocm-vllm` (a path, not key material). */
-      identityFile: absolutePath.optional(),
+      identityFile: keyFilePath.optional(),
     })
     .default({ user: "root", port: 22 }),
   network: z

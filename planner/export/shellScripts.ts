@@ -293,7 +293,7 @@ export function renderNodeScript(plan: Plan, node: NodePlan, opts: ExportOptions
     '    if [[ -n "$name" && " ${planned[*]} ${job_names[*]} " != *" $name "* ]]; then',
     '      echo "$name"',
     "    fi",
-    "  done < <(stack_containers)",
+    "  done < <(stack_containers | sort)",
     "}",
     "",
     "# True when the container runs with the planned spec: up leaves it running.",
