@@ -27,6 +27,7 @@ import { Decisions } from "./rules/decisions";
 import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } from "./rules/engineArgs";
 import { applyExtraEnv, checkExtraArgs } from "./rules/extraOptions";
 import { rayVisibilityOptOut, refuseVisibilityOverrides, visibleDevices } from "./rules/gpuVisibility";
+import { movableImageTags } from "./rules/imagePinning";
 import { memoryBudget } from "./rules/memory";
 import {
   dataLoadBalancing,
@@ -149,7 +150,7 @@ export function buildPlan(config: StackConfig): PlanResult {
     if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
   }
   checkPortClashes(nodes, new Map(config.deployments.map((d, i) => [d.name, i])), problems);
-  plan.warnings = warnings;
+  plan.warnings = [...movableImageTags(cluster, config.deployments), ...warnings];
   return { plan, problems };
 }
 
