@@ -4,7 +4,7 @@
  */
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { problem, problemsFromZod, suggest } from "../problems";
+import { configPath, problem, problemsFromZod, suggest } from "../problems";
 import type { Problem } from "../types";
 import { CONFIG_NAMESPACE, clusterSchema, deploymentsSchema, type StackConfig } from "./schema";
 
@@ -13,7 +13,13 @@ import { CONFIG_NAMESPACE, clusterSchema, deploymentsSchema, type StackConfig } 
  * (defaults apply) when that is valid: the guide's rules still run on it, so a shape error does not hide a rule error
  * elsewhere (`planner/stack.ts`).
  */
-export type LoadResult = { ok: true; config: StackConfig } | { ok: false; problems: Problem[]; salvaged?: StackConfig };
+export type LoadResult = { ok: true; config: StackConfig } | { ok: false; problems: Problem[]; salvaged?: Salvaged };
+
+/** A config made valid by removing refused keys, and the config paths removed. */
+export interface Salvaged {
+  config: StackConfig;
+  removed: string[];
+}
 
 const CLUSTER_KEY = `${CONFIG_NAMESPACE}:cluster`;
 const DEPLOYMENTS_KEY = `${CONFIG_NAMESPACE}:deployments`;
@@ -29,28 +35,38 @@ export interface RawStackConfig {
   hasHfToken: boolean;
 }
 
-/** A value parsed, or salvaged: parsed once the keys the schema refused are removed. */
-type Parsed<T> = { value: T; salvaged: false } | { value: T | undefined; salvaged: true };
+/** A value parsed as is, or after removing the keys the schema refused (`removed`, as config paths). */
+interface Parsed<T> {
+  value: T | undefined;
+  removed: string[];
+}
 
 function parseKey<T>(key: string, schema: z.ZodType<T>, input: unknown, problems: Problem[]): Parsed<T> {
   if (input === undefined) {
     problems.push(problem(key, undefined, "is required", `add ${key} to the stack file (see README.md)`));
-    return { value: undefined, salvaged: true };
+    return { value: undefined, removed: [key] };
   }
   const result = schema.safeParse(input);
-  if (result.success) return { value: result.data, salvaged: false };
+  if (result.success) return { value: result.data, removed: [] };
   problems.push(...problemsFromZod(key, result.error, input, schema));
-  return { value: salvage(schema, input, result.error), salvaged: true };
+  const removed: string[] = [];
+  return { value: salvage(schema, input, result.error, (path) => removed.push(configPath(key, path))), removed };
 }
 
 /** Removes the value at each refused path (unknown keys included) and parses again, a few rounds at most. */
-function salvage<T>(schema: z.ZodType<T>, input: unknown, error: z.ZodError): T | undefined {
+function salvage<T>(
+  schema: z.ZodType<T>,
+  input: unknown,
+  error: z.ZodError,
+  onRemove: (path: readonly PropertyKey[]) => void,
+): T | undefined {
   const current: unknown = structuredClone(input);
   let issues = error.issues;
   for (let round = 0; round < 3; round++) {
     for (const issue of issues) {
       const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
       for (const path of paths) {
+        onRemove(path);
         const parent = path.slice(0, -1).reduce<unknown>((o, k) => (o as Record<PropertyKey, unknown>)?.[k], current);
         const last = path.at(-1);
         // Only keys of objects: removing an array element would renumber the config paths of the rest.
@@ -115,7 +131,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
   });
   if (problems.length === 0) return result;
   return result.ok
-    ? { ok: false, problems, salvaged: result.config }
+    ? { ok: false, problems, salvaged: { config: result.config, removed: [] } }
     : { ok: false, problems: [...problems, ...result.problems], salvaged: result.salvaged };
 }
 
@@ -139,7 +155,8 @@ export function parseStackConfig(raw: RawStackConfig): LoadResult {
       ? { stack: raw.stack, cluster: cluster.value, deployments: deployments.value, hasHfToken: raw.hasHfToken }
       : undefined;
   if (problems.length === 0 && config) return { ok: true, config };
-  return { ok: false, problems, salvaged: STACK_NAME.test(raw.stack) ? config : undefined };
+  const removed = [...cluster.removed, ...deployments.removed];
+  return { ok: false, problems, salvaged: config && STACK_NAME.test(raw.stack) ? { config, removed } : undefined };
 }
 
 /** What to do about the YAML errors people make by hand, by the parser's error code. */

@@ -10,7 +10,7 @@ import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
 import { CUDAGRAPH_SUPPORT } from "./attention";
 import type { Decisions } from "./decisions";
-import type { Shape } from "./parallelism";
+import type { Executor, Shape } from "./parallelism";
 
 type Profile = (typeof profiles)[number];
 type CudagraphMode = NonNullable<DeploymentConfig["cudagraphMode"]>;
@@ -48,9 +48,14 @@ export function batchedTokens(out: Decisions, d: DeploymentConfig): void {
 }
 
 /** Why async scheduling cannot run for this deployment on this release, or `undefined` when it can. */
-function asyncBlocker(shape: Shape, speculative: boolean, version: VllmVersionSpec): string | undefined {
+function asyncBlocker(
+  shape: Shape,
+  executor: Executor,
+  speculative: boolean,
+  version: VllmVersionSpec,
+): string | undefined {
   const r = version.asyncSchedulingRejects;
-  if (r.ray && shape.kind === "ray")
+  if (r.ray && executor === "ray")
     return `vLLM ${version.version} runs async scheduling only with the mp executor, not Ray`;
   if (r.pipeline && shape.pipeline > 1)
     return `vLLM ${version.version} rejects async scheduling with pipeline parallelism`;
@@ -59,7 +64,13 @@ function asyncBlocker(shape: Shape, speculative: boolean, version: VllmVersionSp
 }
 
 /** `--async-scheduling`: on for throughput, off for latency; dropped with a note where the release rejects it. */
-export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shape, version: VllmVersionSpec): void {
+export function asyncScheduling(
+  out: Decisions,
+  d: DeploymentConfig,
+  shape: Shape,
+  executor: Executor,
+  version: VllmVersionSpec,
+): void {
   const fromProfile = PROFILES[d.profile].asyncScheduling;
   const wanted = d.asyncScheduling ?? fromProfile;
   if (d.profile === "latency" && d.asyncScheduling === true) {
@@ -70,7 +81,7 @@ export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shap
     );
   }
   if (!wanted) return;
-  const blocker = asyncBlocker(shape, d.speculative !== undefined, version);
+  const blocker = asyncBlocker(shape, executor, d.speculative !== undefined, version);
   if (blocker && d.asyncScheduling === true) {
     out.refuse(".asyncScheduling", true, blocker, "set asyncScheduling: false");
     return;

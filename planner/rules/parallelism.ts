@@ -11,15 +11,16 @@ import type { Architecture } from "../catalog/models";
 import type { Knob, VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
 import { cite, fact, guide } from "../sources";
-import type { DeploymentKind } from "../types";
 import type { Decisions } from "./decisions";
 
 const STRATEGIES = guide("Parallelism strategies");
 const DP = guide("Data parallelism", "ROCm tip");
 
+/** Executor backend of an engine (`--distributed-executor-backend`): vLLM's own processes, or Ray. */
+export type Executor = "mp" | "ray";
+
 /** How one replica of a deployment is laid out. */
 export interface Shape {
-  kind: DeploymentKind;
   tensor: number;
   pipeline: number;
   data: number;
@@ -30,7 +31,7 @@ export interface Shape {
   gpusPerReplica: number;
   /** Whole nodes one replica occupies, or 1 for replicas that fit in part of a node. */
   nodesPerReplica: number;
-  /** Whether one replica spans nodes (then it takes whole nodes). */
+  /** Whether one replica spans nodes (then it takes whole nodes): one engine too large for a node, or DP ranks over nodes. */
   spansNodes: boolean;
   /** Data-parallel ranks on each node of a multi-node DP replica. */
   dpRanksPerNode: number;
@@ -47,7 +48,6 @@ export function resolveShape(
   const gpusPerEngine = tensor * pipeline;
   const gpusPerReplica = gpusPerEngine * data;
   const shape: Shape = {
-    kind: data > 1 ? "data-parallel" : gpusPerEngine > gpusPerNode ? "ray" : "single-node",
     tensor,
     pipeline,
     data,
@@ -85,7 +85,7 @@ export function resolveShape(
     );
   }
 
-  if (shape.kind === "ray") {
+  if (data === 1 && gpusPerEngine > gpusPerNode) {
     if (gpusPerEngine % gpusPerNode !== 0) {
       out.refuse(
         ".parallelism",
@@ -104,7 +104,7 @@ export function resolveShape(
         ".parallelism",
       );
     }
-  } else if (shape.kind === "data-parallel" && gpusPerReplica > gpusPerNode) {
+  } else if (data > 1 && gpusPerReplica > gpusPerNode) {
     if (gpusPerEngine > gpusPerNode || gpusPerNode % gpusPerEngine !== 0 || gpusPerReplica % gpusPerNode !== 0) {
       out.refuse(
         ".parallelism",
@@ -158,19 +158,20 @@ function applyKnob(
 }
 
 /**
- * Deployment-wide parallelism flags, identical on every node: TP/PP sizes, the Ray executor for engines spanning
- * nodes, DP size with the ROCm all2all backend and Gloo DP synchronisation, and expert parallelism.
+ * Deployment-wide parallelism flags, identical on every node: TP/PP sizes, the Ray executor when the deployment's
+ * kind runs on Ray, DP size with the ROCm all2all backend and Gloo DP synchronisation, and expert parallelism.
  */
 export function parallelismArgs(
   out: Decisions,
   shape: Shape,
+  executor: Executor,
   version: VllmVersionSpec,
   arch: Architecture | undefined,
   model: string,
 ): void {
   out.addArg("--tensor-parallel-size", String(shape.tensor), "parallelismArgs", STRATEGIES);
   if (shape.pipeline > 1) out.addArg("--pipeline-parallel-size", String(shape.pipeline), "parallelismArgs", STRATEGIES);
-  if (shape.kind === "ray") {
+  if (executor === "ray") {
     out.addArg(
       "--distributed-executor-backend",
       "ray",

@@ -123,7 +123,10 @@ describe("rocm-vllm diff <base> <head>", () => {
     expect(r.stdout).toBe("");
     const lines = r.stderr.trimEnd().split("\n");
     expect(lines[0]).toBe(`rocm-vllm diff: ${head} does not validate:`);
-    expect(lines.slice(1)).toEqual([expect.stringMatching(/^rocm-vllm:deployments\[0\]\.profile: /)]);
+    expect(lines.slice(1)).toEqual([
+      expect.stringMatching(/^rocm-vllm:deployments\[0\]\.profile: /),
+      expect.stringMatching(/^rocm-vllm:deployments\[0\]\.parallelism\.tensor: tensor must divide/),
+    ]);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     const missing = run(["stacks/Pulumi.llama70b-mi300x.yaml", join(dir, "nope.yaml")], {}, ROOT);
     expect(missing).toMatchObject({ code: DIFF_EXIT.error, stderr: expect.stringContaining("nope.yaml: ENOENT") });

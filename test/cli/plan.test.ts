@@ -86,6 +86,8 @@ describe("rocm-vllm plan", () => {
     expect(lines).toEqual([
       'rocm-vllm:deployments[0].quickReduce: is not one of the accepted values (got "int4"). Fix: write it in upper case: "INT4" (vLLM rejects lower case)',
       'rocm-vllm:deployments[0].profle: unknown key "profle" (got "latency"). Fix: did you mean "profile"?',
+      // The guide's rules still run once the refused keys are left out: the shape errors do not hide this one.
+      "rocm-vllm:deployments[0].parallelism.tensor: tensor must divide the model's 64 attention heads (got 3). Fix: use tensor 1, 2, 4, 8",
     ]);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });

@@ -315,13 +315,17 @@ describe("rules 9–13: parallelism", () => {
     );
   });
   it("11: external load balancing runs one vllm serve per rank with its own GPUs, port and --data-parallel-rank", () => {
-    const plan = planOk(rawCluster(), [
-      rawDeployment({
-        model: "meta-llama/Llama-3.1-8B-Instruct",
-        parallelism: { tensor: 2, data: 4, dataLoadBalancing: "external" },
-        loadBalancer: { port: 9000 },
-      }),
-    ]);
+    const plan = planOk(
+      rawCluster(),
+      [
+        rawDeployment({
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          parallelism: { tensor: 2, data: 4, dataLoadBalancing: "external" },
+          loadBalancer: { port: 9000 },
+        }),
+      ],
+      true,
+    );
     const d = dep(plan);
     expect(
       d.instances.map((i) => [i.port, i.env.CUDA_VISIBLE_DEVICES, flagValue(i.argv, "--data-parallel-rank")]),
@@ -344,12 +348,16 @@ describe("rules 9–13: parallelism", () => {
       rawDeployment({ parallelism: { tensor: 8, dataLoadBalancing: "external" } }),
     ]);
     expect(paths(one)).toEqual(["rocm-vllm:deployments[0].parallelism.dataLoadBalancing"]);
-    const bare = planOk(rawCluster(), [
-      rawDeployment({
-        model: "meta-llama/Llama-3.1-8B-Instruct",
-        parallelism: { tensor: 1, data: 8, dataLoadBalancing: "external" },
-      }),
-    ]);
+    const bare = planOk(
+      rawCluster(),
+      [
+        rawDeployment({
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          parallelism: { tensor: 1, data: 8, dataLoadBalancing: "external" },
+        }),
+      ],
+      true,
+    );
     expect(bare.warnings.map((w) => w.code)).toEqual(["external-dp-without-balancer"]);
   });
   it("12: expert parallelism only for MoE models, and experts are split across DP ranks in the memory budget", () => {
@@ -449,7 +457,7 @@ describe("rules 14–16: engine arguments", () => {
     const plan = planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 4096, maxModelLen: 32768 })]);
     const w = plan.warnings.find((x) => x.code === "kv-demand-exceeds-budget");
     expect(w?.path).toBe("rocm-vllm:deployments[0].maxNumSeqs");
-    expect(planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 64, maxModelLen: 8192 })]).warnings).toEqual([]);
+    expect(planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 64, maxModelLen: 8192 })], true).warnings).toEqual([]);
   });
 });
 

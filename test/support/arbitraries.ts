@@ -298,7 +298,7 @@ export interface Mutation {
 }
 
 const ENUM_FIELDS: { at: "cluster" | "deployment" | "parallelism"; key: string; bad: string[] }[] = [
-  { at: "cluster", key: "gpu", bad: ["MI300X", "mi250x", "h100", ""] },
+  { at: "cluster", key: "gpu", bad: ["MI250X", "mi250x", "h100", ""] },
   { at: "deployment", key: "profile", bad: ["fast", "Latency", "throughput "] },
   { at: "deployment", key: "quickReduce", bad: ["int8", "fp", "Int4", "INT2"] },
   { at: "deployment", key: "cudagraphMode", bad: ["full", "piecewise", "FULL_DECODE"] },
