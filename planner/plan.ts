@@ -32,7 +32,9 @@ export function buildPlan(config: StackConfig): PlanResult {
   const problems: Problem[] = [];
   const { cluster } = config;
   const gpu = GPUS[cluster.gpu];
-  const version = resolveVllmVersion(cluster, problems);
+  const versionWarnings: Warning[] = [];
+  const resolved = resolveVllmVersion(cluster, problems, versionWarnings);
+  const version = resolved?.spec;
   const nodes = resolveNodes(cluster, problems);
   checkDeploymentRefs(config.deployments, nodes, problems);
   const plan: Plan = {
@@ -43,7 +45,8 @@ export function buildPlan(config: StackConfig): PlanResult {
       gpuArch: gpu.gfx,
       hbmGiB: gpu.hbmGiB,
       image: cluster.image,
-      vllmVersion: version?.version ?? cluster.vllmVersion ?? "unknown",
+      vllmVersion: resolved?.version ?? "unknown",
+      ...(version && version.version !== resolved?.version ? { vllmCheckedAgainst: version.version } : {}),
       modelCache: cluster.modelCache,
     },
     nodes,
@@ -55,7 +58,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
   // Built once: a per-deployment map made planning quadratic in the node count.
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const warnings: Warning[] = [];
+  const warnings: Warning[] = [...versionWarnings];
   const weightsGiB = new Map<string, number>();
   config.deployments.forEach((d, index) => {
     const out = new Decisions(`rocm-vllm:deployments[${index}]`);
@@ -109,7 +112,7 @@ export function buildPlan(config: StackConfig): PlanResult {
     if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
   }
   checkPortClashes(nodes, new Map(config.deployments.map((d, i) => [d.name, i])), problems);
-  plan.warnings = [...movableImageTags(cluster, config.deployments), ...warnings];
+  plan.warnings = [...warnings, ...movableImageTags(cluster, config.deployments)];
   return { plan, problems };
 }
 

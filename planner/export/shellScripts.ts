@@ -14,15 +14,13 @@
  */
 import { createHash } from "node:crypto";
 import { LABELS } from "../plan";
+import { STOP_GRACE_SECONDS } from "../rules/containerRuntime";
 import { dockerJobArgv, dockerRunArgv } from "../scripts/dockerRun";
 import { shellJoin, shellQuote, shellQuoteAlways } from "../scripts/shellQuote";
 import { sshOptions } from "../scripts/sshOptions";
 import type { ContainerSpec, JobPlan, NodePlan, Plan, Problem } from "../types";
 
 export { dockerJobArgv, dockerRunArgv };
-
-/** Seconds `docker stop` gives a container before killing it; the Pulumi program's `STOP_GRACE_SECONDS`. */
-export const STOP_GRACE_SECONDS = 30;
 
 /** Environment variable naming the command that runs a script on a node (see `deploy.sh`). */
 export const ON_NODE_VARIABLE = "ROCM_VLLM_ON_NODE";

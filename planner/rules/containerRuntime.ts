@@ -11,6 +11,9 @@ import type { ContainerSpec, Reason } from "../types";
 /** Where the Hugging Face cache is mounted inside every container (and `HF_HOME`). */
 export const HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface";
 
+/** Seconds Docker gives a container to stop before killing it (`docker stop --time`, the provider's `destroyGraceSeconds`). */
+export const STOP_GRACE_SECONDS = 30;
+
 export type ContainerRuntime = Pick<
   ContainerSpec,
   | "devices"
