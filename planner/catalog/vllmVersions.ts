@@ -39,6 +39,10 @@ export interface VllmVersionSpec {
   rayNoSetVisibilityEnv: Record<string, string>;
   /** Startup log line per attention backend, for operators verifying the plan (vllm-facts §4). */
   attentionLogLines: Record<string, string>;
+  /** The release's official images ship Ray (`ray[cgraph]` in requirements/rocm.txt up to 0.17.1; vllm#36170). */
+  rayInOfficialImage: boolean;
+  /** Ray across nodes fails in this release: why, and the upstream issue/fix a user can open. */
+  rayAcrossNodesBroken?: { message: string; source: string };
 }
 
 const flagsFor = (v: string): ReadonlySet<string> =>
@@ -84,6 +88,7 @@ export const VLLM_VERSIONS: readonly VllmVersionSpec[] = [
     defaultCudagraphMode: "PIECEWISE",
     asyncSchedulingRejects: { pipeline: true, speculative: true, ray: true },
     rayNoSetVisibilityEnv: RAY_NOSET,
+    rayInOfficialImage: true,
     attentionLogLines: {
       ...LOG_V1_ENGINE,
       // 0.10.2 has no AITER unified or prefill-decode backend class: both run the Triton unified kernel.
@@ -118,6 +123,7 @@ export const VLLM_VERSIONS: readonly VllmVersionSpec[] = [
     defaultCudagraphMode: "FULL_AND_PIECEWISE",
     asyncSchedulingRejects: { pipeline: true, speculative: true, ray: true },
     rayNoSetVisibilityEnv: RAY_NOSET,
+    rayInOfficialImage: true,
     attentionLogLines: {
       ...LOG_V1_ENGINE,
       "aiter-unified": "Using Rocm/Aiter Attention backend on V1 engine.",
@@ -156,6 +162,12 @@ export const VLLM_VERSIONS: readonly VllmVersionSpec[] = [
     // Not re-verified for 0.11.1: kept conservative until an image proves otherwise.
     asyncSchedulingRejects: { pipeline: true, speculative: true, ray: true },
     rayNoSetVisibilityEnv: RAY_NOSET,
+    rayInOfficialImage: true,
+    rayAcrossNodesBroken: {
+      message:
+        'vLLM 0.11.1 cannot run Ray across nodes: its GPU worker asserts local_world_size <= visible devices, so TP 8 × PP 2 over two 8-GPU nodes fails with "AssertionError: local_world_size (16) must be less than or equal to the number of visible devices (8)"',
+      source: "vllm#28997, fixed by vllm#28873 in 0.11.2",
+    },
     attentionLogLines: {
       "aiter-mha": "Using Aiter Flash Attention backend.",
       "aiter-mla": "Using AITER MLA backend.",

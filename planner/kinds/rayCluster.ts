@@ -12,7 +12,7 @@ export const rayCluster: DeploymentKindModule = {
   id: "ray-cluster",
   planKind: () => "ray",
   executor: "ray",
-  matches: ({ shape }) => shape.spansNodes && shape.data === 1,
+  matches: ({ multiNode }) => multiNode === "ray",
   grouped: true,
   replica(ctx, r) {
     const { d, shape } = ctx;

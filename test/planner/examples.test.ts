@@ -42,11 +42,12 @@ describe("example stacks", () => {
     expect(flagValue(inst.argv, "--tensor-parallel-size")).toBe("8");
     expect(inst.endpoint).toBe("http://10.0.0.11:8000");
   });
-  it("llama405b-2node: Ray head + worker, TP8 × PP2, RDMA, weights pre-downloaded with the token, serving offline", () => {
+  it("llama405b-2node: native multi-node on vLLM 0.11.1 (no Ray across nodes there), TP8 × PP2, RDMA, weights pre-downloaded with the token, serving offline", () => {
     const { plan } = planOf("llama405b-2node");
     const d = plan.deployments[0];
-    expect(d.kind).toBe("ray");
+    expect(d.kind).toBe("native-multi-node");
     expect(flagValue(d.instances[0].argv, "--pipeline-parallel-size")).toBe("2");
+    expect(plan.nodes.map((n) => n.containers.map((c) => c.role))).toEqual([["serve"], ["headless-rank"]]);
     const all = plan.nodes.flatMap((n) => n.containers);
     expect(all.map((c) => c.secretEnv)).toEqual([[], []]);
     expect(all.map((c) => c.env.HF_HUB_OFFLINE)).toEqual(["1", "1"]);

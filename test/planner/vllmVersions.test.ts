@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import generated from "../../planner/catalog/vllm-serve-flags.generated.json";
 import { findVllmVersion, VLLM_VERSIONS, vllmVersionFromImage } from "../../planner/catalog/vllmVersions";
 import { buildPlan } from "../../planner/plan";
+import { hasNativeMultiNode } from "../../planner/rules/executor";
 import { exampleConfig, exampleStacks } from "../support/stackConfigs";
 
 /** The oracle lives in the shared reference folder beside the repository (CI lays `shared/` next to the clone). */
@@ -136,11 +137,46 @@ describe("example stacks emit only what their vLLM release accepts", () => {
           if (qr) expect(["FP", "INT8", "INT6", "INT4", "NONE"]).toContain(qr);
         }
         for (const node of plan.nodes) {
-          for (const c of node.containers.filter((x) => x.role === "serve" || x.role === "dp-engine")) {
+          for (const c of node.containers.filter((x) => ["serve", "dp-engine", "headless-rank"].includes(x.role))) {
             expect(checkArgv(c.command, version)).toEqual([]);
           }
         }
       }
     });
   }
+});
+
+describe("Ray in the images, Ray across nodes and native multi-node, per release", () => {
+  const newer = JSON.parse(readFileSync(join(ORACLE_DIR, "vllm-cli-oracle-newer.json"), "utf8")) as {
+    rayInImages: { source: string };
+    knownRegressionsForPlanner: Record<string, string>;
+  };
+  const num = (v: string) =>
+    v
+      .split(".")
+      .map(Number)
+      .reduce((a, b) => a * 1000 + b, 0);
+
+  it("rayInOfficialImage: Ray is in the images' requirements up to the release the oracle names", () => {
+    const last = /up to v(\d+\.\d+\.\d+)/.exec(newer.rayInImages.source)?.[1];
+    expect(last).toBeDefined();
+    for (const v of VLLM_VERSIONS) expect(v.rayInOfficialImage, v.version).toBe(num(v.version) <= num(last ?? ""));
+  });
+
+  it("rayAcrossNodesBroken: exactly the releases with a Ray multi-node regression, citing its upstream fix", () => {
+    for (const v of VLLM_VERSIONS) {
+      const regression = newer.knownRegressionsForPlanner[`v${v.version} Ray multi-node`];
+      expect(v.rayAcrossNodesBroken !== undefined, v.version).toBe(regression !== undefined);
+      if (!regression || !v.rayAcrossNodesBroken) continue;
+      for (const pr of regression.match(/#\d+/g) ?? []) expect(v.rayAcrossNodesBroken.source).toContain(`vllm${pr}`);
+    }
+  });
+
+  it("native multi-node is possible exactly where the release's serve flags have --nnodes (from 0.11.1, vllm#23691)", () => {
+    for (const v of VLLM_VERSIONS) {
+      const inOracle = oracle.allServeFlagsPresence["--nnodes"].includes(`v${v.version}`);
+      expect(hasNativeMultiNode(v), v.version).toBe(inOracle);
+    }
+    expect(VLLM_VERSIONS.filter(hasNativeMultiNode).map((v) => v.version)).toContain("0.11.1");
+  });
 });
