@@ -152,7 +152,8 @@ export function shapeDeployments(
 
 /**
  * A deterministic cluster of `nodeCount` 8-GPU MI300X nodes filled with a repeating mix of shapes (TP8 single-node,
- * packed TP1 replicas, TP8 × PP2 over two nodes (native on the 0.11.1 image), DP8 + EP): the benchmark's workload. Leftover nodes get TP8 deployments.
+ * packed TP1 replicas, TP8 × PP2 on Ray over two nodes, DP8 + EP): the benchmark's workload. Leftover nodes get TP8
+ * deployments. On vLLM 0.11.0, whose images run Ray across nodes (0.11.1 would run the two-node shape natively).
  */
 export function mixedCluster(nodeCount: number): RawStack {
   const cycle: ShapeName[] = ["tp8", "packed", "tp8-pp2-2node", "dp8-ep"];
@@ -170,7 +171,7 @@ export function mixedCluster(nodeCount: number): RawStack {
   return {
     cluster: {
       gpu: "mi300x",
-      image: IMAGES[2],
+      image: IMAGES[1],
       network: { interface: "ens50f0np0", rdma: true },
       nodes: Array.from({ length: nodeCount }, (_, i) => rawNode(i)),
     },
