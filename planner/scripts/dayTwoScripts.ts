@@ -42,7 +42,7 @@ export function preflightChecks(i: PreflightInput): string[] {
 function portChecks(ports: NonNullable<PreflightInput["ports"]>): string[] {
   if (ports.length === 0) return [];
   return [
-    "listening() { awk -v p=\"$(printf ':%04X' \"$1\")\" '$4 == \"0A\" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null; }",
+    'listening() { awk -v p="$(printf \':%04X\' "$1")" \'$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }\' /proc/net/tcp /proc/net/tcp6 2>/dev/null; }',
     ...ports.flatMap((p) => {
       const name = shellQuote(p.container);
       return [
