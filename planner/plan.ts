@@ -32,7 +32,9 @@ export function buildPlan(config: StackConfig): PlanResult {
   const problems: Problem[] = [];
   const { cluster } = config;
   const gpu = GPUS[cluster.gpu];
-  const version = resolveVllmVersion(cluster, problems);
+  const versionWarnings: Warning[] = [];
+  const resolved = resolveVllmVersion(cluster, problems, versionWarnings);
+  const version = resolved?.spec;
   const nodes = resolveNodes(cluster, problems);
   checkDeploymentRefs(config.deployments, nodes, problems);
   const plan: Plan = {
@@ -42,7 +44,8 @@ export function buildPlan(config: StackConfig): PlanResult {
       gpuArch: gpu.gfx,
       hbmGiB: gpu.hbmGiB,
       image: cluster.image,
-      vllmVersion: version?.version ?? cluster.vllmVersion ?? "unknown",
+      vllmVersion: resolved?.version ?? "unknown",
+      ...(version && version.version !== resolved?.version ? { vllmCheckedAgainst: version.version } : {}),
       modelCache: cluster.modelCache,
     },
     nodes,
@@ -54,7 +57,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
   // Built once: a per-deployment map made planning quadratic in the node count.
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const warnings: Warning[] = [];
+  const warnings: Warning[] = [...versionWarnings];
   const weightsGiB = new Map<string, number>();
   const reservedPorts: ReservedPort[] = [];
   config.deployments.forEach((d, index) => {

@@ -21,8 +21,15 @@ import { memoryBudget } from "../rules/memory";
 import { dataLoadBalancing, parallelismArgs, resolveShape, type Shape } from "../rules/parallelism";
 import { hipAndBlasEnv, rcclChannels } from "../rules/performanceEnv";
 import { checkReplicaPorts, type NodeSlots } from "../rules/placement";
-import { kvCacheDtype, quantizationArgs, quickReduce, speculativeConfig } from "../rules/quantization";
+import {
+  kvCacheDtype,
+  quantizationArgs,
+  quantizationInRelease,
+  quickReduce,
+  speculativeConfig,
+} from "../rules/quantization";
 import { rcclDebug, rdmaEnv, socketInterface } from "../rules/rccl";
+import { fact } from "../sources";
 import type { AttentionBackend, MemoryBudget } from "../types";
 
 export interface DecideInput {
@@ -84,17 +91,18 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
   const kind = selectKind({ d, shape, multiNode });
 
   hipAndBlasEnv(out);
-  out.setEnv("HF_HOME", HF_CACHE_IN_CONTAINER, "modelCache", "rocm-facts.md §4.1 (images leave HF_HOME unset)");
+  out.setEnv("HF_HOME", HF_CACHE_IN_CONTAINER, "modelCache", fact("hugging-face-cache"));
   rcclChannels(out, shape.gpusPerReplica, shape.spansNodes);
   socketInterface(out, cluster.network, shape.spansNodes);
   rdmaEnv(out, cluster.network);
   rcclDebug(out, cluster.debug);
   if (kind.executor === "ray") rayVisibilityOptOut(out, version);
-  refuseVisibilityOverrides(out, d.extraEnv);
+  refuseVisibilityOverrides(out, d.extraEnv, version);
   const backend = chooseAttention(out, d, attentionTraits(d.model, model?.arch), shape.tensor, version);
   parallelismArgs(out, shape, kind.executor, version, model?.arch, d.model);
-  dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined);
+  dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined, version, model?.arch);
   quantizationArgs(out, d, model, gpu);
+  quantizationInRelease(out, d, version);
   kvCacheDtype(out, d, model, version);
   quickReduce(out, d, shape.tensor);
   batchedTokens(out, d);
@@ -102,7 +110,7 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
   asyncScheduling(out, d, shape, kind.executor, version);
   explicitEngineArgs(out, d, version);
   speculativeConfig(out, d, version);
-  const memory = memoryBudget(out, d, model, shape, gpu);
+  const memory = memoryBudget(out, d, model, shape, gpu, version);
   const predownload = weightsPolicy(out, d, shape);
   checkReplicaPorts(out, d.port, d.replicas);
   checkExtraArgs(out, d.extraArgs, version);

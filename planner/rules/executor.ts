@@ -1,7 +1,7 @@
 /**
  * How an engine spanning nodes (tensor × pipeline beyond one node) runs: on a Ray cluster, or on vLLM's native
  * multi-node mode (`--nnodes/--node-rank/--master-addr/--master-port`, `--headless` on the other nodes; vllm#23691,
- * documented from v0.13.0 in docs/serving/parallelism_scaling.md "Running vLLM with MultiProcessing").
+ * documented from v0.13.0 in vLLM's docs/serving/parallelism_scaling.md "Running vLLM with MultiProcessing").
  *
  * `auto` follows the release: Ray where its image ships Ray and Ray across nodes works there (the guide's recipe);
  * native where the image has no Ray (official images from 0.18.0, vllm#36170) or Ray across nodes is broken (0.11.1,
@@ -9,15 +9,18 @@
  */
 import type { VllmVersionSpec } from "../catalog/vllmVersions";
 import type { ClusterConfig, DeploymentConfig } from "../config/schema";
+import { cite, fact, guide } from "../sources";
 import type { Decisions } from "./decisions";
 import type { Shape } from "./parallelism";
 
 /** Executor of an engine spanning nodes. */
 export type MultiNodeExecutor = "ray" | "native";
 
-const NATIVE_SOURCE =
-  "vllm#23691 (--nnodes, --node-rank, --master-addr, --master-port); vllm v0.13.0 docs/serving/parallelism_scaling.md (Running vLLM with MultiProcessing)";
-const RAY_SOURCE = "guide § Multi-node checklist item 1";
+const NATIVE_SOURCE = cite(
+  fact("native-multi-node"),
+  "vllm#23691 (--nnodes, --node-rank, --master-addr, --master-port)",
+);
+const RAY_SOURCE = guide("Multi-node checklist and troubleshooting", "item 1");
 const NO_RAY_IMAGES = "official vLLM images ship without Ray from 0.18.0, vllm#36170";
 const EXECUTOR = ".parallelism.executor";
 

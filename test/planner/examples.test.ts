@@ -22,8 +22,10 @@ describe("example stacks", () => {
       "deepseek-r1-dp8-ep",
       "deepseek-r1-mla",
       "gpt-oss-mi355x",
+      "llama405b-2node-ray",
       "llama405b-2node",
       "llama70b-mi300x",
+      "llama70b-vllm023",
       "llama8b-packed",
     ]);
   });
@@ -58,6 +60,14 @@ describe("example stacks", () => {
     expect(JSON.stringify(plan)).not.toMatch(/v1:2ZcV0k/);
     expect(new Set(all.map((c) => c.labels["rocm-vllm.generation"])).size).toBe(1);
   });
+  it("llama405b-2node-ray: the same model on vLLM 0.17.1's image, which ships Ray: a Ray head and worker", () => {
+    const { plan } = planOf("llama405b-2node-ray");
+    const d = plan.deployments[0];
+    expect(d.kind).toBe("ray");
+    expect(flagValue(d.instances[0].argv, "--distributed-executor-backend")).toBe("ray");
+    expect(plan.nodes.map((n) => n.containers.map((c) => c.role))).toEqual([["ray-head"], ["ray-worker"]]);
+    expect(d.rayClusters.map((r) => [r.headNode, r.workerNodes])).toEqual([["node-a", ["node-b"]]]);
+  });
   it("deepseek-r1-mla: AITER MLA with --block-size 1 on vLLM 0.10.2", () => {
     const { plan } = planOf("deepseek-r1-mla");
     expect(plan.deployments[0].attention.backend).toBe("aiter-mla");
@@ -87,6 +97,17 @@ describe("example stacks", () => {
     expect(flagValue(argv, "--data-parallel-size")).toBe("8");
     expect(argv).toContain("--enable-expert-parallel");
     expect(flagValue(argv, "--all2all-backend")).toBe("allgather_reducescatter");
+  });
+  it("llama70b-vllm023: a 2026 release names AITER flash attention, keeps async scheduling on by default, drains on stop", () => {
+    const { plan } = planOf("llama70b-vllm023");
+    const d = plan.deployments[0];
+    expect(plan.cluster.vllmVersion).toBe("0.23.0");
+    expect(flagValue(d.instances[0].argv, "--attention-backend")).toBe("ROCM_AITER_FA");
+    expect(d.attention.expectedLogLine).toBe("Using ROCM_AITER_FA backend (selected via --attention-backend).");
+    expect(d.instances[0].argv).not.toContain("--async-scheduling");
+    expect(d.reasons.map((r) => r.what)).toContain("async scheduling: on by default in vLLM 0.23.0");
+    expect(d.memory.gpuMemoryUtilization).toBe(0.92);
+    expect(flagValue(d.instances[0].argv, "--shutdown-timeout")).toBe("20");
   });
   it("plans are deterministic", () => {
     for (const stack of exampleStacks()) {

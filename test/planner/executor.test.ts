@@ -3,9 +3,9 @@
  * (kinds/nativeMultiNode.ts). Each test fails when its rule is removed or changed.
  */
 import { describe, expect, it } from "vitest";
-import { findVllmVersion } from "../../planner/catalog/vllmVersions";
+import { findVllmVersion, VLLM_VERSIONS } from "../../planner/catalog/vllmVersions";
 import { Decisions } from "../../planner/rules/decisions";
-import { chooseExecutor } from "../../planner/rules/executor";
+import { chooseExecutor, hasNativeMultiNode } from "../../planner/rules/executor";
 import { resolveShape } from "../../planner/rules/parallelism";
 import type { Plan } from "../../planner/types";
 import { planOk, problemsOf, RAY_IMAGE, rawCluster, rawDeployment, stackConfig } from "../support/stackConfigs";
@@ -106,6 +106,38 @@ describe("native multi-node kind", () => {
 });
 
 describe("executor choice", () => {
+  it("native is possible exactly from 0.11.1, where vllm serve gained --nnodes (vllm#23691)", () => {
+    const native = VLLM_VERSIONS.filter(hasNativeMultiNode).map((v) => v.version);
+    expect(native[0]).toBe("0.11.1");
+    expect(native).toEqual(
+      VLLM_VERSIONS.map((v) => v.version).slice(VLLM_VERSIONS.findIndex((v) => v.version === "0.11.1")),
+    );
+  });
+
+  it("auto on every release: Ray from 0.11.2 to 0.17.1 (images ship Ray), native on 0.11.1 and from 0.18.0", () => {
+    const kinds = new Map(
+      VLLM_VERSIONS.map((v) => [
+        v.version,
+        planOk(rawCluster({ image: `vllm/vllm-openai-rocm:v${v.version}`, nodes: nodes(2) }), [llama405b()])
+          .deployments[0].kind,
+      ]),
+    );
+    for (const [v, kind] of [
+      ["0.10.2", "ray"],
+      ["0.11.0", "ray"],
+      ["0.11.1", "native-multi-node"],
+      ["0.11.2", "ray"],
+      ["0.17.1", "ray"],
+      ["0.18.0", "native-multi-node"],
+      ["0.25.1", "native-multi-node"],
+    ])
+      expect(kinds.get(v), v).toBe(kind);
+    for (const v of VLLM_VERSIONS) {
+      const ray = v.rayInOfficialImage && !v.rayAcrossNodesBroken;
+      expect(kinds.get(v.version), v.version).toBe(ray ? "ray" : "native-multi-node");
+    }
+  });
+
   const kindOf = (cluster: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
     planOk(cluster, [llama405b(extra)]).deployments[0].kind;
   const refusal = (cluster: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
