@@ -7,6 +7,7 @@
  * together.
  */
 import { NATIVE_MASTER_PORT } from "../rules/placement";
+import { servedFromFirstNode } from "./containers";
 import type { DeploymentKindModule } from "./kind";
 
 /** Flags of node `rank` of `nodes`, meeting at `masterAddr`. */
@@ -52,13 +53,7 @@ export const nativeMultiNode: DeploymentKindModule = {
       containers: ranks.map(({ node, spec }) => ({ node: node.name, spec })),
       serving: [
         {
-          node: first.node,
-          port: r.port,
-          gpus: first.gpus,
-          placement: r.placement.map((p) => ({ node: p.node.name, gpus: p.gpus })),
-          argv: ranks[0].argv,
-          container: ranks[0].spec,
-          replica: r.index,
+          ...servedFromFirstNode(r, ranks[0].argv, ranks[0].spec),
           ranks: ranks.map(({ node, spec }) => ({ node: node.name, ip: node.ip, container: spec.name })),
         },
       ],

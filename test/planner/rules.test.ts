@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { DeploymentPlan, Plan } from "../../planner/types";
-import { planOk, planRaw, problemsOf, rawCluster, rawDeployment, rayCluster } from "../support/stackConfigs";
+import { planOk, planRaw, problemsOf, RAY_IMAGE, rawCluster, rawDeployment } from "../support/stackConfigs";
 
 const dep = (plan: Plan, i = 0): DeploymentPlan => plan.deployments[i];
 const argv = (plan: Plan, i = 0) => dep(plan, i).instances[0].argv;
@@ -22,14 +22,7 @@ const twoNodes = (extra: Record<string, unknown> = {}) =>
     ...extra,
   });
 /** Two nodes on a release whose images run Ray across nodes (executor auto → ray). */
-const twoRayNodes = (extra: Record<string, unknown> = {}) =>
-  rayCluster({
-    nodes: [
-      { name: "node-a", host: "10.0.0.11" },
-      { name: "node-b", host: "10.0.0.12" },
-    ],
-    ...extra,
-  });
+const twoRayNodes = (extra: Record<string, unknown> = {}) => twoNodes({ image: RAY_IMAGE, ...extra });
 const paths = (ps: { path: string }[]) => ps.map((p) => p.path);
 
 describe("rule 1: GPU container runtime", () => {
