@@ -5,6 +5,7 @@
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { configPath, problem, problemsFromZod, suggest } from "../problems";
+import { displayText, Hidden } from "../redact";
 import type { Problem } from "../types";
 import { CONFIG_NAMESPACE, clusterSchema, deploymentsSchema, type StackConfig } from "./schema";
 
@@ -26,6 +27,8 @@ const DEPLOYMENTS_KEY = `${CONFIG_NAMESPACE}:deployments`;
 const HF_TOKEN_KEY = `${CONFIG_NAMESPACE}:hfToken`;
 const SSH_KEY_KEY = `${CONFIG_NAMESPACE}:sshPrivateKey`;
 const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, SSH_KEY_KEY];
+/** The structured keys: planned in plaintext, so no secret may be inside them. */
+const STRUCTURED_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY];
 
 export interface RawStackConfig {
   /** The stack's name (see `StackConfig.stack`). */
@@ -105,7 +108,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
     problems.push(
       problem(
         key,
-        "(not shown)",
+        new Hidden(),
         "is not a rocm-vllm config key",
         guess ? `did you mean ${guess}?` : `use one of ${KNOWN_KEYS.join(", ")}`,
       ),
@@ -116,13 +119,15 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
       problems.push(
         problem(
           secretKey,
-          "(plaintext, not shown)",
+          new Hidden("plaintext, not shown"),
           "is stored in plaintext",
           `remove it and run: pulumi config set --secret ${secretKey.split(":")[1]} <value>`,
         ),
       );
     }
   }
+  const secretStructured = STRUCTURED_KEYS.filter((k) => entries.values[k] !== undefined && entries.isEncrypted(k));
+  for (const key of secretStructured) problems.push(secretInStructuredKey(key));
   const result = parseStackConfig({
     stack: entries.stack,
     cluster: entries.values[CLUSTER_KEY],
@@ -130,9 +135,40 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
     hasHfToken: entries.values[HF_TOKEN_KEY] !== undefined,
   });
   if (problems.length === 0) return result;
-  return result.ok
-    ? { ok: false, problems, salvaged: { config: result.config, removed: [] } }
-    : { ok: false, problems: [...problems, ...result.problems], salvaged: result.salvaged };
+  // A key refused for holding a secret is not validated further: its problems would be about (and could quote) it.
+  const other = result.ok ? [] : result.problems.filter((p) => !secretStructured.some((k) => p.path.startsWith(k)));
+  // The rules still run (planner/stack.ts) unless a key holds a secret: their problems could quote it.
+  const salvaged =
+    secretStructured.length > 0 ? undefined : result.ok ? { config: result.config, removed: [] } : result.salvaged;
+  return { ok: false, problems: [...problems, ...other], salvaged };
+}
+
+/**
+ * A Pulumi secret inside `rocm-vllm:cluster` or `rocm-vllm:deployments` (`pulumi config set --secret --path …`) is
+ * refused rather than carried: every value of these keys may reach a container's command or environment, the plan,
+ * the exported scripts and `rocm-vllm diff` in plaintext, and the program is only told that the key as a whole holds
+ * a secret (Pulumi marks a structured value secure when any value inside it is), not which value. The CLI sees the
+ * `secure:` entries, the program sees a secret key: both say the same line.
+ */
+function secretInStructuredKey(key: string): Problem {
+  return problem(
+    key,
+    new Hidden("secret, not shown"),
+    "holds a Pulumi secret (a secure: value set with pulumi config set --secret --path); rocm-vllm puts every value of this key in plaintext into container commands, the plan, the Pulumi state and exported scripts",
+    "remove the secure: value; secrets go in their own keys: pulumi config set --secret hfToken <token> (Hugging Face), pulumi config set --secret sshPrivateKey < key-file (SSH); see README.md § Secrets",
+  );
+}
+
+/**
+ * Whether a stack-file value is, or holds, an encrypted value: a mapping whose only key is `secure` with a string,
+ * as Pulumi writes them (pulumi/pulumi `sdk/go/common/resource/config/value.go`, `isSecureValue`/`hasSecureValue`).
+ */
+export function hasSecureValue(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasSecureValue);
+  if (value === null || typeof value !== "object") return false;
+  const entries = Object.entries(value);
+  if (entries.length === 1 && entries[0][0] === "secure" && typeof entries[0][1] === "string") return true;
+  return entries.some(([, v]) => hasSecureValue(v));
 }
 
 /** Validates config values already read (from YAML or from `pulumi.Config`). */
@@ -184,7 +220,9 @@ export function stackNameFromFile(file: string): string {
  * Parses the text of a `Pulumi.<stack>.yaml` file. Secrets stay encrypted: only their presence is recorded. The stack
  * name comes from the file name unless given.
  */
-export function parseStackYaml(text: string, file = "stack file", stack = stackNameFromFile(file)): LoadResult {
+export function parseStackYaml(text: string, given?: string, stackName?: string): LoadResult {
+  const file = given ?? "stack file";
+  const stack = stackName ?? (given === undefined ? "stack" : stackNameFromFile(given));
   if (text.trim() === "") {
     return {
       ok: false,
@@ -217,7 +255,7 @@ export function parseStackYaml(text: string, file = "stack file", stack = stackN
     // Aliases are resolved here: an unknown anchor or an alias bomb (yaml's maxAliasCount) throws a ReferenceError.
     root = doc.toJS();
   } catch (e) {
-    const message = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    const message = displayText(e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e), 160);
     return {
       ok: false,
       problems: [
@@ -248,12 +286,5 @@ export function parseStackYaml(text: string, file = "stack file", stack = stackN
     // Pulumi gives un-namespaced keys the project's namespace.
     values[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = value;
   }
-  return parseStackEntries({
-    stack,
-    values,
-    isEncrypted: (key) => {
-      const v = values[key];
-      return typeof v === "object" && v !== null && "secure" in v;
-    },
-  });
+  return parseStackEntries({ stack, values, isEncrypted: (key) => hasSecureValue(values[key]) });
 }

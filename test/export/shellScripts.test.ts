@@ -346,7 +346,7 @@ describe("a node script", () => {
     const second = fakes.run(script, ["up"], env);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain("rocm-vllm-llama405b-weights already ran for trigger");
-    expect(second.stdout).toContain("rocm-vllm-llama405b-ray-head unchanged, keeps running");
+    expect(second.stdout).toContain(`${plan.nodes[0]?.containers[0]?.name} unchanged, keeps running`);
     expect(second.stdout).toContain("0 container(s) started, 1 unchanged");
     const runs = fakes.calls("docker").filter((c) => c.argv[0] === "run");
     expect(runs.map((c) => c.argv[1])).toEqual(["--rm", "--detach"]);

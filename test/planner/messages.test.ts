@@ -24,7 +24,9 @@ describe("messages", () => {
       parallelism: { tensor: 8, pipeline: 2 },
       port: 6379,
     });
+    // vLLM 0.10.2: TP × PP across nodes runs on Ray, whose head opens 6379.
     const cluster = rawCluster({
+      image: "rocm/vllm:rocm7.0.0_vllm_0.10.2_20251006",
       nodes: [
         { name: "node-a", host: "10.0.0.11" },
         { name: "node-b", host: "10.0.0.12" },
