@@ -208,7 +208,7 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   const predownload = weightsPolicy(out, d, shape);
   checkReplicaPorts(out, d.port, d.replicas);
   checkExtraArgs(out, d.extraArgs, version);
-  applyExtraEnv(out, d.extraEnv);
+  applyExtraEnv(out, d.extraEnv, version);
   return { backend, memory, predownload };
 }
 

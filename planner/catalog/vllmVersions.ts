@@ -5,6 +5,7 @@
  * Sources: vllm-facts.md §2 (flags), §3 (environment), §4 (attention log lines), rocm-facts.md §7.
  */
 import generated from "./vllm-serve-flags.generated.json";
+import { type EnvTable, envTableFor } from "./vllmEnv";
 
 /** How a setting reaches vLLM in a given release: a CLI flag, an environment variable, or not at all. */
 export type Knob = { kind: "flag"; flag: string } | { kind: "env"; name: string; value: string } | { kind: "absent" };
@@ -13,8 +14,15 @@ export interface VllmVersionSpec {
   version: string;
   /** Flags `vllm serve` accepts (long names, without `--no-` forms). */
   serveFlags: ReadonlySet<string>;
-  /** Environment variables vLLM reads (from `vllm/envs.py`). */
+  /**
+   * Short option strings of `vllm serve` and the long flag each stands for (`-tp` → `--tensor-parallel-size`), from
+   * `add_argument` in vllm/engine/arg_utils.py and vllm/entrypoints/openai/cli_args.py at the release tag.
+   */
+  flagAliases: Readonly<Record<string, string>>;
+  /** ROCm and distributed environment variables the oracle records for this release (a subset of `envTable`). */
   envVars: ReadonlySet<string>;
+  /** Every variable the release reads and how it parses values (vllm/envs.py at the tag); `undefined` if not extracted. */
+  envTable: EnvTable | undefined;
   /** Variable that turns on AITER unified attention (renamed in 0.11.1, #25507). */
   aiterUnifiedAttentionEnv: string;
   /** All-to-all backend selection for data/expert parallelism (env until 0.11.0, flag from 0.11.1, #26732). */
@@ -33,8 +41,22 @@ export interface VllmVersionSpec {
   quickReduceCaseSensitive: boolean;
   /** Default CUDA-graph mode when none is given. */
   defaultCudagraphMode: string;
-  /** `--async-scheduling` cannot be combined with these (vllm-facts §2 / §2.4). */
-  asyncSchedulingRejects: { pipeline: boolean; speculative: boolean; ray: boolean };
+  /**
+   * `--async-scheduling` raises with these: pipeline parallelism, the Ray executor, and speculative decoding except
+   * the listed methods (v0.11.1 accepts EAGLE/MTP methods, vllm#24799; vllm v0.11.1 vllm/config/vllm.py).
+   */
+  asyncSchedulingRejects: { pipeline: boolean; ray: boolean; speculativeExcept: readonly string[] };
+  /**
+   * Triton MLA accepts an FP8 KV cache. Until vllm#34597 (v0.18.0) TritonMLAImpl raises "TritonMLA V1 with FP8 KV
+   * cache not yet supported" (vllm v0.11.1 vllm/v1/attention/backends/mla/triton_mla.py).
+   */
+  tritonMlaFp8KvCache: boolean;
+  /**
+   * The hybrid KV-cache manager stays on for models with chunked local attention (Llama 4), so their chunked layers
+   * hold only their window. Before vllm#29627 (v0.14.0) `VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE`
+   * defaulted to 0 and vLLM turned the manager off: every layer is then allocated as full attention.
+   */
+  chunkedLocalAttentionHybridKv: boolean;
   /** Ray visibility opt-outs the image needs so Ray never sets HIP/ROCR visibility (rocm-facts §3.3). */
   rayNoSetVisibilityEnv: Record<string, string>;
   /** Startup log line per attention backend, for operators verifying the plan (vllm-facts §4). */
@@ -57,12 +79,52 @@ const LOG_V1_ENGINE = {
   "triton-unified": "Using Triton Attention backend on V1 engine.",
 };
 
+/** Short aliases of v0.10.2 and v0.11.0 (vllm v0.11.0 vllm/engine/arg_utils.py, cli_args.py). */
+const ALIASES_0_10: Record<string, string> = {
+  "-q": "--quantization",
+  "-tp": "--tensor-parallel-size",
+  "-pp": "--pipeline-parallel-size",
+  "-dcp": "--decode-context-parallel-size",
+  "-dp": "--data-parallel-size",
+  "-dpn": "--data-parallel-rank",
+  "-dpr": "--data-parallel-start-rank",
+  "-dpl": "--data-parallel-size-local",
+  "-dpa": "--data-parallel-address",
+  "-dpp": "--data-parallel-rpc-port",
+  "-dpb": "--data-parallel-backend",
+  "-asc": "--api-server-count",
+  "-O": "--compilation-config",
+};
+/** v0.11.1 adds `-dph`, `-dpe` and the multi-node mp flags `-n`/`-r` (vllm#23691). */
+const ALIASES_0_11_1: Record<string, string> = {
+  ...ALIASES_0_10,
+  "-dph": "--data-parallel-hybrid-lb",
+  "-dpe": "--data-parallel-external-lb",
+  "-n": "--nnodes",
+  "-r": "--node-rank",
+};
+/** Speculative methods v0.11.1 runs with async scheduling: EagleModelTypes in vllm v0.11.1 vllm/config/speculative.py. */
+const EAGLE_MTP_0_11_1 = [
+  "eagle",
+  "eagle3",
+  "deepseek_mtp",
+  "mimo_mtp",
+  "glm4_moe_mtp",
+  "ernie_mtp",
+  "qwen3_next_mtp",
+  "longcat_flash_mtp",
+  "mtp",
+  "pangu_ultra_moe_mtp",
+];
+
 /** Supported releases, oldest first. */
 export const VLLM_VERSIONS: readonly VllmVersionSpec[] = [
   {
     version: "0.10.2",
     serveFlags: flagsFor("0.10.2"),
+    flagAliases: ALIASES_0_10,
     envVars: envFor("0.10.2"),
+    envTable: envTableFor("0.10.2"),
     aiterUnifiedAttentionEnv: "VLLM_USE_AITER_UNIFIED_ATTENTION",
     all2allBackend: { kind: "env", name: "VLLM_ALL2ALL_BACKEND", value: "allgather_reducescatter" },
     disableNcclForDpSync: { kind: "absent" },
@@ -82,7 +144,10 @@ export const VLLM_VERSIONS: readonly VllmVersionSpec[] = [
     ],
     quickReduceCaseSensitive: false,
     defaultCudagraphMode: "PIECEWISE",
-    asyncSchedulingRejects: { pipeline: true, speculative: true, ray: true },
+    // vllm v0.11.0 vllm/engine/arg_utils.py raises for PP > 1 and any speculative decoding; the Ray executor runs it.
+    asyncSchedulingRejects: { pipeline: true, ray: false, speculativeExcept: [] },
+    tritonMlaFp8KvCache: false,
+    chunkedLocalAttentionHybridKv: false,
     rayNoSetVisibilityEnv: RAY_NOSET,
     attentionLogLines: {
       ...LOG_V1_ENGINE,
@@ -94,7 +159,9 @@ export const VLLM_VERSIONS: readonly VllmVersionSpec[] = [
   {
     version: "0.11.0",
     serveFlags: flagsFor("0.11.0"),
+    flagAliases: ALIASES_0_10,
     envVars: envFor("0.11.0"),
+    envTable: envTableFor("0.11.0"),
     aiterUnifiedAttentionEnv: "VLLM_USE_AITER_UNIFIED_ATTENTION",
     all2allBackend: { kind: "env", name: "VLLM_ALL2ALL_BACKEND", value: "allgather_reducescatter" },
     disableNcclForDpSync: { kind: "env", name: "VLLM_DISABLE_NCCL_FOR_DP_SYNCHRONIZATION", value: "1" },
@@ -116,7 +183,10 @@ export const VLLM_VERSIONS: readonly VllmVersionSpec[] = [
     ],
     quickReduceCaseSensitive: true,
     defaultCudagraphMode: "FULL_AND_PIECEWISE",
-    asyncSchedulingRejects: { pipeline: true, speculative: true, ray: true },
+    // vllm v0.11.0 vllm/engine/arg_utils.py raises for PP > 1 and any speculative decoding; the Ray executor runs it.
+    asyncSchedulingRejects: { pipeline: true, ray: false, speculativeExcept: [] },
+    tritonMlaFp8KvCache: false,
+    chunkedLocalAttentionHybridKv: false,
     rayNoSetVisibilityEnv: RAY_NOSET,
     attentionLogLines: {
       ...LOG_V1_ENGINE,
@@ -127,7 +197,9 @@ export const VLLM_VERSIONS: readonly VllmVersionSpec[] = [
   {
     version: "0.11.1",
     serveFlags: flagsFor("0.11.1"),
+    flagAliases: ALIASES_0_11_1,
     envVars: envFor("0.11.1"),
+    envTable: envTableFor("0.11.1"),
     aiterUnifiedAttentionEnv: "VLLM_ROCM_USE_AITER_UNIFIED_ATTENTION",
     all2allBackend: { kind: "flag", flag: "--all2all-backend" },
     disableNcclForDpSync: { kind: "flag", flag: "--disable-nccl-for-dp-synchronization" },
@@ -153,8 +225,10 @@ export const VLLM_VERSIONS: readonly VllmVersionSpec[] = [
     ],
     quickReduceCaseSensitive: true,
     defaultCudagraphMode: "FULL_AND_PIECEWISE",
-    // Not re-verified for 0.11.1: kept conservative until an image proves otherwise.
-    asyncSchedulingRejects: { pipeline: true, speculative: true, ray: true },
+    // vllm#24799: async scheduling works with EAGLE/MTP speculative decoding from this release on.
+    asyncSchedulingRejects: { pipeline: true, ray: true, speculativeExcept: EAGLE_MTP_0_11_1 },
+    tritonMlaFp8KvCache: false,
+    chunkedLocalAttentionHybridKv: false,
     rayNoSetVisibilityEnv: RAY_NOSET,
     attentionLogLines: {
       "aiter-mha": "Using Aiter Flash Attention backend.",

@@ -47,13 +47,17 @@ export function batchedTokens(out: Decisions, d: DeploymentConfig): void {
 }
 
 /** Why async scheduling cannot run for this deployment on this release, or `undefined` when it can. */
-function asyncBlocker(shape: Shape, speculative: boolean, version: VllmVersionSpec): string | undefined {
+function asyncBlocker(shape: Shape, speculative: string | undefined, version: VllmVersionSpec): string | undefined {
   const r = version.asyncSchedulingRejects;
   if (r.ray && shape.kind === "ray")
     return `vLLM ${version.version} runs async scheduling only with the mp executor, not Ray`;
   if (r.pipeline && shape.pipeline > 1)
     return `vLLM ${version.version} rejects async scheduling with pipeline parallelism`;
-  if (r.speculative && speculative) return `vLLM ${version.version} rejects async scheduling with speculative decoding`;
+  if (speculative !== undefined && !r.speculativeExcept.includes(speculative)) {
+    return r.speculativeExcept.length === 0
+      ? `vLLM ${version.version} rejects async scheduling with speculative decoding`
+      : `vLLM ${version.version} runs async scheduling only with EAGLE/MTP speculative decoding (${r.speculativeExcept.join(", ")}), not ${speculative}`;
+  }
   return undefined;
 }
 
@@ -69,7 +73,7 @@ export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shap
     );
   }
   if (!wanted) return;
-  const blocker = asyncBlocker(shape, d.speculative !== undefined, version);
+  const blocker = asyncBlocker(shape, d.speculative?.method, version);
   if (blocker && d.asyncScheduling === true) {
     out.refuse(".asyncScheduling", true, blocker, "set asyncScheduling: false");
     return;

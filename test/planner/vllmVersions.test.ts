@@ -20,18 +20,23 @@ const ORACLE_DIR = ORACLE_CANDIDATES.find((d) => existsSync(join(d, "vllm-cli-or
 if (!ORACLE_DIR)
   throw new Error(`vllm-cli-oracle.json not found in: ${ORACLE_CANDIDATES.join(", ")} (set ROCM_VLLM_REFERENCE_DIR)`);
 const ORACLE_PATH = join(ORACLE_DIR, "vllm-cli-oracle.json");
+const NEWER_ORACLE_PATH = join(ORACLE_DIR, "vllm-cli-oracle-newer.json");
 
 interface OracleFlag {
   presentIn: string[];
+  aliases?: string[];
   choices?: (string | number)[];
   choicesEnforcedByArgparse?: boolean;
-  differsIn?: Record<string, { choices?: (string | number)[] }>;
+  differsIn?: Record<string, { choices?: (string | number)[]; aliases?: string[] }>;
   type?: string;
 }
 interface Oracle {
   allServeFlagsPresence: Record<string, string[]>;
   flags: Record<string, OracleFlag>;
-  envVars: Record<string, { presentIn?: string[]; changes?: Record<string, { choices?: string[] }> }>;
+  envVars: Record<
+    string,
+    { presentIn?: string[]; parse?: string; changes?: Record<string, { choices?: string[]; caseSensitive?: boolean }> }
+  >;
   speculativeConfig: { methods: Record<string, string[]> };
   kvCacheDtypes: Record<string, string[]>;
   blockSizes: Record<string, number[]>;
@@ -41,6 +46,25 @@ interface Oracle {
 
 // CI clones the repo with shared/ beside it; the oracle is required, not optional.
 const oracle: Oracle = JSON.parse(readFileSync(ORACLE_PATH, "utf8"));
+const newerOracle: { flagAliasesByVersion: Record<string, Record<string, string[]>> } = JSON.parse(
+  readFileSync(NEWER_ORACLE_PATH, "utf8"),
+);
+
+/** Short aliases of a release per the oracles: the newer one from v0.11.1 on, the older one (with its differences) before. */
+function oracleAliases(t: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const fromNewer = Object.entries(newerOracle.flagAliasesByVersion).flatMap(([flag, byAlias]) =>
+    Object.entries(byAlias)
+      .filter(([alias, versions]) => alias !== "(none)" && versions.includes(t))
+      .map(([alias]) => [alias, flag] as const),
+  );
+  if (fromNewer.length > 0) return Object.fromEntries(fromNewer);
+  for (const [flag, spec] of Object.entries(oracle.flags)) {
+    if (!spec.presentIn.includes(t)) continue;
+    for (const alias of spec.differsIn?.[t]?.aliases ?? spec.aliases ?? []) out[alias] = flag;
+  }
+  return out;
+}
 const tag = (v: string) => `v${v}`;
 
 describe("version table matches the oracle", () => {
@@ -80,6 +104,34 @@ describe("version table matches the oracle", () => {
         expect(spec.blockSizes).toEqual(oracle.blockSizes[t]);
         expect(spec.kvCacheDtypes).toEqual(oracle.kvCacheDtypes[t]);
         expect([...spec.speculativeMethods].sort()).toEqual([...oracle.speculativeConfig.methods[t]].sort());
+      });
+      it("short aliases equal the oracles'", () => {
+        expect(spec.flagAliases).toEqual(oracleAliases(t));
+        for (const flag of Object.values(spec.flagAliases)) expect(spec.serveFlags.has(flag), flag).toBe(true);
+      });
+      it("the variable table (vllm/envs.py at the tag) holds every variable the oracle records, with its choices", () => {
+        const table = spec.envTable;
+        expect(table).toBeDefined();
+        if (!table) return;
+        for (const [name, e] of Object.entries(oracle.envVars)) {
+          if (!name.startsWith("VLLM_")) continue;
+          expect(table.names.has(name), `${name} in ${spec.version}`).toBe(e.presentIn?.includes(t) ?? false);
+          if (!e.presentIn?.includes(t)) continue;
+          const change = Object.entries(e.changes ?? {})
+            .filter(([from]) => from <= t)
+            .map(([, c]) => c)
+            .pop();
+          const parser = table.parsers.get(name);
+          if (Array.isArray(change?.choices)) {
+            expect(parser, name).toEqual({ kind: "choices", choices: change.choices, caseSensitive: true });
+          }
+          if (e.parse?.startsWith("bool(int(value))")) expect(parser, name).toEqual({ kind: "int01" });
+          if (e.parse?.startsWith("value.lower() in")) {
+            expect(parser, name).toEqual({ kind: "word", trueValues: ["true", "1"] });
+          }
+          if (e.parse === "value.lower() == 'true'")
+            expect(parser, name).toEqual({ kind: "word", trueValues: ["true"] });
+        }
       });
       it("attention log lines come from the oracle", () => {
         const lines = Object.values(oracle.rocmAttentionLogLines[t]);
