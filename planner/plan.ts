@@ -193,14 +193,15 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   rcclDebug(out, cluster.debug);
   if (shape.kind === "ray") rayVisibilityOptOut(out, version);
   refuseVisibilityOverrides(out, d.extraEnv);
-  const backend = chooseAttention(out, d, attentionTraits(d.model, model?.arch), shape.tensor, version);
+  const traits = attentionTraits(model?.arch);
+  const backend = chooseAttention(out, d, traits, shape.tensor, version);
   parallelismArgs(out, shape, version, model?.arch, d.model);
   dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined);
   quantizationArgs(out, d, model, gpu);
   kvCacheDtype(out, d, model, version);
   quickReduce(out, d, shape.tensor);
   batchedTokens(out, d);
-  cudagraphMode(out, d, backend);
+  cudagraphMode(out, d, backend, traits.known || d.attention !== "auto");
   asyncScheduling(out, d, shape, version);
   explicitEngineArgs(out, d, version);
   speculativeConfig(out, d, version);

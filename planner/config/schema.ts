@@ -59,6 +59,7 @@ export const attentionChoices = [
   "aiter-unified",
   "triton-unified",
   "triton-prefill-decode",
+  "triton-mla",
 ] as const;
 export const quantizations = [
   "none",
@@ -132,6 +133,21 @@ export const clusterSchema = z.strictObject({
   preflight: z.boolean().default(true),
 });
 
+/** Stored formats of a checkpoint (`modelInfo.format`); the catalog's `STORED_FORMATS` gives each one's meaning. */
+export const storedFormats = [
+  "bf16",
+  "fp16",
+  "fp8",
+  "quark-fp8",
+  "quark-mxfp4",
+  "mxfp4",
+  "awq",
+  "gptq",
+  "compressed-tensors-w4a16",
+  "compressed-tensors-w8a8",
+] as const;
+export const modelFamilies = ["llama", "mixtral", "deepseek", "qwen", "gpt-oss", "llama4", "other"] as const;
+
 /** Model shape for models outside the catalog, so memory can still be checked. */
 export const modelInfoSchema = z.strictObject({
   paramsB: z.number().positive(),
@@ -139,12 +155,20 @@ export const modelInfoSchema = z.strictObject({
   heads: positiveInt,
   kvHeads: positiveInt,
   headDim: positiveInt,
-  bytesPerParam: z.number().positive().max(4).default(2),
+  /** How the checkpoint is stored: decides which `quantization` values vLLM accepts and what is loaded. */
+  format: z.enum(storedFormats).default("bf16"),
+  /** Bytes per parameter as loaded (default: from `format`). */
+  bytesPerParam: z.number().positive().max(4).optional(),
   maxContext: positiveInt.default(131072),
   moe: z.boolean().default(false),
   /** Share of parameters in routed experts (0..1), for expert-parallel memory accounting. */
   expertFraction: z.number().min(0).max(1).default(0),
+  /** Multi-head latent attention (DeepSeek V2/V3, Kimi K2): the latent's shape. Absent = GQA/MHA. */
   mla: z.strictObject({ kvLoraRank: positiveInt, ropeHeadDim: positiveInt }).optional(),
+  /** Model family where a rule depends on it (gpt-oss: AITER unified attention; llama4: chunked attention). */
+  family: z.enum(modelFamilies).default("other"),
+  /** The checkpoint ships calibrated FP8 KV-cache scales (`kv_cache_scheme: static`). */
+  kvCacheScales: z.boolean().default(false),
 });
 
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an upper-case environment variable name");

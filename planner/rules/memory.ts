@@ -10,6 +10,7 @@ import type { ModelEntry } from "../catalog/models";
 import type { DeploymentConfig } from "../config/schema";
 import type { MemoryBudget } from "../types";
 import type { Decisions } from "./decisions";
+import { quantizesOnTheFly } from "./quantization";
 import type { Shape } from "./parallelism";
 
 const GIB = 1024 ** 3;
@@ -19,27 +20,14 @@ export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
 export const RUNTIME_OVERHEAD_GIB = 6;
 /** vLLM's default `--max-num-seqs` on GPUs with ≥ 70 GiB (vllm-facts.md §2.2). */
 export const DEFAULT_MAX_NUM_SEQS = 1024;
-/** Bytes per weight after 4-bit group quantization (4 bits + scales). */
-const INT4_BYTES = 0.53;
 
 const round = (x: number) => Math.round(x * 10) / 10;
 
-/** Bytes per parameter of dense and expert weights once the deployment's quantization is applied. */
+/** Bytes per parameter of dense and expert weights as loaded: the stored format, or FP8 when quantized on the fly. */
 function bytesPerParam(d: DeploymentConfig, model: ModelEntry): { dense: number; expert: number } {
   const ck = model.checkpoint;
-  const native = { dense: ck.bytesPerParam, expert: ck.expertBytesPerParam ?? ck.bytesPerParam };
-  if (ck.quantization !== "none") return native;
-  switch (d.quantization) {
-    case "fp8":
-    case "ptpc_fp8":
-      return { dense: 1, expert: 1 };
-    case "awq":
-    case "gptq":
-    case "mxfp4":
-      return { dense: INT4_BYTES, expert: INT4_BYTES };
-    default:
-      return native;
-  }
+  if (quantizesOnTheFly(d.quantization, model)) return { dense: 1, expert: 1 };
+  return { dense: ck.bytesPerParam, expert: ck.expertBytesPerParam ?? ck.bytesPerParam };
 }
 
 /**

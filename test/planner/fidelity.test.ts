@@ -154,4 +154,173 @@ describe("item 16: async scheduling with EAGLE/MTP on 0.11.1 (vllm#24799)", () =
   });
 });
 
-export { flagValue };
+describe("item 2: quantization against what the checkpoint is stored as", () => {
+  it.each(["awq", "gptq", "mxfp4", "compressed-tensors"])(
+    "refuses %s on the BF16 Llama-3.3-70B: vLLM cannot produce it at load time",
+    (quantization) => {
+      const r = planRaw(rawCluster({ gpu: "mi355x" }), [rawDeployment({ quantization, parallelism: { tensor: 1 } })]);
+      expect(problemLines(r)).toEqual([
+        expect.stringMatching(
+          /quantization: meta-llama\/Llama-3\.3-70B-Instruct is stored as BF16, and vLLM quantizes at load time only to fp8 or ptpc_fp8/,
+        ),
+      ]);
+    },
+  );
+  it("refuses gptq on a compressed-tensors W4A16 checkpoint with vLLM's mismatch error", () => {
+    const r = planRaw(rawCluster(), [
+      rawDeployment({ model: "RedHatAI/Meta-Llama-3.1-70B-Instruct-quantized.w4a16", quantization: "gptq" }),
+    ]);
+    expect(problemLines(r)).toEqual([
+      expect.stringMatching(
+        /Quantization method specified in the model config \(compressed-tensors\) does not match .*\(gptq\).* \| set quantization: none or compressed-tensors/,
+      ),
+    ]);
+  });
+  it("accepts the checkpoint's own method: fp8 on FP8 DeepSeek-R1 (flag) and on an AMD Quark FP8 model (inferred)", () => {
+    const r1 = planOk(rawCluster(), [
+      rawDeployment({ model: "deepseek-ai/DeepSeek-R1", quantization: "fp8", maxModelLen: 8192 }),
+    ]);
+    expect(flagValue(argv(r1), "--quantization")).toBe("fp8");
+    const quark = planOk(rawCluster(), [
+      rawDeployment({ model: "amd/Llama-3.3-70B-Instruct-FP8-KV", quantization: "fp8" }),
+    ]);
+    expect(argv(quark)).not.toContain("--quantization");
+  });
+  it("refuses ptpc_fp8 on an FP8 checkpoint (a different method than the checkpoint's)", () => {
+    const r = planRaw(rawCluster(), [
+      rawDeployment({ model: "deepseek-ai/DeepSeek-R1", quantization: "ptpc_fp8", maxModelLen: 8192 }),
+    ]);
+    expect(problemLines(r)).toEqual([expect.stringMatching(/\(fp8\) does not match .*\(ptpc_fp8\)/)]);
+  });
+  it("sizes memory from what is loaded: on-the-fly fp8 halves BF16 weights, a stored format keeps its size", () => {
+    const bf16 = planOk(rawCluster(), [rawDeployment()]).deployments[0].memory.weightsPerGpuGiB ?? 0;
+    const fp8 = planOk(rawCluster(), [rawDeployment({ quantization: "fp8" })]).deployments[0].memory.weightsPerGpuGiB;
+    expect(fp8).toBeCloseTo(bf16 / 2, 0);
+    const awq = planOk(rawCluster(), [
+      rawDeployment({ model: "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4", parallelism: { tensor: 1 } }),
+    ]);
+    expect(awq.deployments[0].memory.weightsPerGpuGiB).toBeCloseTo((70.6e9 * 0.53) / 1024 ** 3, 0);
+    // An AWQ checkpoint needs the Triton AWQ kernels on ROCm whatever `quantization` says.
+    expect(awq.deployments[0].env.VLLM_USE_TRITON_AWQ).toBe("1");
+  });
+  it("uses modelInfo.format for uncatalogued checkpoints", () => {
+    const info = { paramsB: 70, layers: 80, heads: 64, kvHeads: 8, headDim: 128 };
+    const bf16 = planRaw(rawCluster(), [
+      rawDeployment({ model: "acme/model-awq", quantization: "awq", modelInfo: info }),
+    ]);
+    expect(bf16.problems.map((p) => p.fix)).toEqual([expect.stringMatching(/modelInfo\.format is wrong/)]);
+    const awq = planOk(rawCluster(), [
+      rawDeployment({ model: "acme/model-awq", quantization: "awq", modelInfo: { ...info, format: "awq" } }),
+    ]);
+    expect(flagValue(argv(awq), "--quantization")).toBe("awq");
+    expect(awq.deployments[0].memory.weightsPerGpuGiB).toBeCloseTo((70e9 * 0.53) / 8 / 1024 ** 3, 1);
+  });
+});
+
+describe("item 3: architecture from the catalog or modelInfo, never from the name", () => {
+  it("serves the R1 distills as the GQA models they are: AITER MHA, no --block-size 1, aiter-mha accepted", () => {
+    for (const model of ["deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"]) {
+      const plan = planOk(cluster010(), [rawDeployment({ model, maxModelLen: 32768 })]);
+      expect(plan.deployments[0].attention.backend).toBe("aiter-mha");
+      expect(argv(plan)).not.toContain("--block-size");
+      expect(
+        planRaw(cluster010(), [rawDeployment({ model, attention: "aiter-mha", maxModelLen: 32768 })]).problems,
+      ).toEqual([]);
+    }
+  });
+  it("checks heads per rank for an uncatalogued MLA model described by modelInfo (Kimi-K2-like, 64 heads, TP 8)", () => {
+    const kimi = {
+      paramsB: 1000,
+      layers: 61,
+      heads: 64,
+      kvHeads: 64,
+      headDim: 128,
+      format: "fp8",
+      moe: true,
+      expertFraction: 0.97,
+      mla: { kvLoraRank: 512, ropeHeadDim: 64 },
+    };
+    const r = planRaw(rawCluster({ gpu: "mi355x" }), [
+      rawDeployment({ model: "moonshotai/Kimi-K2-Instruct", modelInfo: kimi, maxModelLen: 8192 }),
+    ]);
+    expect(problemLines(r)).toEqual([
+      expect.stringMatching(
+        /parallelism\.tensor: AITER MLA supports 16 or 128 heads per rank; 64 heads \/ TP 8 = 8 .*attention: triton-mla/,
+      ),
+    ]);
+  });
+  it("runs a model of unknown architecture on the safe backend, with a warning", () => {
+    const plan = planOk(cluster010(), [
+      rawDeployment({ model: "moonshotai/Kimi-K2-Instruct", profile: "throughput", parallelism: { tensor: 8 } }),
+    ]);
+    const d = plan.deployments[0];
+    expect(d.attention.backend).toBe("triton-unified");
+    expect(d.env).toMatchObject({
+      VLLM_ROCM_USE_AITER: "1",
+      VLLM_ROCM_USE_AITER_MHA: "0",
+      VLLM_ROCM_USE_AITER_MLA: "0",
+    });
+    expect(argv(plan)).not.toContain("--block-size");
+    expect(JSON.parse(flagValue(argv(plan), "--compilation-config") ?? "{}")).toEqual({ cudagraph_mode: "PIECEWISE" });
+    expect(codes(plan)).toContain("architecture-unknown");
+  });
+});
+
+describe("item 4: Triton MLA with an FP8 KV cache before vLLM 0.18", () => {
+  it("refuses DeepSeek-R1 without AITER and with fp8 KV on 0.10.2 and 0.11.1, with the fix", () => {
+    for (const c of [cluster010(), rawCluster()]) {
+      const r = planRaw(c, [
+        rawDeployment({ model: "deepseek-ai/DeepSeek-R1", aiter: false, kvCacheDtype: "fp8", maxModelLen: 8192 }),
+      ]);
+      expect(problemLines(r)).toEqual([
+        expect.stringMatching(
+          /kvCacheDtype: vLLM 0\.1[01]\.[12] raises "TritonMLA V1 with FP8 KV cache not yet supported"/,
+        ),
+      ]);
+    }
+  });
+  it("keeps fp8 KV with AITER MLA", () => {
+    const plan = planOk(rawCluster(), [
+      rawDeployment({ model: "deepseek-ai/DeepSeek-R1", kvCacheDtype: "fp8", maxModelLen: 8192 }),
+    ]);
+    expect(plan.deployments[0].attention.backend).toBe("aiter-mla");
+  });
+});
+
+describe("item 8: Triton MLA with AITER kept on", () => {
+  it("plans DeepSeek-R1-MXFP4 at TP 4 on MI355X with attention: triton-mla: AITER on, AITER MLA off", () => {
+    const plan = planOk(rawCluster({ gpu: "mi355x" }), [
+      rawDeployment({
+        model: "amd/DeepSeek-R1-0528-MXFP4-Preview",
+        attention: "triton-mla",
+        parallelism: { tensor: 4 },
+        maxModelLen: 8192,
+      }),
+    ]);
+    const d = plan.deployments[0];
+    expect(d.attention).toEqual({ backend: "triton-mla", expectedLogLine: "Using Triton MLA backend." });
+    expect(d.env).toMatchObject({ VLLM_ROCM_USE_AITER: "1", VLLM_ROCM_USE_AITER_MLA: "0" });
+  });
+  it("refuses it for a GQA model and with block size 1", () => {
+    expect(problemLines(planRaw(rawCluster(), [rawDeployment({ attention: "triton-mla" })]))).toEqual([
+      expect.stringMatching(/attention: triton-mla serves only models with multi-head latent attention/),
+    ]);
+    const r = planRaw(rawCluster(), [
+      rawDeployment({ model: "deepseek-ai/DeepSeek-R1", attention: "triton-mla", blockSize: 1, maxModelLen: 8192 }),
+    ]);
+    expect(problemLines(r)).toEqual([expect.stringMatching(/blockSize: Triton MLA does not run with block size 1/)]);
+  });
+});
+
+describe("item 15: calibrated KV scales left unused", () => {
+  it("warns when an amd/*-FP8-KV checkpoint is served with kvCacheDtype auto, not with fp8", () => {
+    const auto = planOk(rawCluster(), [rawDeployment({ model: "amd/Llama-3.3-70B-Instruct-FP8-KV" })]);
+    expect(auto.warnings.map((w) => [w.code, w.path])).toEqual([
+      ["kv-scales-unused", "rocm-vllm:deployments[0].kvCacheDtype"],
+    ]);
+    const fp8 = planOk(rawCluster(), [
+      rawDeployment({ model: "amd/Llama-3.3-70B-Instruct-FP8-KV", kvCacheDtype: "fp8" }),
+    ]);
+    expect(fp8.warnings).toEqual([]);
+  });
+});

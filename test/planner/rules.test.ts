@@ -546,7 +546,7 @@ describe("rule 21: memory", () => {
   });
   it("warns that memory was not checked for uncatalogued models, and checks it with modelInfo", () => {
     const unknown = planOk(rawCluster(), [rawDeployment({ model: "acme/secret-model", parallelism: { tensor: 1 } })]);
-    expect(unknown.warnings.map((w) => w.code)).toEqual(["memory-unchecked"]);
+    expect(unknown.warnings.map((w) => w.code)).toEqual(["architecture-unknown", "memory-unchecked"]);
     const info = { paramsB: 400, layers: 40, heads: 32, kvHeads: 8, headDim: 128 };
     const [p] = problemsOf(rawCluster(), [
       rawDeployment({ model: "acme/secret-model", parallelism: { tensor: 1 }, modelInfo: info }),
