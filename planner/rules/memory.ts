@@ -10,8 +10,8 @@ import type { ModelEntry } from "../catalog/models";
 import type { DeploymentConfig } from "../config/schema";
 import type { MemoryBudget } from "../types";
 import type { Decisions } from "./decisions";
-import { quantizesOnTheFly } from "./quantization";
 import type { Shape } from "./parallelism";
+import { quantizesOnTheFly } from "./quantization";
 
 const GIB = 1024 ** 3;
 /** vLLM's default `--gpu-memory-utilization`. */
