@@ -205,7 +205,7 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   asyncScheduling(out, d, shape, version);
   explicitEngineArgs(out, d, version);
   speculativeConfig(out, d, version);
-  const memory = memoryBudget(out, d, model, shape, gpu);
+  const memory = memoryBudget(out, d, model, shape, gpu, version);
   const predownload = weightsPolicy(out, d, shape);
   checkReplicaPorts(out, d.port, d.replicas);
   checkExtraArgs(out, d.extraArgs, version);

@@ -182,8 +182,8 @@ export interface MemoryBudget {
   kvBytesPerTokenPerGpu?: number;
   /** Tokens the KV cache of one engine (one TP×PP group) can hold. */
   kvCacheTokens?: number;
-  /** Tokens requested by `maxNumSeqs × maxModelLen`. */
-  kvDemandTokens?: number;
+  /** Sequences of `maxModelLen` tokens the KV cache of one engine holds at once. */
+  maxLengthSequences?: number;
   /** How the numbers were derived, in words. */
   notes: string[];
 }

@@ -324,3 +324,45 @@ describe("item 15: calibrated KV scales left unused", () => {
     expect(fp8.warnings).toEqual([]);
   });
 });
+
+describe("item 11: KV cache information instead of kv-demand noise", () => {
+  it("plans the production config Llama-3.3-70B TP 8, maxModelLen 32768, throughput, with no warning at all", () => {
+    const plan = planOk(rawCluster(), [rawDeployment({ maxModelLen: 32768, profile: "throughput" })]);
+    expect(plan.warnings).toEqual([]);
+    const m = plan.deployments[0].memory;
+    expect(m.maxLengthSequences).toBe(Math.floor((m.kvCacheTokens ?? 0) / 32768));
+    expect(m.notes.join("\n")).toMatch(/sequences of 32768 tokens at once, ~\d+ of 2048/);
+  });
+  it("warns only when an explicit maxNumSeqs is out of reach at typical lengths, and never suggests fp8 KV twice", () => {
+    const tight = { model: "meta-llama/Llama-3.1-405B-Instruct", maxModelLen: 8192, maxNumSeqs: 2048 };
+    const auto = planOk(rawCluster(), [rawDeployment(tight)]);
+    expect(auto.warnings.map((w) => w.code)).toEqual(["max-num-seqs-unreachable"]);
+    expect(auto.warnings[0].message).toMatch(/kvCacheDtype: fp8/);
+    const fp8 = planOk(rawCluster(), [rawDeployment({ ...tight, kvCacheDtype: "fp8", maxNumSeqs: 4096 })]);
+    expect(fp8.warnings.map((w) => w.code)).toEqual(["max-num-seqs-unreachable"]);
+    expect(fp8.warnings[0].message).not.toMatch(/fp8/);
+    const scout = { model: "meta-llama/Llama-4-Scout-17B-16E-Instruct", parallelism: { tensor: 4 } };
+    expect(planRaw(rawCluster(), [rawDeployment(scout)]).problems.map((p) => p.fix)).toEqual([
+      expect.stringMatching(/kvCacheDtype: fp8/),
+    ]);
+    const tooLong = planRaw(rawCluster(), [rawDeployment({ ...scout, kvCacheDtype: "fp8" })]);
+    expect(tooLong.problems.map((p) => [p.path, p.fix])).toEqual([
+      ["rocm-vllm:deployments[0].maxModelLen", expect.not.stringMatching(/fp8/)],
+    ]);
+  });
+});
+
+describe("item 12: Llama 4 chunked attention per release", () => {
+  const scout = { model: "meta-llama/Llama-4-Scout-17B-16E-Instruct", maxModelLen: 131072 };
+  it("on 0.10–0.11 the full-attention figure is what vLLM allocates (hybrid manager off by default)", () => {
+    const notes = planOk(rawCluster(), [rawDeployment(scout)]).deployments[0].memory.notes.join("\n");
+    expect(notes).toMatch(/vLLM 0\.11\.1 turns the hybrid KV-cache manager off .*is what vLLM allocates/);
+    expect(notes).not.toMatch(/lower bound/);
+  });
+  it("with VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1 it is a lower bound", () => {
+    const plan = planOk(rawCluster(), [
+      rawDeployment({ ...scout, extraEnv: { VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE: "1" } }),
+    ]);
+    expect(plan.deployments[0].memory.notes.join("\n")).toMatch(/chunked-attention layers .* lower bound/);
+  });
+});

@@ -445,9 +445,9 @@ describe("rules 14–16: engine arguments", () => {
       ),
     ).toBe("0.95");
   });
-  it("16: warns when maxNumSeqs × maxModelLen exceeds the KV budget", () => {
+  it("16: warns when an explicit maxNumSeqs cannot be reached even with sequences of typical length", () => {
     const plan = planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 4096, maxModelLen: 32768 })]);
-    const w = plan.warnings.find((x) => x.code === "kv-demand-exceeds-budget");
+    const w = plan.warnings.find((x) => x.code === "max-num-seqs-unreachable");
     expect(w?.path).toBe("rocm-vllm:deployments[0].maxNumSeqs");
     expect(planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 64, maxModelLen: 8192 })]).warnings).toEqual([]);
   });
