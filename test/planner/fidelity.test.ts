@@ -1,7 +1,11 @@
 /**
  * Guide fidelity, second pass (issue 12): one block per item. Each test fails without its rule or table entry.
  */
-import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../planner/types";
 import { planOk, planRaw, rawCluster, rawDeployment } from "../support/stackConfigs";
 
@@ -364,5 +368,58 @@ describe("item 12: Llama 4 chunked attention per release", () => {
       rawDeployment({ ...scout, extraEnv: { VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE: "1" } }),
     ]);
     expect(plan.deployments[0].memory.notes.join("\n")).toMatch(/chunked-attention layers .* lower bound/);
+  });
+});
+
+describe("item 1: the download job fetches what vLLM loads", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  it("skips original/ and metal/, keeps top-level weights, config and tokenizer (run against the stand-in hub client)", () => {
+    const twoNodes = rawCluster({
+      nodes: [
+        { name: "node-a", host: "10.0.0.11" },
+        { name: "node-b", host: "10.0.0.12" },
+      ],
+    });
+    const plan = planOk(
+      twoNodes,
+      [
+        rawDeployment({
+          model: "meta-llama/Llama-3.1-405B-Instruct",
+          parallelism: { tensor: 8, pipeline: 2 },
+          maxModelLen: 8192,
+        }),
+      ],
+      true,
+    );
+    const job = plan.nodes[0].jobs.find((j) => j.container.role === "weights");
+    expect(job).toBeDefined();
+    const home = mkdtempSync(join(tmpdir(), "rv-weights-"));
+    dirs.push(home);
+    const [cmd, ...args] = job?.container.command ?? [];
+    const r = spawnSync(cmd, args, {
+      encoding: "utf8",
+      env: {
+        PATH: process.env.PATH,
+        HF_HOME: home,
+        HF_TOKEN: "hf_test",
+        PYTHONPATH: join(__dirname, "..", "e2e", "standins", "python"),
+      },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\*\.safetensors and config\/tokenizer files; subfolders skipped/);
+    const snapshot = join(home, "hub", "models--meta-llama--Llama-3.1-405B-Instruct", "snapshots", "main");
+    expect(readdirSync(snapshot).sort()).toEqual([
+      ".standin-token-sha256",
+      "config.json",
+      "generation_config.json",
+      "model-00001-of-00002.safetensors",
+      "model-00002-of-00002.safetensors",
+      "model.safetensors.index.json",
+      "tokenizer.json",
+      "tokenizer_config.json",
+    ]);
   });
 });
