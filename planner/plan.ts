@@ -26,7 +26,7 @@ import { Decisions } from "./rules/decisions";
 import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } from "./rules/engineArgs";
 import { applyExtraEnv, checkExtraArgs } from "./rules/extraOptions";
 import { rayVisibilityOptOut, refuseVisibilityOverrides, visibleDevices } from "./rules/gpuVisibility";
-import { memoryBudget } from "./rules/memory";
+import { DEFAULT_GPU_MEMORY_UTILIZATION, memoryBudget } from "./rules/memory";
 import {
   dataLoadBalancing,
   dataParallelNodeArgs,
@@ -40,6 +40,7 @@ import {
   checkReplicaPorts,
   dpRpcPort,
   emptySlots,
+  gpuShare,
   type NodeSlots,
   placeReplica,
   RAY_GCS_PORT,
@@ -182,6 +183,10 @@ function resolveModel(out: Decisions, d: DeploymentConfig): ModelEntry | undefin
   return catalogued;
 }
 
+/** How much of each GPU one instance of the deployment takes (for GPU sharing). */
+const shareOf = (d: DeploymentConfig, gpu: GpuSpec) =>
+  gpuShare(d.gpuMemoryUtilization ?? DEFAULT_GPU_MEMORY_UTILIZATION, gpu.hbmGiB);
+
 /** Runs every rule for one deployment, in an order where later rules can see earlier decisions. */
 function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | undefined, shape: Shape) {
   const { d, cluster, gpu, version } = input;
@@ -207,7 +212,7 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   speculativeConfig(out, d, version);
   const memory = memoryBudget(out, d, model, shape, gpu, version);
   const predownload = weightsPolicy(out, d, shape);
-  checkReplicaPorts(out, d.port, d.replicas);
+  checkReplicaPorts(out, d.port, d.replicas, shape, d.parallelism.dataLoadBalancing === "external");
   checkExtraArgs(out, d.extraArgs, version);
   applyExtraEnv(out, d.extraEnv, version);
   return { backend, memory, predownload };
@@ -299,7 +304,7 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
     });
   };
   for (let replica = 0; replica < d.replicas; replica++) {
-    const placement = placeReplica(out, d.name, replica, shape, candidates);
+    const placement = placeReplica(out, d.name, replica, shape, candidates, shareOf(d, input.gpu));
     if (!placement) break;
     const port = replicaPort(d.port, replica);
     const prefix = d.replicas > 1 ? `rocm-vllm-${d.name}-${replica}` : `rocm-vllm-${d.name}`;
@@ -396,7 +401,7 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
       });
     } else if (externalLb) {
       // One `vllm serve` per data-parallel rank, each with its own GPUs and port, behind an external balancer.
-      const rpcPort = dpRpcPort(replica);
+      const rpcPort = dpRpcPort(d.port, replica);
       const ranks = placement.flatMap((p) =>
         Array.from({ length: p.gpus.length / shape.gpusPerEngine }, (_, j) => ({
           node: p.node,
@@ -424,7 +429,7 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
         rankInstances.push({ node, spec, port: rankPort, gpus: rank.gpus, argv: rankArgv, index });
       });
     } else if (shape.spansNodes) {
-      const rpcPort = dpRpcPort(replica);
+      const rpcPort = dpRpcPort(d.port, replica);
       placement.forEach((p, k) => {
         const node = nodeByName.get(p.node) as NodePlan;
         const dpArgs = dataParallelNodeArgs(shape, k, primaryNode.ip, rpcPort);

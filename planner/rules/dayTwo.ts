@@ -120,7 +120,7 @@ const DOWNLOAD_PY = [
   '    top = [f for f in HfApi().list_repo_files(repo, revision=rev) if "/" not in f]',
   "    weights = [p for p in WEIGHTS if fnmatch.filter(top, p)][:1]",
   "    path = snapshot_download(repo_id=repo, revision=rev, allow_patterns=weights + META, ignore_patterns=SKIP)",
-  '    print(f"rocm-vllm: weights of {repo} cached in {path} ({(weights or [\'no weight files\'])[0]} and config/tokenizer files; subfolders skipped)", flush=True)',
+  "    print(f\"rocm-vllm: weights of {repo} cached in {path} ({(weights or ['no weight files'])[0]} and config/tokenizer files; subfolders skipped)\", flush=True)",
 ].join("\n");
 
 /** The one-shot download job of a node: the model (and a speculative draft) into the model cache, with the HF token. */

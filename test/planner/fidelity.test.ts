@@ -423,3 +423,60 @@ describe("item 1: the download job fetches what vLLM loads", () => {
     ]);
   });
 });
+
+describe("item 7: data-parallel RPC ports per deployment", () => {
+  it("plans two external-LB data-parallel deployments on one node with distinct RPC ports", () => {
+    const dp = (name: string, port: number) =>
+      rawDeployment({
+        name,
+        model: "Qwen/Qwen3-235B-A22B",
+        parallelism: { tensor: 2, data: 2, expert: true, dataLoadBalancing: "external" },
+        maxModelLen: 8192,
+        port,
+      });
+    const r = planRaw(rawCluster({ gpu: "mi355x" }), [dp("a", 8000), dp("b", 8100)]);
+    expect(r.problems).toEqual([]);
+    const ports = r.plan.nodes[0].containers.map((c) => c.ports);
+    expect(ports).toEqual([[8000, 13345], [8001], [8100, 13445], [8101]]);
+  });
+  it("refuses a port whose RPC port would leave the TCP range", () => {
+    const r = planRaw(rawCluster({ gpu: "mi355x" }), [
+      rawDeployment({
+        model: "Qwen/Qwen3-235B-A22B",
+        parallelism: { tensor: 2, data: 2, expert: true, dataLoadBalancing: "external" },
+        maxModelLen: 8192,
+        port: 62000,
+      }),
+    ]);
+    expect(problemLines(r)).toEqual([expect.stringMatching(/port: the data-parallel RPC ports .* beyond 65535/)]);
+  });
+});
+
+describe("item 9: instances sharing a GPU", () => {
+  const oneGpu = rawCluster({ nodes: [{ name: "node-a", host: "10.0.0.11", gpus: 1 }] });
+  const small = (name: string, model: string, port: number, gpuMemoryUtilization: number) =>
+    rawDeployment({ name, model, parallelism: { tensor: 1 }, maxModelLen: 4096, gpuMemoryUtilization, port });
+  it("plans the guide's two instances at 0.45 on GPU 0, each sized for its share", () => {
+    const plan = planOk(oneGpu, [
+      small("llama", "meta-llama/Llama-3.1-8B-Instruct", 8000, 0.45),
+      small("guard", "meta-llama/Llama-Guard-3-8B", 8001, 0.45),
+    ]);
+    expect(plan.deployments.map((d) => d.instances[0].placement)).toEqual([
+      [{ node: "node-a", gpus: [0] }],
+      [{ node: "node-a", gpus: [0] }],
+    ]);
+    expect(plan.deployments[1].memory.kvBudgetPerGpuGiB).toBeCloseTo(0.45 * 192 - 16 * 0.935 - 6, 0);
+    expect(plan.deployments[1].reasons.map((x) => x.what)).toContain(
+      "replica 0 shares GPUs 0 of node-a with llama (gpuMemoryUtilization sums to 0.9 ≤ 0.969)",
+    );
+  });
+  it("refuses sharing when the utilisations exceed what one GPU holds", () => {
+    const r = planRaw(oneGpu, [
+      small("llama", "meta-llama/Llama-3.1-8B-Instruct", 8000, 0.5),
+      small("guard", "meta-llama/Llama-Guard-3-8B", 8001, 0.5),
+    ]);
+    expect(r.problems.map((p) => [p.path, p.fix])).toEqual([
+      ["rocm-vllm:deployments[1].parallelism", expect.stringMatching(/lower gpuMemoryUtilization .* ≤ 0\.969/)],
+    ]);
+  });
+});
