@@ -11,6 +11,7 @@ import type { VllmVersionSpec } from "./catalog/vllmVersions";
 import type { ClusterConfig, DeploymentConfig, StackConfig } from "./config/schema";
 import { attentionTraits, chooseAttention } from "./rules/attention";
 import { gpuContainerRuntime, HF_CACHE_IN_CONTAINER } from "./rules/containerRuntime";
+import { checkNodeGpuCounts, partitionedGpu } from "./rules/partition";
 import {
   benchmarkJob,
   checkpointGiB,
@@ -91,9 +92,10 @@ const sorted = (r: Record<string, string>): Record<string, string> =>
 export function buildPlan(config: StackConfig): PlanResult {
   const problems: Problem[] = [];
   const { cluster } = config;
-  const gpu = GPUS[cluster.gpu];
+  const gpu = partitionedGpu(GPUS[cluster.gpu], cluster.partition);
   const version = resolveVllmVersion(cluster, problems);
   const nodes = resolveNodes(cluster, problems);
+  checkNodeGpuCounts(cluster, gpu, problems);
   checkDeploymentRefs(config.deployments, nodes, problems);
   const plan: Plan = {
     planVersion: 1,
@@ -101,6 +103,7 @@ export function buildPlan(config: StackConfig): PlanResult {
       gpu: gpu.displayName,
       gpuArch: gpu.gfx,
       hbmGiB: gpu.hbmGiB,
+      ...(cluster.partition !== "spx" ? { partition: cluster.partition } : {}),
       image: cluster.image,
       vllmVersion: version?.version ?? cluster.vllmVersion ?? "unknown",
       modelCache: cluster.modelCache,

@@ -269,7 +269,10 @@ export interface DeploymentPlan {
 export interface ClusterSummary {
   gpu: string;
   gpuArch: string;
+  /** HBM of one (logical) GPU in GiB. */
   hbmGiB: number;
+  /** Compute partition mode, when the GPUs are partitioned (`dpx`, `qpx`, `cpx`). */
+  partition?: string;
   image: string;
   vllmVersion: string;
   modelCache: string;

@@ -126,6 +126,8 @@ export const clusterSchema = z.strictObject({
         .optional(),
     })
     .default({ rdma: false }),
+  /** Compute partition mode of the GPUs (`amd-smi set --compute-partition`): logical GPUs per physical GPU. */
+  partition: z.enum(["spx", "dpx", "qpx", "cpx"]).default("spx"),
   nodes: z.array(nodeSchema).min(1, "needs at least one node"),
   modelCache: absolutePath.default("/data/huggingface"),
   debug: z.strictObject({ rccl: z.boolean().default(false) }).default({ rccl: false }),

@@ -480,3 +480,31 @@ describe("item 9: instances sharing a GPU", () => {
     ]);
   });
 });
+
+describe("item 13: partitioned GPUs", () => {
+  const cpxNode = (gpus: number) => [{ name: "node-a", host: "10.0.0.11", gpus }];
+  it("sizes a CPX logical MI300X GPU at 24 GiB: a 405B on 64 logical GPUs does not fit as TP 8", () => {
+    const r = planRaw(rawCluster({ nodes: cpxNode(64), partition: "cpx" }), [
+      rawDeployment({ model: "meta-llama/Llama-3.1-405B-Instruct", maxModelLen: 8192 }),
+    ]);
+    expect(r.plan.cluster).toMatchObject({ hbmGiB: 24, partition: "cpx" });
+    expect(problemLines(r)).toEqual([expect.stringMatching(/does not fit: .* \(0\.9 × 24 GiB MI300X\)/)]);
+  });
+  it("refuses counts that match no mode, naming the mode that fits", () => {
+    const r = planRaw(rawCluster({ nodes: cpxNode(64) }), [rawDeployment()]);
+    expect(problemLines(r)).toEqual([
+      expect.stringMatching(
+        /cluster\.nodes\[0\]\.gpus: an MI300X node has at most 8 GPUs.* \| .*partition: cpx \(8 MI300X × 8/,
+      ),
+    ]);
+    expect(
+      planRaw(rawCluster({ nodes: cpxNode(6), partition: "cpx" }), [rawDeployment()]).problems.map((p) => p.path),
+    ).toEqual(["rocm-vllm:cluster.nodes[0].gpus"]);
+  });
+  it("no longer packs a two-node Llama-405B onto one 16-GPU node", () => {
+    const r = planRaw(rawCluster({ nodes: cpxNode(16) }), [
+      rawDeployment({ model: "meta-llama/Llama-3.1-405B-Instruct", parallelism: { tensor: 8, pipeline: 2 } }),
+    ]);
+    expect(r.problems.map((p) => p.path)).toContain("rocm-vllm:cluster.nodes[0].gpus");
+  });
+});

@@ -258,11 +258,17 @@ describe("rules 9–13: parallelism", () => {
     expect(clash).toHaveLength(1);
     expect(clash[0].message).toMatch(/used by one/);
   });
-  it("9: warns above 8 GPUs of tensor parallelism (leaves the XGMI island)", () => {
-    const plan = planOk(rawCluster({ nodes: [{ name: "cpx", host: "10.0.0.9", gpus: 16 }] }), [
-      rawDeployment({ model: "meta-llama/Llama-3.1-405B-Instruct", parallelism: { tensor: 16 }, maxModelLen: 8192 }),
-    ]);
-    expect(plan.warnings.map((w) => w.code)).toContain("tensor-beyond-xgmi");
+  it("9: tensor above 8 needs partitioned GPUs, which stay inside the node's XGMI island", () => {
+    const dpx = { name: "dpx", host: "10.0.0.9", gpus: 16 };
+    const tp16 = rawDeployment({
+      model: "meta-llama/Llama-3.1-405B-Instruct",
+      parallelism: { tensor: 16 },
+      maxModelLen: 8192,
+    });
+    expect(paths(problemsOf(rawCluster({ nodes: [dpx] }), [tp16]))).toEqual(["rocm-vllm:cluster.nodes[0].gpus"]);
+    const plan = planOk(rawCluster({ nodes: [dpx], partition: "dpx" }), [tp16]);
+    expect(plan.warnings).toEqual([]);
+    expect(plan.cluster.hbmGiB).toBe(96);
   });
   it("10: runs TP×PP across nodes on Ray with the head on the first node", () => {
     const plan = planOk(twoNodes(), [
