@@ -11,7 +11,6 @@ import type { VllmVersionSpec } from "./catalog/vllmVersions";
 import type { ClusterConfig, DeploymentConfig, StackConfig } from "./config/schema";
 import { attentionTraits, chooseAttention } from "./rules/attention";
 import { gpuContainerRuntime, HF_CACHE_IN_CONTAINER } from "./rules/containerRuntime";
-import { checkNodeGpuCounts, partitionedGpu } from "./rules/partition";
 import {
   benchmarkJob,
   checkpointGiB,
@@ -36,6 +35,7 @@ import {
   resolveShape,
   type Shape,
 } from "./rules/parallelism";
+import { checkNodeGpuCounts, partitionedGpu } from "./rules/partition";
 import { hipAndBlasEnv, rcclChannels } from "./rules/performanceEnv";
 import {
   checkReplicaPorts,
@@ -48,7 +48,7 @@ import {
   replicaPort,
 } from "./rules/placement";
 import { kvCacheDtype, quantizationArgs, quickReduce, speculativeConfig } from "./rules/quantization";
-import { rcclDebug, rdmaEnv, socketInterface } from "./rules/rccl";
+import { rcclDebug, rdmaEnv, rdmaWarnings, socketInterface, verbsLibraries } from "./rules/rccl";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
 import { preflightChecks, preflightScript, smokeTestScript } from "./scripts/dayTwoScripts";
 import { rayHeadScript, rayWorkerScript, readinessScript } from "./scripts/launchScripts";
@@ -147,6 +147,7 @@ export function buildPlan(config: StackConfig): PlanResult {
     if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
   }
   checkPortClashes(nodes, new Map(config.deployments.map((d, i) => [d.name, i])), problems);
+  warnings.push(...rdmaWarnings(cluster.network, nodes.some(usesRdma)));
   plan.warnings = warnings;
   return { plan, problems };
 }
@@ -197,7 +198,7 @@ function decide(input: DeploymentInput, out: Decisions, model: ModelEntry | unde
   out.setEnv("HF_HOME", HF_CACHE_IN_CONTAINER, "modelCache", "rocm-facts.md §4.1 (images leave HF_HOME unset)");
   rcclChannels(out, shape.gpusPerReplica, shape.spansNodes);
   socketInterface(out, cluster.network, shape.spansNodes);
-  rdmaEnv(out, cluster.network);
+  rdmaEnv(out, cluster.network, shape.spansNodes);
   rcclDebug(out, cluster.debug);
   if (shape.kind === "ray") rayVisibilityOptOut(out, version);
   refuseVisibilityOverrides(out, d.extraEnv);
@@ -257,7 +258,7 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
   const downloads = [d.model, d.speculative?.model].some((m) => m !== undefined && downloadsFromHub(m));
   // With pre-download only the download job holds the token; serving stays offline.
   const secretEnv = downloads && input.hasHfToken && !predownload ? ["HF_TOKEN"] : [];
-  const runtime = gpuContainerRuntime(cluster, out.reasons);
+  const runtime = gpuContainerRuntime(cluster, out.reasons, shape.spansNodes);
   const nodeByName = input.byName;
   const containers: DeploymentResult["containers"] = [];
   const instances: InstancePlan[] = [];
@@ -549,14 +550,19 @@ function planDeployment(input: DeploymentInput): DeploymentResult {
   );
 }
 
+/** A node runs a container of a deployment whose ranks talk over RDMA (it maps `/dev/infiniband`). */
+const usesRdma = (node: NodePlan) => node.containers.some((c) => c.devices.includes("/dev/infiniband"));
+
 /** Host checks of a node before anything is pulled: devices, driver, Docker, disk for image and weights, network. */
 function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
+  const rdma = usesRdma(node);
   const input = {
     node: node.name,
     ip: node.ip,
     gpus: node.gpus,
     interface: cluster.network.interface,
-    rdma: cluster.network.rdma,
+    rdma,
+    rdmaLibraries: rdma ? [...verbsLibraries(cluster.network)] : [],
     modelCache: cluster.modelCache,
     imageGiB: IMAGE_DISK_GIB,
     weightsGiB,

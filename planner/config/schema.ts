@@ -124,6 +124,10 @@ export const clusterSchema = z.strictObject({
         .string()
         .regex(/^[\^=]?[a-zA-Z0-9_:,]+$/, "must be a list like mlx5_0,mlx5_1")
         .optional(),
+      /** Vendor of the RDMA NICs: decides which host verbs provider libraries are bind-mounted (`pollara`, `broadcom`). */
+      nic: z.enum(["mellanox", "pollara", "broadcom"]).optional(),
+      /** Host paths of the RDMA verbs libraries to bind-mount read-only at the same path (overrides `nic`'s list). */
+      verbsLibraries: z.array(absolutePath).optional(),
     })
     .default({ rdma: false }),
   /** Compute partition mode of the GPUs (`amd-smi set --compute-partition`): logical GPUs per physical GPU. */

@@ -5,7 +5,8 @@
  * item 2 (shared memory for RCCL rendezvous).
  */
 import type { ClusterConfig } from "../config/schema";
-import type { ContainerSpec, Reason } from "../types";
+import type { ContainerSpec, Reason, VolumeMount } from "../types";
+import { verbsLibraries } from "./rccl";
 
 /** Where the Hugging Face cache is mounted inside every container (and `HF_HOME`). */
 export const HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface";
@@ -26,9 +27,10 @@ export type ContainerRuntime = Pick<
 
 /**
  * The ROCm GPU container: `/dev/kfd` + `/dev/dri`, group `video`, host IPC and network, `seccomp=unconfined`,
- * `SYS_PTRACE`, unlimited locked memory and a 64 MiB stack; with RDMA also `/dev/infiniband` and `IPC_LOCK`.
+ * `SYS_PTRACE`, unlimited locked memory and a 64 MiB stack; with RDMA, for deployments spanning nodes, also
+ * `/dev/infiniband`, `IPC_LOCK` and the host's verbs provider libraries.
  */
-export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[]): ContainerRuntime {
+export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[], spansNodes: boolean): ContainerRuntime {
   const devices = ["/dev/kfd", "/dev/dri"];
   const capAdd = ["SYS_PTRACE"];
   const source = "rocm-facts.md §1.2 (vLLM ROCm docker run flags)";
@@ -37,7 +39,11 @@ export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[]): 
     rule: "gpuContainerRuntime",
     source,
   });
-  if (cluster.network.rdma) {
+  const volumes: VolumeMount[] = [
+    { hostPath: cluster.modelCache, containerPath: HF_CACHE_IN_CONTAINER, readOnly: false },
+  ];
+  // RDMA only for deployments whose ranks talk across nodes; one-node deployments use XGMI.
+  if (cluster.network.rdma && spansNodes) {
     devices.push("/dev/infiniband");
     capAdd.push("IPC_LOCK");
     reasons.push({
@@ -45,6 +51,22 @@ export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[]): 
       rule: "gpuContainerRuntime",
       source: "rocm-facts.md §1.3 (RDMA)",
     });
+    const libs = verbsLibraries(cluster.network);
+    for (const path of libs) volumes.push({ hostPath: path, containerPath: path, readOnly: true });
+    reasons.push(
+      libs.length > 0
+        ? {
+            what: `host RDMA verbs libraries bind-mounted read-only: ${libs.join(", ")}`,
+            rule: "verbsLibraries",
+            source:
+              "ROCm/MAD scripts/vllm_dissag/run_xPyD_models.slurm (host RDMA library mounts): without the host's provider RCCL falls back to sockets silently",
+          }
+        : {
+            what: "RDMA verbs provider from the image (fits Mellanox/NVIDIA NICs); set network.nic: pollara or broadcom to mount the host's provider",
+            rule: "verbsLibraries",
+            source: "ROCm/MAD scripts/vllm_dissag/run_xPyD_models.slurm (host RDMA library mounts)",
+          },
+    );
   }
   return {
     devices,
@@ -59,6 +81,6 @@ export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[]): 
       { name: "memlock", soft: -1, hard: -1 },
       { name: "stack", soft: 67108864, hard: 67108864 },
     ],
-    volumes: [{ hostPath: cluster.modelCache, containerPath: HF_CACHE_IN_CONTAINER, readOnly: false }],
+    volumes,
   };
 }

@@ -508,3 +508,56 @@ describe("item 13: partitioned GPUs", () => {
     expect(r.problems.map((p) => p.path)).toContain("rocm-vllm:cluster.nodes[0].gpus");
   });
 });
+
+describe("item 14: RDMA", () => {
+  const twoNodes = (network: Record<string, unknown>) =>
+    rawCluster({
+      network: { interface: "ens50f0np0", ...network },
+      nodes: [
+        { name: "node-a", host: "10.0.0.11" },
+        { name: "node-b", host: "10.0.0.12" },
+        { name: "node-c", host: "10.0.0.13" },
+      ],
+    });
+  const ray = rawDeployment({
+    name: "big",
+    model: "meta-llama/Llama-3.1-405B-Instruct",
+    parallelism: { tensor: 8, pipeline: 2 },
+    maxModelLen: 8192,
+    nodes: ["node-a", "node-b"],
+  });
+  const single = rawDeployment({ name: "one", nodes: ["node-c"] });
+  it("warns when rdma is on without ibHca for deployments that cross nodes", () => {
+    const plan = planOk(twoNodes({ rdma: true }), [ray]);
+    expect(plan.warnings.map((w) => [w.code, w.path])).toEqual([
+      ["rdma-without-ib-hca", "rocm-vllm:cluster.network.ibHca"],
+    ]);
+    expect(planOk(twoNodes({ rdma: true, ibHca: "rdma0,rdma1" }), [ray]).warnings).toEqual([]);
+    expect(planOk(twoNodes({ rdma: true }), [single]).warnings).toEqual([]);
+  });
+  it("gives /dev/infiniband, IPC_LOCK, RDMA env and RDMA preflight only to what crosses nodes", () => {
+    const plan = planOk(twoNodes({ rdma: true, ibHca: "rdma0" }), [ray, single]);
+    const byNode = Object.fromEntries(plan.nodes.map((n) => [n.name, n]));
+    expect(byNode["node-a"].containers[0].devices).toContain("/dev/infiniband");
+    expect(byNode["node-a"].containers[0].env.NCCL_IB_HCA).toBe("rdma0");
+    const c = byNode["node-c"].containers[0];
+    expect(c.devices).toEqual(["/dev/kfd", "/dev/dri"]);
+    expect(c.capAdd).toEqual(["SYS_PTRACE"]);
+    expect(c.env.NCCL_IB_HCA).toBeUndefined();
+    expect(byNode["node-c"].preflight?.checks.join("\n")).not.toMatch(/infiniband/);
+    expect(byNode["node-a"].preflight?.checks.join("\n")).toMatch(/\/dev\/infiniband exists/);
+  });
+  it("bind-mounts the host's verbs provider for Pollara NICs (or the given paths), checks them in preflight, says so", () => {
+    const plan = planOk(twoNodes({ rdma: true, ibHca: "ionic_0", nic: "pollara" }), [ray]);
+    const head = plan.nodes[0];
+    const mounts = head.containers[0].volumes.filter((v) => v.readOnly).map((v) => v.hostPath);
+    expect(mounts).toContain("/usr/lib/x86_64-linux-gnu/libionic.so.1");
+    expect(mounts).toContain("/etc/libibverbs.d");
+    expect(head.preflight?.script).toContain("/usr/lib/x86_64-linux-gnu/libionic.so.1");
+    expect(plan.deployments[0].reasons.map((r) => r.what).join("\n")).toMatch(/host RDMA verbs libraries bind-mounted/);
+    const custom = planOk(twoNodes({ rdma: true, ibHca: "x", verbsLibraries: ["/opt/rdma/lib/libfoo.so"] }), [ray]);
+    expect(custom.nodes[0].containers[0].volumes.filter((v) => v.readOnly)).toEqual([
+      { hostPath: "/opt/rdma/lib/libfoo.so", containerPath: "/opt/rdma/lib/libfoo.so", readOnly: true },
+    ]);
+  });
+});

@@ -112,8 +112,12 @@ describe("rule 3: NCCL_MIN_NCHANNELS", () => {
 });
 
 describe("rule 4: RDMA and RCCL names", () => {
-  it("adds /dev/infiniband, IPC_LOCK and NCCL_NET_GDR_LEVEL (not the guide's RCCL_ spelling)", () => {
-    const plan = planOk(rawCluster({ network: { rdma: true } }), [rawDeployment()]);
+  const rayOver = (network: Record<string, unknown>) =>
+    planOk(twoNodes({ network: { ibHca: "rdma0", ...network } }), [
+      rawDeployment({ parallelism: { tensor: 8, pipeline: 2 }, model: "meta-llama/Llama-3.1-405B-Instruct" }),
+    ]);
+  it("adds /dev/infiniband, IPC_LOCK and NCCL_NET_GDR_LEVEL (not the guide's RCCL_ spelling) across nodes", () => {
+    const plan = rayOver({ rdma: true });
     const [c] = containers(plan);
     expect(c.devices).toContain("/dev/infiniband");
     expect(c.capAdd).toContain("IPC_LOCK");
@@ -121,9 +125,7 @@ describe("rule 4: RDMA and RCCL names", () => {
     expect(Object.keys(c.env).filter((k) => k.startsWith("RCCL_"))).toEqual([]);
   });
   it("honours gdrLevel and leaves RDMA out when rdma is false", () => {
-    expect(
-      env(planOk(rawCluster({ network: { rdma: true, gdrLevel: 3 } }), [rawDeployment()])).NCCL_NET_GDR_LEVEL,
-    ).toBe("3");
+    expect(env(rayOver({ rdma: true, gdrLevel: 3 })).NCCL_NET_GDR_LEVEL).toBe("3");
     const plain = planOk(rawCluster(), [rawDeployment()]);
     expect(containers(plain)[0].devices).not.toContain("/dev/infiniband");
     expect(env(plain).NCCL_NET_GDR_LEVEL).toBeUndefined();
