@@ -32,7 +32,7 @@ export interface Reason {
   what: string;
   /** Rule name (the function or table entry in `planner/rules`). */
   rule: string;
-  /** Guide section or fact sheet that justifies it. */
+  /** What justifies it, as citations a user can open (built by `planner/sources.ts`: guide section URL, `docs/facts.md#…`). */
   source: string;
 }
 

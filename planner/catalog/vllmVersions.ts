@@ -1,8 +1,9 @@
 /**
  * What differs between vLLM releases, as data. Rules ask this table; they never compare version strings.
  *
- * Every value is checked against `shared/reference/vllm-cli-oracle.json` by `test/vllmVersions.test.ts`.
- * Sources: vllm-facts.md §2 (flags), §3 (environment), §4 (attention log lines), rocm-facts.md §7.
+ * Every value is checked by `test/planner/vllmVersions.test.ts` against the flag and variable lists read from each
+ * release's source (the developers' reference oracle, beside the repository in CI).
+ * Sources: docs/facts.md (#vllm-serve-flags, #vllm-environment-variables, #attention-backend-log-lines, #aiter-mla).
  */
 import generated from "./vllm-serve-flags.generated.json";
 import { type EnvTable, envTableFor } from "./vllmEnv";
@@ -29,7 +30,7 @@ export interface VllmVersionSpec {
   all2allBackend: Knob;
   /** Gloo instead of RCCL for DP synchronisation (env in 0.11.0 only, flag from 0.11.1, #25768). */
   disableNcclForDpSync: Knob;
-  /** AITER MLA refuses any block size but 1 before PR #27224 (rocm-facts §7). */
+  /** AITER MLA refuses any block size but 1 before PR #27224 (docs/facts.md#aiter-mla). */
   aiterMlaNeedsBlockSize1: boolean;
   /** `--block-size` choices. */
   blockSizes: readonly number[];
@@ -43,7 +44,8 @@ export interface VllmVersionSpec {
   defaultCudagraphMode: string;
   /**
    * `--async-scheduling` raises with these: pipeline parallelism, the Ray executor, and speculative decoding except
-   * the listed methods (v0.11.1 accepts EAGLE/MTP methods, vllm#24799; vllm v0.11.1 vllm/config/vllm.py).
+   * the listed methods (v0.11.1 accepts EAGLE/MTP methods, vllm#24799; vllm v0.11.1 vllm/config/vllm.py;
+   * docs/facts.md#async-scheduling-limits).
    */
   asyncSchedulingRejects: { pipeline: boolean; ray: boolean; speculativeExcept: readonly string[] };
   /**
@@ -57,9 +59,9 @@ export interface VllmVersionSpec {
    * defaulted to 0 and vLLM turned the manager off: every layer is then allocated as full attention.
    */
   chunkedLocalAttentionHybridKv: boolean;
-  /** Ray visibility opt-outs the image needs so Ray never sets HIP/ROCR visibility (rocm-facts §3.3). */
+  /** Ray visibility opt-outs the image needs so Ray never sets HIP/ROCR visibility (docs/facts.md#gpu-visibility). */
   rayNoSetVisibilityEnv: Record<string, string>;
-  /** Startup log line per attention backend, for operators verifying the plan (vllm-facts §4). */
+  /** Startup log line per attention backend, for operators verifying the plan (docs/facts.md#attention-backend-log-lines). */
   attentionLogLines: Record<string, string>;
 }
 

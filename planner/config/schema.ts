@@ -6,6 +6,7 @@
  * silently ignored key.
  */
 import { z } from "zod";
+import { guide } from "../sources";
 
 /** DNS label: used in container names, so it must also be safe in shell and Docker. */
 export const dnsLabel = z
@@ -208,7 +209,11 @@ export const deploymentSchema = z.strictObject({
   maxModelLen: positiveInt.optional(),
   maxNumSeqs: positiveInt.optional(),
   maxNumBatchedTokens: positiveInt.optional(),
-  gpuMemoryUtilization: z.number().gt(0, "must be above 0").lte(0.95, "must be at most 0.95 (guide)").optional(),
+  gpuMemoryUtilization: z
+    .number()
+    .gt(0, "must be above 0")
+    .lte(0.95, `must be at most 0.95 (${guide("Configure the gpu-memory-utilization parameter")})`)
+    .optional(),
   blockSize: z.union([1, 8, 16, 32, 64, 128, 256].map((n) => z.literal(n))).optional(),
   cudagraphMode: z.enum(cudagraphModes).optional(),
   asyncScheduling: z.boolean().optional(),

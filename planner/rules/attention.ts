@@ -2,17 +2,18 @@
  * AITER and the attention backend.
  *
  * Sources: guide § AITER switches, § Attention backend selection with AITER (the decision tree and the manual
- * selection table), § AITER MLA requirements; rocm-facts.md §7 (AITER MLA heads per rank); vllm-facts.md §4
+ * selection table), § AITER MLA requirements; docs/facts.md#aiter-mla (AITER MLA heads per rank), #attention-backend-log-lines
  * (variable renames and startup log lines per release).
  */
 import type { Architecture } from "../catalog/models";
 import type { VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
+import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
 import type { Decisions } from "./decisions";
 
-const SELECTION = "guide § Attention backend selection with AITER";
-const SWITCHES = "guide § AITER switches";
+const SELECTION = guide("Attention backend selection with AITER");
+const SWITCHES = guide("AITER switches");
 
 /** Model traits that decide the backend: from the catalog or `modelInfo`, never from the model's name. */
 export interface AttentionTraits {
@@ -28,7 +29,7 @@ export function attentionTraits(arch: Architecture | undefined): AttentionTraits
   return { known: false, mla: false, gptOss: false };
 }
 
-/** AITER MLA decode kernels support only these heads per rank (rocm-facts.md §7, ROCm/aiter#548). */
+/** AITER MLA decode kernels support only these heads per rank (docs/facts.md#aiter-mla, ROCm/aiter#548). */
 export const AITER_MLA_HEADS_PER_RANK = [16, 128] as const;
 
 /**
@@ -93,7 +94,11 @@ export function chooseAttention(
     return backend;
   }
   if (traits.gptOss && backend !== "aiter-unified" && d.aiter) {
-    out.warn("gpt-oss-attention", `gpt-oss runs best on AITER unified attention (guide), not ${backend}`, ".attention");
+    out.warn(
+      "gpt-oss-attention",
+      `gpt-oss runs best on AITER unified attention (${guide("Attention backend selection with AITER")}), not ${backend}`,
+      ".attention",
+    );
   }
   if (!traits.known && d.attention === "auto") {
     unknownArchitecture(out, d, version);
@@ -139,7 +144,10 @@ function tritonMlaRequirements(
   d: Pick<DeploymentConfig, "aiter" | "blockSize" | "kvCacheDtype">,
   version: VllmVersionSpec,
 ): void {
-  const source = "guide § Attention backend technical details (vLLM Triton MLA); vllm v0.11.1 vllm/platforms/rocm.py";
+  const source = cite(
+    guide("Attention backend technical details", "vLLM Triton MLA"),
+    "vllm v0.11.1 vllm/platforms/rocm.py",
+  );
   if (d.aiter) out.setEnv("VLLM_ROCM_USE_AITER_MLA", "0", "tritonMla", source);
   if (d.blockSize === 1) {
     out.refuse(
@@ -169,7 +177,7 @@ function unknownArchitecture(
   d: Pick<DeploymentConfig, "model" | "aiter" | "kvCacheDtype">,
   version: VllmVersionSpec,
 ): void {
-  const source = "guide § Attention backend selection with AITER (vLLM Triton backends work everywhere)";
+  const source = guide("Attention backend selection with AITER", "vLLM Triton backends work everywhere");
   if (d.aiter) {
     out.setEnv("VLLM_ROCM_USE_AITER_MHA", "0", "unknownArchitecture", source);
     out.setEnv("VLLM_ROCM_USE_AITER_MLA", "0", "unknownArchitecture", source);
@@ -193,7 +201,7 @@ function aiterMlaRequirements(
   tensor: number,
   version: VllmVersionSpec,
 ): void {
-  const source = "guide § AITER MLA requirements; rocm-facts.md §7";
+  const source = cite(guide("AITER MLA requirements"), fact("aiter-mla"));
   if (version.aiterMlaNeedsBlockSize1) {
     if (blockSize !== undefined && blockSize !== 1) {
       out.refuse(

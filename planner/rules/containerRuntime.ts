@@ -1,12 +1,16 @@
 /**
  * How every GPU container of a deployment is run: devices, groups, IPC, network, security and limits.
  *
- * Sources: rocm-facts.md §1.2 (vLLM-on-ROCm `docker run` set), §1.3 (RDMA additions); guide § Multi-node checklist
+ * Sources: docs/facts.md#gpu-container-flags, #rdma-in-containers; guide § Multi-node checklist
  * item 2 (shared memory for RCCL rendezvous).
  */
 import type { ClusterConfig } from "../config/schema";
+import { fact } from "../sources";
 import type { ContainerSpec, Reason, VolumeMount } from "../types";
 import { verbsLibraries } from "./rccl";
+
+/** AMD's multi-node vLLM launcher, which bind-mounts the host's RDMA userspace into its containers. */
+const MAD_LAUNCHER = "https://github.com/ROCm/MAD/blob/develop/scripts/vllm_dissag/run_xPyD_models.slurm";
 
 /** Where the Hugging Face cache is mounted inside every container (and `HF_HOME`). */
 export const HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface";
@@ -33,7 +37,7 @@ export type ContainerRuntime = Pick<
 export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[], spansNodes: boolean): ContainerRuntime {
   const devices = ["/dev/kfd", "/dev/dri"];
   const capAdd = ["SYS_PTRACE"];
-  const source = "rocm-facts.md §1.2 (vLLM ROCm docker run flags)";
+  const source = fact("gpu-container-flags");
   reasons.push({
     what: "devices /dev/kfd, /dev/dri; group video; ipc host; network host",
     rule: "gpuContainerRuntime",
@@ -49,7 +53,7 @@ export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[], s
     reasons.push({
       what: "device /dev/infiniband, cap IPC_LOCK",
       rule: "gpuContainerRuntime",
-      source: "rocm-facts.md §1.3 (RDMA)",
+      source: fact("rdma-in-containers"),
     });
     const libs = verbsLibraries(cluster.network);
     for (const path of libs) volumes.push({ hostPath: path, containerPath: path, readOnly: true });
@@ -58,13 +62,12 @@ export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[], s
         ? {
             what: `host RDMA verbs libraries bind-mounted read-only: ${libs.join(", ")}`,
             rule: "verbsLibraries",
-            source:
-              "ROCm/MAD scripts/vllm_dissag/run_xPyD_models.slurm (host RDMA library mounts): without the host's provider RCCL falls back to sockets silently",
+            source: `${MAD_LAUNCHER} (host RDMA library mounts): without the host's provider RCCL falls back to sockets silently`,
           }
         : {
             what: "RDMA verbs provider from the image (fits Mellanox/NVIDIA NICs); set network.nic: pollara or broadcom to mount the host's provider",
             rule: "verbsLibraries",
-            source: "ROCm/MAD scripts/vllm_dissag/run_xPyD_models.slurm (host RDMA library mounts)",
+            source: `${MAD_LAUNCHER} (host RDMA library mounts)`,
           },
     );
   }

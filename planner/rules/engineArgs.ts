@@ -6,10 +6,11 @@
  */
 import type { VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig, profiles } from "../config/schema";
+import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
 import { CUDAGRAPH_SUPPORT } from "./attention";
 import type { Decisions } from "./decisions";
-import type { Shape } from "./parallelism";
+import type { Executor, Shape } from "./parallelism";
 
 type Profile = (typeof profiles)[number];
 type CudagraphMode = NonNullable<DeploymentConfig["cudagraphMode"]>;
@@ -28,7 +29,7 @@ export const PROFILES: Record<
   throughput: { maxNumBatchedTokens: 32768, cudagraphMode: "FULL", asyncScheduling: true },
 };
 
-const RECIPES = "guide § Backend choice quick recipes / Configure --max-num-batched-tokens";
+const RECIPES = cite(guide("Backend choice quick recipes"), guide("Configure --max-num-batched-tokens"));
 /** Upper bound of `--max-num-batched-tokens` the guide gives for latency-sensitive serving. */
 export const LATENCY_MAX_BATCHED_TOKENS = 16384;
 
@@ -47,9 +48,14 @@ export function batchedTokens(out: Decisions, d: DeploymentConfig): void {
 }
 
 /** Why async scheduling cannot run for this deployment on this release, or `undefined` when it can. */
-function asyncBlocker(shape: Shape, speculative: string | undefined, version: VllmVersionSpec): string | undefined {
+function asyncBlocker(
+  shape: Shape,
+  executor: Executor,
+  speculative: string | undefined,
+  version: VllmVersionSpec,
+): string | undefined {
   const r = version.asyncSchedulingRejects;
-  if (r.ray && shape.kind === "ray")
+  if (r.ray && executor === "ray")
     return `vLLM ${version.version} runs async scheduling only with the mp executor, not Ray`;
   if (r.pipeline && shape.pipeline > 1)
     return `vLLM ${version.version} rejects async scheduling with pipeline parallelism`;
@@ -62,7 +68,13 @@ function asyncBlocker(shape: Shape, speculative: string | undefined, version: Vl
 }
 
 /** `--async-scheduling`: on for throughput, off for latency; dropped with a note where the release rejects it. */
-export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shape, version: VllmVersionSpec): void {
+export function asyncScheduling(
+  out: Decisions,
+  d: DeploymentConfig,
+  shape: Shape,
+  executor: Executor,
+  version: VllmVersionSpec,
+): void {
   const fromProfile = PROFILES[d.profile].asyncScheduling;
   const wanted = d.asyncScheduling ?? fromProfile;
   if (d.profile === "latency" && d.asyncScheduling === true) {
@@ -73,16 +85,20 @@ export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shap
     );
   }
   if (!wanted) return;
-  const blocker = asyncBlocker(shape, d.speculative?.method, version);
+  const blocker = asyncBlocker(shape, executor, d.speculative?.method, version);
   if (blocker && d.asyncScheduling === true) {
     out.refuse(".asyncScheduling", true, blocker, "set asyncScheduling: false");
     return;
   }
   if (blocker) {
-    out.note(`async scheduling skipped: ${blocker}`, "asyncScheduling", "guide § Async scheduling; vllm-facts.md §2");
+    out.note(
+      `async scheduling skipped: ${blocker}`,
+      "asyncScheduling",
+      cite(guide("Async scheduling"), fact("async-scheduling-limits")),
+    );
     return;
   }
-  out.addArg("--async-scheduling", undefined, "asyncScheduling", "guide § Async scheduling");
+  out.addArg("--async-scheduling", undefined, "asyncScheduling", guide("Async scheduling"));
 }
 
 /**
@@ -97,7 +113,7 @@ export function cudagraphMode(
   architectureKnown = true,
 ): void {
   const support = CUDAGRAPH_SUPPORT[backend];
-  const source = "guide § CUDA graphs configuration (backend compatibility)";
+  const source = guide("CUDA graphs configuration", "backend compatibility");
   let mode: CudagraphMode | undefined = d.cudagraphMode ?? PROFILES[d.profile].cudagraphMode;
   if (!architectureKnown && d.cudagraphMode === undefined && mode !== undefined && mode !== "PIECEWISE") {
     // The model may be MLA, and then runs on Triton MLA, which must keep attention out of CUDA graphs.
@@ -147,14 +163,14 @@ export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version:
       "--gpu-memory-utilization",
       String(d.gpuMemoryUtilization),
       rule,
-      "guide § Configure the gpu-memory-utilization parameter",
+      guide("Configure the gpu-memory-utilization parameter"),
     );
   }
   if (d.maxModelLen !== undefined)
-    out.addArg("--max-model-len", String(d.maxModelLen), rule, "guide § vLLM engine arguments");
+    out.addArg("--max-model-len", String(d.maxModelLen), rule, guide("vLLM engine arguments"));
   if (d.maxNumSeqs !== undefined)
-    out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, "guide § Configure --max-num-seqs");
-  if (d.dtype !== "auto") out.addArg("--dtype", d.dtype, rule, "guide § Quantization support");
+    out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, guide("Configure --max-num-seqs"));
+  if (d.dtype !== "auto") out.addArg("--dtype", d.dtype, rule, guide("Quantization support"));
   if (d.blockSize !== undefined && !out.hasArg("--block-size")) {
     if (!version.blockSizes.includes(d.blockSize)) {
       out.refuse(
@@ -164,7 +180,7 @@ export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version:
         `use one of ${version.blockSizes.join(", ")}`,
       );
     } else {
-      out.addArg("--block-size", String(d.blockSize), rule, "vllm-facts.md §2.2");
+      out.addArg("--block-size", String(d.blockSize), rule, fact("vllm-serve-flags"));
     }
   }
 }

@@ -1,10 +1,10 @@
 /**
  * `extraArgs` and `extraEnv`: the escape hatches, checked so that they cannot undo the plan by accident.
  *
- * Flags, in any spelling vLLM's parser accepts, must exist in the image's vLLM release (argparse exits on unknown
- * arguments) and must not repeat a flag the plan derives from a config key; variables may override tuning values
- * (with a warning) but not the ones that wire the cluster together, and must be ones the release reads with values
- * it accepts.
+ * Flags, in any spelling vLLM's parser accepts, must exist in the image's vLLM release (docs/facts.md#vllm-serve-flags:
+ * argparse exits on unknown arguments) and must not repeat a flag the plan derives from a config key; variables may
+ * override tuning values (with a warning) but not the ones that wire the cluster together, and must be ones the
+ * release reads with values it accepts (docs/facts.md#vllm-environment-variables).
  */
 import type { VllmVersionSpec } from "../catalog/vllmVersions";
 import { suggest } from "../problems";

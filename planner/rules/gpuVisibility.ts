@@ -2,16 +2,16 @@
  * GPU selection without the variables that break ROCm vLLM.
  *
  * vLLM on ROCm reads `CUDA_VISIBLE_DEVICES`; `HIP_VISIBLE_DEVICES` set next to it with a different value trips an
- * assertion, and Ray ≥ 2.45 raises on `ROCR_VISIBLE_DEVICES` (guide § Tensor parallelism note; rocm-facts.md §3).
+ * assertion, and Ray ≥ 2.45 raises on `ROCR_VISIBLE_DEVICES` (guide § Tensor parallelism note; docs/facts.md#gpu-visibility).
  */
 import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import { fact, guide } from "../sources";
 import type { Decisions } from "./decisions";
 
 /** Variables rocm-vllm never sets and refuses in `extraEnv`, with the reason shown to the user. */
 export const FORBIDDEN_VISIBILITY_ENV: Record<string, string> = {
-  HIP_VISIBLE_DEVICES:
-    "vLLM on ROCm reads CUDA_VISIBLE_DEVICES and asserts when HIP_VISIBLE_DEVICES differs (guide § Tensor parallelism)",
-  ROCR_VISIBLE_DEVICES: "Ray ≥ 2.45 raises when ROCR_VISIBLE_DEVICES is set (rocm-facts.md §3.2)",
+  HIP_VISIBLE_DEVICES: `vLLM on ROCm reads CUDA_VISIBLE_DEVICES and asserts when HIP_VISIBLE_DEVICES differs (${guide("Tensor parallelism")})`,
+  ROCR_VISIBLE_DEVICES: `Ray ≥ 2.45 raises when ROCR_VISIBLE_DEVICES is set (${fact("gpu-visibility")})`,
   CUDA_VISIBLE_DEVICES: "rocm-vllm derives it from GPU placement; use replicas/parallelism/nodes to choose GPUs",
 };
 
@@ -31,10 +31,10 @@ export function visibleDevices(gpus: readonly number[], nodeGpus: number): Recor
 
 /**
  * Ray deployments: stop Ray from setting HIP/ROCR visibility in its workers (the images set only the old ROCR opt-out,
- * and Ray ≥ 2.45 sets HIP_VISIBLE_DEVICES instead; rocm-facts.md §3.3 "safe recipe").
+ * and Ray ≥ 2.45 sets HIP_VISIBLE_DEVICES instead; docs/facts.md#gpu-visibility).
  */
 export function rayVisibilityOptOut(out: Decisions, version: VllmVersionSpec): void {
   for (const [name, value] of Object.entries(version.rayNoSetVisibilityEnv)) {
-    out.setEnv(name, value, "rayVisibilityOptOut", "rocm-facts.md §3.3 (safe recipe for pre-2026 images)");
+    out.setEnv(name, value, "rayVisibilityOptOut", fact("gpu-visibility"));
   }
 }

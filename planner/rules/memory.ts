@@ -1,7 +1,7 @@
 /**
  * Does the model fit, and how many tokens of KV cache are left?
  *
- * Sources: rocm-facts.md §6 (model shapes, KV formulas for GQA and MLA, capacity check), guide § Configure the
+ * Sources: docs/facts.md#model-shapes-and-kv-cache (model shapes, KV formulas for GQA and MLA, capacity check), guide § Configure the
  * gpu-memory-utilization parameter (default 0.9), § Configure --max-num-seqs (KV demand = max-num-seqs ×
  * max-model-len), § Data Parallel Attention / Expert parallelism (experts split across ranks, not replicated).
  */
@@ -19,7 +19,7 @@ const GIB = 1024 ** 3;
 export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
 /** Allowance per GPU for activations, CUDA graphs and RCCL buffers (an estimate: the guide gives no number). */
 export const RUNTIME_OVERHEAD_GIB = 6;
-/** vLLM's default `--max-num-seqs` on GPUs with ≥ 70 GiB (vllm v0.11.1 vllm/engine/arg_utils.py). */
+/** vLLM's default `--max-num-seqs` on GPUs with ≥ 70 GiB (docs/facts.md#vllm-serve-flags). */
 export const DEFAULT_MAX_NUM_SEQS = 1024;
 /** Prompt plus completion of a typical chat request, for "how many sequences run at once" (an estimate). */
 export const TYPICAL_SEQUENCE_TOKENS = 2048;

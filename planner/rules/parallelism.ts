@@ -2,22 +2,24 @@
  * Tensor, pipeline, data and expert parallelism: the shape of a deployment and the flags that express it.
  *
  * Sources: guide § Parallelism strategies (TP inside an XGMI island, PP across nodes, DP with the ROCm all2all and
- * Gloo settings, EP for MoE, DP attention + EP for MLA models), § Multi-node checklist item 1; vllm-facts.md §6
- * (multi-node DP flags); rocm-facts.md §3.4 (explicit Ray backend across nodes).
+ * Gloo settings, EP for MoE, DP attention + EP for MLA models), § Multi-node checklist item 1; docs/facts.md#multi-node-data-parallel
+ * (multi-node DP flags), #ray-executor-across-nodes (explicit Ray backend across nodes).
  */
 
 import type { Architecture } from "../catalog/models";
 import type { Knob, VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
-import type { DeploymentKind } from "../types";
+import { cite, fact, guide } from "../sources";
 import type { Decisions } from "./decisions";
 
-const STRATEGIES = "guide § Parallelism strategies";
-const DP = "guide § Data parallelism (ROCm tip)";
+const STRATEGIES = guide("Parallelism strategies");
+const DP = guide("Data parallelism", "ROCm tip");
+
+/** Executor backend of an engine (`--distributed-executor-backend`): vLLM's own processes, or Ray. */
+export type Executor = "mp" | "ray";
 
 /** How one replica of a deployment is laid out. */
 export interface Shape {
-  kind: DeploymentKind;
   tensor: number;
   pipeline: number;
   data: number;
@@ -28,7 +30,7 @@ export interface Shape {
   gpusPerReplica: number;
   /** Whole nodes one replica occupies, or 1 for replicas that fit in part of a node. */
   nodesPerReplica: number;
-  /** Whether one replica spans nodes (then it takes whole nodes). */
+  /** Whether one replica spans nodes (then it takes whole nodes): one engine too large for a node, or DP ranks over nodes. */
   spansNodes: boolean;
   /** Data-parallel ranks on each node of a multi-node DP replica. */
   dpRanksPerNode: number;
@@ -45,7 +47,6 @@ export function resolveShape(
   const gpusPerEngine = tensor * pipeline;
   const gpusPerReplica = gpusPerEngine * data;
   const shape: Shape = {
-    kind: data > 1 ? "data-parallel" : gpusPerEngine > gpusPerNode ? "ray" : "single-node",
     tensor,
     pipeline,
     data,
@@ -76,7 +77,7 @@ export function resolveShape(
     );
   }
 
-  if (shape.kind === "ray") {
+  if (data === 1 && gpusPerEngine > gpusPerNode) {
     if (gpusPerEngine % gpusPerNode !== 0) {
       out.refuse(
         ".parallelism",
@@ -95,7 +96,7 @@ export function resolveShape(
         ".parallelism",
       );
     }
-  } else if (shape.kind === "data-parallel" && gpusPerReplica > gpusPerNode) {
+  } else if (data > 1 && gpusPerReplica > gpusPerNode) {
     if (gpusPerEngine > gpusPerNode || gpusPerNode % gpusPerEngine !== 0 || gpusPerReplica % gpusPerNode !== 0) {
       out.refuse(
         ".parallelism",
@@ -149,24 +150,25 @@ function applyKnob(
 }
 
 /**
- * Deployment-wide parallelism flags, identical on every node: TP/PP sizes, the Ray executor for engines spanning
- * nodes, DP size with the ROCm all2all backend and Gloo DP synchronisation, and expert parallelism.
+ * Deployment-wide parallelism flags, identical on every node: TP/PP sizes, the Ray executor when the deployment's
+ * kind runs on Ray, DP size with the ROCm all2all backend and Gloo DP synchronisation, and expert parallelism.
  */
 export function parallelismArgs(
   out: Decisions,
   shape: Shape,
+  executor: Executor,
   version: VllmVersionSpec,
   arch: Architecture | undefined,
   model: string,
 ): void {
   out.addArg("--tensor-parallel-size", String(shape.tensor), "parallelismArgs", STRATEGIES);
   if (shape.pipeline > 1) out.addArg("--pipeline-parallel-size", String(shape.pipeline), "parallelismArgs", STRATEGIES);
-  if (shape.kind === "ray") {
+  if (executor === "ray") {
     out.addArg(
       "--distributed-executor-backend",
       "ray",
       "rayExecutor",
-      "guide § Multi-node checklist item 1; rocm-facts.md §3.4",
+      cite(guide("Multi-node checklist and troubleshooting", "item 1"), fact("ray-executor-across-nodes")),
     );
   }
   if (shape.data > 1) {
@@ -201,7 +203,7 @@ export function parallelismArgs(
         ".parallelism.expert",
       );
     }
-    out.addArg("--enable-expert-parallel", undefined, "expertParallel", "guide § Expert parallelism");
+    out.addArg("--enable-expert-parallel", undefined, "expertParallel", guide("Expert parallelism"));
     if (shape.data === 1 && !shape.spansNodes) {
       out.warn(
         "expert-single-node",
@@ -212,7 +214,7 @@ export function parallelismArgs(
   }
 }
 
-/** Flags for the `vllm serve` on node `index` of a multi-node data-parallel replica (vllm-facts.md §6, internal LB). */
+/** Flags for the `vllm serve` on node `index` of a multi-node data-parallel replica (docs/facts.md#multi-node-data-parallel, internal LB). */
 export function dataParallelNodeArgs(shape: Shape, index: number, address: string, rpcPort: number): string[] {
   const args = [
     "--data-parallel-size-local",
@@ -244,7 +246,7 @@ export function externalDataParallelArgs(rank: number, address: string, rpcPort:
 /** `dataLoadBalancing: external` needs several ranks, and a balancer (or the clients) to spread requests over them. */
 export function dataLoadBalancing(out: Decisions, p: DeploymentConfig["parallelism"], hasLoadBalancer: boolean): void {
   if (p.dataLoadBalancing !== "external") return;
-  const source = "guide § Choosing a load balancing strategy";
+  const source = guide("Choosing a load balancing strategy");
   if (p.data === 1) {
     out.refuse(
       ".parallelism.dataLoadBalancing",

@@ -7,6 +7,7 @@
  * parameter: two instances at 0.45 on GPU 0; § Maximizing instances per node; § Tensor parallelism example with
  * CUDA_VISIBLE_DEVICES and distinct ports). Replicas spanning nodes take whole, unshared nodes.
  */
+import { guide } from "../sources";
 import type { Decisions } from "./decisions";
 import { RUNTIME_OVERHEAD_GIB } from "./memory";
 import type { Shape } from "./parallelism";
@@ -79,7 +80,7 @@ export function placeReplica(
       out.note(
         `replica ${replica} shares GPUs ${gpus.join(",")} of ${shared.name} with ${others.join(", ")} (gpuMemoryUtilization sums to ${Math.round(total * 100) / 100} ≤ ${share.limit})`,
         "placeReplica",
-        "guide § Configure the gpu-memory-utilization parameter (several instances on one GPU)",
+        guide("Configure the gpu-memory-utilization parameter", "several instances on one GPU"),
       );
       return [take(shared, gpus)];
     }
@@ -129,7 +130,7 @@ export function checkReplicaPorts(
 ): void {
   const serving = externalLb && shape ? replicas * shape.data : replicas;
   const last = port + serving - 1;
-  const usesRpc = shape !== undefined && (externalLb || (shape.kind === "data-parallel" && shape.spansNodes));
+  const usesRpc = shape !== undefined && (externalLb || (shape.data > 1 && shape.spansNodes));
   const lastRpc = usesRpc ? dpRpcPort(port, replicas - 1) : 0;
   if (last > MAX_PORT) {
     out.refuse(

@@ -2,16 +2,17 @@
  * Weight quantization, FP8 KV cache, Quick Reduce and speculative decoding.
  *
  * Sources: guide § Quantization support (AWQ, GPTQ, Quark, on-the-fly FP8/PTPC-FP8, FP8 KV-cache dtype),
- * § Quick Reduce, § Speculative decoding; rocm-facts.md §5 (MXFP4 only on gfx950); vllm-facts.md §3
+ * § Quick Reduce, § Speculative decoding; docs/facts.md#gpu-hardware (MXFP4 only on gfx950), #vllm-environment-variables
  * (`VLLM_USE_TRITON_AWQ` is integer-parsed, Quick Reduce values are case-sensitive).
  */
 import type { GpuSpec } from "../catalog/gpus";
 import { type ModelEntry, STORED_FORMATS, type StoredFormat } from "../catalog/models";
 import type { VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
+import { guide } from "../sources";
 import type { Decisions } from "./decisions";
 
-const QUANT = "guide § Quantization support";
+const QUANT = guide("Quantization support");
 const MISMATCH_SOURCE = "vllm v0.11.1 vllm/config/model.py (_verify_quantization)";
 
 type Quantization = DeploymentConfig["quantization"];
@@ -84,7 +85,7 @@ export function quantizationArgs(
       out.note(
         `${format.label} checkpoint: vLLM reads the method from its config, no --quantization flag`,
         "quantizationArgs",
-        `${QUANT} / Quark`,
+        guide("Quark"),
       );
   } else if (FLAGGED_METHODS.has(q)) {
     out.addArg("--quantization", q, "quantizationArgs", QUANT);
@@ -92,7 +93,7 @@ export function quantizationArgs(
     out.note(
       "Quark format is inferred from the checkpoint: no --quantization flag",
       "quantizationArgs",
-      `${QUANT} / Quark`,
+      guide("Quark"),
     );
   }
 
@@ -114,17 +115,13 @@ export function quantizationArgs(
     );
   }
   if (loaded === "awq") {
-    out.setEnv("VLLM_USE_TRITON_AWQ", "1", "awqTriton", `${QUANT} / AWQ (ROCm requirement)`);
+    out.setEnv("VLLM_USE_TRITON_AWQ", "1", "awqTriton", guide("AWQ", "ROCm requirement"));
     if (d.dtype === "bfloat16") {
       out.refuse(".dtype", d.dtype, "AWQ on ROCm requires dtype auto or float16", "set dtype: auto or float16");
     }
   }
   if (model && quantizesOnTheFly(q, model)) {
-    out.note(
-      `on-the-fly ${q} adds 2–5 minutes to every start`,
-      "quantizationArgs",
-      `${QUANT} / On-the-fly quantization`,
-    );
+    out.note(`on-the-fly ${q} adds 2–5 minutes to every start`, "quantizationArgs", guide("On-the-fly quantization"));
   }
 }
 
@@ -144,12 +141,12 @@ export function kvCacheDtype(
   model: ModelEntry | undefined,
   version: VllmVersionSpec,
 ): void {
-  const source = "guide § FP8 kv-cache dtype";
+  const source = guide("FP8 kv-cache dtype");
   if (d.kvCacheDtype === "auto") {
     if (hasCalibratedKvScales(model)) {
       out.warn(
         "kv-scales-unused",
-        `${d.model} ships calibrated FP8 KV-cache scales, but kvCacheDtype is auto: the KV cache stays 16-bit and the scales go unused (set kvCacheDtype: fp8 to use them and halve KV memory; guide § FP8 kv-cache dtype)`,
+        `${d.model} ships calibrated FP8 KV-cache scales, but kvCacheDtype is auto: the KV cache stays 16-bit and the scales go unused (set kvCacheDtype: fp8 to use them and halve KV memory: ${guide("FP8 kv-cache dtype")})`,
         ".kvCacheDtype",
       );
     }
@@ -175,7 +172,7 @@ export function kvCacheDtype(
 /** Quick Reduce quantized all-reduce (upper-case values only: vLLM ≥ 0.11.0 rejects lower case). */
 export function quickReduce(out: Decisions, d: DeploymentConfig, tensor: number): void {
   if (d.quickReduce === "NONE") return;
-  out.setEnv("VLLM_ROCM_QUICK_REDUCE_QUANTIZATION", d.quickReduce, "quickReduce", "guide § Quick Reduce");
+  out.setEnv("VLLM_ROCM_QUICK_REDUCE_QUANTIZATION", d.quickReduce, "quickReduce", guide("Quick Reduce"));
   if (tensor === 1)
     out.warn(
       "quick-reduce-no-tp",
@@ -221,5 +218,5 @@ export function speculativeConfig(out: Decisions, d: DeploymentConfig, version: 
   const json: Record<string, string | number> = { method: s.method };
   if (s.model) json.model = s.model;
   json.num_speculative_tokens = s.numSpeculativeTokens;
-  out.addArg("--speculative-config", JSON.stringify(json), "speculativeConfig", "guide § Speculative decoding");
+  out.addArg("--speculative-config", JSON.stringify(json), "speculativeConfig", guide("Speculative decoding"));
 }

@@ -3,24 +3,15 @@
  * example stacks emit against the release they target.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import generated from "../../planner/catalog/vllm-serve-flags.generated.json";
 import { findVllmVersion, VLLM_VERSIONS, vllmVersionFromImage } from "../../planner/catalog/vllmVersions";
 import { buildPlan } from "../../planner/plan";
+import { referenceFile } from "../support/reference";
 import { exampleConfig, exampleStacks } from "../support/stackConfigs";
 
-/** The oracle lives in the shared reference folder beside the repository (CI lays `shared/` next to the clone). */
-const ORACLE_CANDIDATES = [
-  process.env.ROCM_VLLM_REFERENCE_DIR,
-  join(__dirname, "..", "..", "..", "shared", "reference"),
-  "/work/shared/reference",
-].filter((d): d is string => d !== undefined);
-const ORACLE_DIR = ORACLE_CANDIDATES.find((d) => existsSync(join(d, "vllm-cli-oracle.json")));
-if (!ORACLE_DIR)
-  throw new Error(`vllm-cli-oracle.json not found in: ${ORACLE_CANDIDATES.join(", ")} (set ROCM_VLLM_REFERENCE_DIR)`);
-const ORACLE_PATH = join(ORACLE_DIR, "vllm-cli-oracle.json");
-const NEWER_ORACLE_PATH = join(ORACLE_DIR, "vllm-cli-oracle-newer.json");
+const ORACLE_PATH = referenceFile("vllm-cli-oracle.json");
+const NEWER_ORACLE_PATH = referenceFile("vllm-cli-oracle-newer.json");
 
 interface OracleFlag {
   presentIn: string[];
