@@ -20,7 +20,7 @@ export interface Problem {
 
 /** A recommendation that was not followed, or a fact the operator should know. Never blocks a deployment. */
 export interface Warning {
-  /** Stable machine-readable code, e.g. `kv-demand-exceeds-budget`. */
+  /** Stable machine-readable code, e.g. `max-num-seqs-unreachable`. */
   code: string;
   message: string;
   path: string;

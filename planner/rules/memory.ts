@@ -2,8 +2,9 @@
  * Does the model fit, and how many tokens of KV cache are left?
  *
  * Sources: docs/facts.md#model-shapes-and-kv-cache (model shapes, KV formulas for GQA and MLA, capacity check), guide § Configure the
- * gpu-memory-utilization parameter (default 0.9), § Configure --max-num-seqs (KV demand = max-num-seqs ×
- * max-model-len), § Data Parallel Attention / Expert parallelism (experts split across ranks, not replicated).
+ * gpu-memory-utilization parameter (default 0.9), § Configure --max-num-seqs (the guide's max-num-seqs × max-model-len
+ * is not what vLLM reserves: see `kvConcurrency`), § Data Parallel Attention / Expert parallelism (experts split across
+ * ranks, not replicated).
  */
 import type { GpuSpec } from "../catalog/gpus";
 import type { ModelEntry } from "../catalog/models";
