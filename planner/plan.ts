@@ -33,7 +33,9 @@ export function buildPlan(config: StackConfig): PlanResult {
   const problems: Problem[] = [];
   const { cluster } = config;
   const gpu = partitionedGpu(GPUS[cluster.gpu], cluster.partition);
-  const version = resolveVllmVersion(cluster, problems);
+  const versionWarnings: Warning[] = [];
+  const resolved = resolveVllmVersion(cluster, problems, versionWarnings);
+  const version = resolved?.spec;
   const nodes = resolveNodes(cluster, problems);
   checkNodeGpuCounts(cluster, gpu, problems);
   checkDeploymentRefs(config.deployments, nodes, problems);
@@ -45,7 +47,8 @@ export function buildPlan(config: StackConfig): PlanResult {
       hbmGiB: gpu.hbmGiB,
       ...(cluster.partition !== "spx" ? { partition: cluster.partition } : {}),
       image: cluster.image,
-      vllmVersion: version?.version ?? cluster.vllmVersion ?? "unknown",
+      vllmVersion: resolved?.version ?? "unknown",
+      ...(version && version.version !== resolved?.version ? { vllmCheckedAgainst: version.version } : {}),
       modelCache: cluster.modelCache,
     },
     nodes,
@@ -57,7 +60,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
   // Built once: a per-deployment map made planning quadratic in the node count.
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const warnings: Warning[] = [];
+  const warnings: Warning[] = [...versionWarnings];
   const weightsGiB = new Map<string, number>();
   config.deployments.forEach((d, index) => {
     const out = new Decisions(`rocm-vllm:deployments[${index}]`);

@@ -274,7 +274,13 @@ export interface ClusterSummary {
   /** Compute partition mode, when the GPUs are partitioned (`dpx`, `qpx`, `cpx`). */
   partition?: string;
   image: string;
+  /** vLLM release the image runs (`vllmVersion`, else read from the image tag). */
   vllmVersion: string;
+  /**
+   * The release-table entry the plan was checked against, when the table does not know `vllmVersion` (a newer
+   * release, or one between two known releases): every flag and variable in the plan exists in this release.
+   */
+  vllmCheckedAgainst?: string;
   modelCache: string;
 }
 

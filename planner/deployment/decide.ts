@@ -16,11 +16,17 @@ import type { Decisions } from "../rules/decisions";
 import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } from "../rules/engineArgs";
 import { applyExtraEnv, checkExtraArgs } from "../rules/extraOptions";
 import { rayVisibilityOptOut, refuseVisibilityOverrides } from "../rules/gpuVisibility";
-import { DEFAULT_GPU_MEMORY_UTILIZATION, memoryBudget } from "../rules/memory";
+import { memoryBudget } from "../rules/memory";
 import { dataLoadBalancing, parallelismArgs, resolveShape, type Shape } from "../rules/parallelism";
 import { hipAndBlasEnv, rcclChannels } from "../rules/performanceEnv";
 import { checkReplicaPorts, type GpuShare, gpuShare, type NodeSlots } from "../rules/placement";
-import { kvCacheDtype, quantizationArgs, quickReduce, speculativeConfig } from "../rules/quantization";
+import {
+  kvCacheDtype,
+  quantizationArgs,
+  quantizationInRelease,
+  quickReduce,
+  speculativeConfig,
+} from "../rules/quantization";
 import { rcclDebug, rdmaEnv, socketInterface } from "../rules/rccl";
 import { fact } from "../sources";
 import type { AttentionBackend, MemoryBudget } from "../types";
@@ -90,12 +96,13 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
   rdmaEnv(out, cluster.network, shape.spansNodes);
   rcclDebug(out, cluster.debug);
   if (kind.executor === "ray") rayVisibilityOptOut(out, version);
-  refuseVisibilityOverrides(out, d.extraEnv);
+  refuseVisibilityOverrides(out, d.extraEnv, version);
   const traits = attentionTraits(model?.arch);
   const backend = chooseAttention(out, d, traits, shape.tensor, version);
   parallelismArgs(out, shape, kind.executor, version, model?.arch, d.model);
-  dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined);
+  dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined, version, model?.arch);
   quantizationArgs(out, d, model, gpu);
+  quantizationInRelease(out, d, version);
   kvCacheDtype(out, d, model, version);
   quickReduce(out, d, shape.tensor);
   batchedTokens(out, d);
@@ -125,6 +132,6 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     secretEnv,
     runtime: gpuContainerRuntime(cluster, out.reasons, shape.spansNodes),
   });
-  const share = gpuShare(d.gpuMemoryUtilization ?? DEFAULT_GPU_MEMORY_UTILIZATION, gpu.hbmGiB);
+  const share = gpuShare(d.gpuMemoryUtilization ?? version.defaultGpuMemoryUtilization, gpu.hbmGiB);
   return { d, model, shape, kind, backend, memory, predownload, downloads, servedModelName, secretEnv, ctx, share };
 }

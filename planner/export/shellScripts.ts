@@ -12,15 +12,13 @@
  * Every value goes through `shellQuote`, so no config value can inject shell, and every file passes `shellcheck`
  * (tested). Secrets are never written: scripts take them from the environment at run time.
  */
+import { STOP_GRACE_SECONDS } from "../rules/containerRuntime";
 import { dockerJobArgv, dockerRunArgv } from "../scripts/dockerRun";
 import { shellJoin, shellQuote } from "../scripts/shellQuote";
 import { sshOptions } from "../scripts/sshOptions";
 import type { JobPlan, NodePlan, Plan, Problem } from "../types";
 
 export { dockerJobArgv, dockerRunArgv };
-
-/** Seconds `docker stop` gives a container before killing it; the Pulumi program's `STOP_GRACE_SECONDS`. */
-export const STOP_GRACE_SECONDS = 30;
 
 /** Environment variable naming the command that runs a script on a node (see `deploy.sh`). */
 export const ON_NODE_VARIABLE = "ROCM_VLLM_ON_NODE";

@@ -6,7 +6,7 @@
  * (variable renames and startup log lines per release).
  */
 import type { Architecture } from "../catalog/models";
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import { ATTENTION_BACKEND_NAMES, type VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
 import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
@@ -120,7 +120,8 @@ export function chooseAttention(
       break;
     case "triton-prefill-decode":
       if (d.aiter) out.setEnv("VLLM_ROCM_USE_AITER_MHA", "0", "chooseAttention", SELECTION);
-      out.setEnv("VLLM_V1_USE_PREFILL_DECODE_ATTENTION", "1", "chooseAttention", SELECTION);
+      // Read up to 0.14.1; from 0.15.0 only `--attention-backend ROCM_ATTN` selects it (vllm#32812).
+      if (version.envVars.has(PREFILL_DECODE_ENV)) out.setEnv(PREFILL_DECODE_ENV, "1", "chooseAttention", SELECTION);
       break;
     case "aiter-mla":
       aiterMlaRequirements(out, d.blockSize, traits, tensor, version);
@@ -131,7 +132,26 @@ export function chooseAttention(
     default:
       break;
   }
+  nameBackend(out, backend, version);
   return backend;
+}
+
+const PREFILL_DECODE_ENV = "VLLM_V1_USE_PREFILL_DECODE_ATTENTION";
+
+/**
+ * Releases with `--attention-backend` get the backend named, so vLLM's own choice (which changed in 0.19.0: ROCM_ATTN
+ * first, AITER flash attention only when named, vllm#36702) never overrides the guide's. A model of unknown
+ * architecture gets no name: the backend it needs depends on whether it is MLA, which vLLM knows and the plan does not.
+ */
+function nameBackend(out: Decisions, backend: AttentionBackend, version: VllmVersionSpec): void {
+  const selection = version.attentionSelection;
+  if (selection.via !== "flag") return;
+  out.addArg(
+    "--attention-backend",
+    ATTENTION_BACKEND_NAMES[backend],
+    "chooseAttention",
+    cite(SELECTION, selection.source),
+  );
 }
 
 /**

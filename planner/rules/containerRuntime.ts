@@ -15,6 +15,9 @@ const MAD_LAUNCHER = "https://github.com/ROCm/MAD/blob/develop/scripts/vllm_diss
 /** Where the Hugging Face cache is mounted inside every container (and `HF_HOME`). */
 export const HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface";
 
+/** Seconds Docker gives a container to stop before killing it (`docker stop --time`, the provider's `destroyGraceSeconds`). */
+export const STOP_GRACE_SECONDS = 30;
+
 export type ContainerRuntime = Pick<
   ContainerSpec,
   | "devices"

@@ -4,11 +4,12 @@
  * Sources: guide § Backend choice quick recipes, § Configure --max-num-batched-tokens, § Async scheduling,
  * § CUDA graphs configuration, § Configure the gpu-memory-utilization parameter, § Configure --max-num-seqs.
  */
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import { flagAbsence, RELEASE_SOURCES, type VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig, profiles } from "../config/schema";
 import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
 import { CUDAGRAPH_SUPPORT } from "./attention";
+import { STOP_GRACE_SECONDS } from "./containerRuntime";
 import type { Decisions } from "./decisions";
 import type { Executor, Shape } from "./parallelism";
 
@@ -51,23 +52,32 @@ export function batchedTokens(out: Decisions, d: DeploymentConfig): void {
 function asyncBlocker(
   shape: Shape,
   executor: Executor,
-  speculative: string | undefined,
+  d: DeploymentConfig,
   version: VllmVersionSpec,
 ): string | undefined {
   const r = version.asyncSchedulingRejects;
-  if (r.ray && executor === "ray")
-    return `vLLM ${version.version} runs async scheduling only with the mp executor, not Ray`;
-  if (r.pipeline && shape.pipeline > 1)
-    return `vLLM ${version.version} rejects async scheduling with pipeline parallelism`;
-  if (speculative !== undefined && !r.speculativeExcept.includes(speculative)) {
-    return r.speculativeExcept.length === 0
-      ? `vLLM ${version.version} rejects async scheduling with speculative decoding`
-      : `vLLM ${version.version} runs async scheduling only with EAGLE/MTP speculative decoding (${r.speculativeExcept.join(", ")}), not ${speculative}`;
+  const v = version.version;
+  if (r.ray && executor === "ray") {
+    return version.rayExecutorV2 === "opt-in"
+      ? `vLLM ${v}'s default Ray executor does not run async scheduling (RayExecutorV2 does, with VLLM_USE_RAY_V2_EXECUTOR_BACKEND=1: ${RELEASE_SOURCES.rayExecutorV2})`
+      : `vLLM ${v} runs async scheduling only with the mp executor, not Ray`;
+  }
+  if (r.pipeline && shape.pipeline > 1) return `vLLM ${v} rejects async scheduling with pipeline parallelism`;
+  const method = d.speculative?.method;
+  const allowed = version.asyncSchedulingSpeculativeMethods;
+  if (r.speculative && method !== undefined && !allowed.includes(method)) {
+    return allowed.length === 0
+      ? `vLLM ${v} rejects async scheduling with speculative decoding (method ${method})`
+      : `vLLM ${v} runs async scheduling with speculative decoding only for ${allowed.join(", ")}, not ${method}`;
   }
   return undefined;
 }
 
-/** `--async-scheduling`: on for throughput, off for latency; dropped with a note where the release rejects it. */
+/**
+ * Async scheduling: on for throughput, off for latency, the release's default for balanced. Releases where it is on by
+ * default (0.14.0, vllm#27614) get `--no-async-scheduling` to turn it off and nothing to keep it on; where the release
+ * rejects the combination, an explicit request is refused and a profile's is dropped with a note.
+ */
 export function asyncScheduling(
   out: Decisions,
   d: DeploymentConfig,
@@ -84,21 +94,30 @@ export function asyncScheduling(
       ".asyncScheduling",
     );
   }
-  if (!wanted) return;
-  const blocker = asyncBlocker(shape, executor, d.speculative?.method, version);
+  const defaultOn = version.asyncSchedulingDefaultOn;
+  const byDefault = cite(guide("Async scheduling"), RELEASE_SOURCES.asyncDefaultOn);
+  const blocker = asyncBlocker(shape, executor, d, version);
+  const limits = cite(guide("Async scheduling"), fact("async-scheduling-limits"));
+  if (wanted === false) {
+    if (defaultOn) out.addArg("--no-async-scheduling", undefined, "asyncScheduling", byDefault);
+    return;
+  }
+  if (wanted === undefined) {
+    if (!defaultOn) return;
+    if (blocker) out.note(`async scheduling: vLLM turns its default off here (${blocker})`, "asyncScheduling", limits);
+    else out.note(`async scheduling: on by default in vLLM ${version.version}`, "asyncScheduling", byDefault);
+    return;
+  }
   if (blocker && d.asyncScheduling === true) {
     out.refuse(".asyncScheduling", true, blocker, "set asyncScheduling: false");
     return;
   }
   if (blocker) {
-    out.note(
-      `async scheduling skipped: ${blocker}`,
-      "asyncScheduling",
-      cite(guide("Async scheduling"), fact("async-scheduling-limits")),
-    );
+    out.note(`async scheduling skipped: ${blocker}`, "asyncScheduling", limits);
     return;
   }
-  out.addArg("--async-scheduling", undefined, "asyncScheduling", guide("Async scheduling"));
+  if (defaultOn) out.note(`async scheduling: on by default in vLLM ${version.version}`, "asyncScheduling", byDefault);
+  else out.addArg("--async-scheduling", undefined, "asyncScheduling", guide("Async scheduling"));
 }
 
 /**
@@ -155,7 +174,10 @@ export function cudagraphMode(
   out.addArg("--compilation-config", JSON.stringify({ cudagraph_mode: mode }), "cudagraphMode", source);
 }
 
-/** The knobs that pass straight through when set: memory utilisation, context length, sequences, dtype, block size. */
+/**
+ * The knobs that pass straight through when set: memory utilisation, context length, sequences, dtype, block size,
+ * and the timeouts vLLM 0.18.0 added (`--shutdown-timeout`, vllm#36666; `--distributed-timeout-seconds`).
+ */
 export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version: VllmVersionSpec): void {
   const rule = "explicitEngineArgs";
   if (d.gpuMemoryUtilization !== undefined) {
@@ -172,15 +194,63 @@ export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version:
     out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, guide("Configure --max-num-seqs"));
   if (d.dtype !== "auto") out.addArg("--dtype", d.dtype, rule, guide("Quantization support"));
   if (d.blockSize !== undefined && !out.hasArg("--block-size")) {
-    if (!version.blockSizes.includes(d.blockSize)) {
+    const sizes = version.blockSizes;
+    if (sizes !== "any" && !sizes.includes(d.blockSize)) {
       out.refuse(
         ".blockSize",
         d.blockSize,
-        `vLLM ${version.version} accepts block sizes ${version.blockSizes.join(", ")}`,
-        `use one of ${version.blockSizes.join(", ")}`,
+        `vLLM ${version.version} accepts block sizes ${sizes.join(", ")} (${RELEASE_SOURCES.blockSizesFree})`,
+        `use one of ${sizes.join(", ")}`,
       );
     } else {
       out.addArg("--block-size", String(d.blockSize), rule, fact("vllm-serve-flags"));
     }
   }
+  const { shutdownSeconds, distributedSeconds } = d.timeouts;
+  releaseFlag(
+    out,
+    version,
+    "--shutdown-timeout",
+    shutdownSeconds,
+    ".timeouts.shutdownSeconds",
+    RELEASE_SOURCES.shutdownTimeout,
+  );
+  releaseFlag(
+    out,
+    version,
+    "--distributed-timeout-seconds",
+    distributedSeconds,
+    ".timeouts.distributedSeconds",
+    RELEASE_SOURCES.distributedTimeout,
+  );
+  if (shutdownSeconds !== undefined && shutdownSeconds >= STOP_GRACE_SECONDS) {
+    out.warn(
+      "shutdown-beyond-stop-grace",
+      `containers get ${STOP_GRACE_SECONDS} s to stop before Docker kills them, so vLLM's drain of up to ${shutdownSeconds} s is cut short`,
+      ".timeouts.shutdownSeconds",
+    );
+  }
+}
+
+/** A config key that maps to a flag some releases lack: the flag where the release has it, else a refusal. */
+function releaseFlag(
+  out: Decisions,
+  version: VllmVersionSpec,
+  flag: string,
+  value: number | undefined,
+  subpath: string,
+  source: string,
+): void {
+  if (value === undefined) return;
+  if (version.serveFlags.has(flag)) {
+    out.addArg(flag, String(value), "explicitEngineArgs", source);
+    return;
+  }
+  const since = flagAbsence(flag, version.version);
+  out.refuse(
+    subpath,
+    value,
+    `vllm serve ${version.version} has no ${flag} (${source})`,
+    `remove ${subpath.slice(1)}${since?.kind === "added" ? `, or use an image with vLLM ${since.in} or newer` : ""}`,
+  );
 }

@@ -6,7 +6,7 @@
  * override tuning values (with a warning) but not the ones that wire the cluster together, and must be ones the
  * release reads with values it accepts (docs/facts.md#vllm-environment-variables).
  */
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import { flagAbsence, REMOVED_FLAGS, type VllmVersionSpec } from "../catalog/vllmVersions";
 import { suggest } from "../problems";
 import type { Decisions } from "./decisions";
 
@@ -37,6 +37,10 @@ export const PLANNED_FLAGS: Record<string, string> = {
   "--dtype": "dtype",
   "--served-model-name": "servedModelName",
   "--revision": "weights.revision",
+  "--attention-backend": "attention",
+  "--allow-deprecated-quantization": "quantization",
+  "--shutdown-timeout": "timeouts.shutdownSeconds",
+  "--distributed-timeout-seconds": "timeouts.distributedSeconds",
 };
 
 /**
@@ -81,8 +85,10 @@ export interface ExtraOption {
   flag?: string;
   /** The value: inline (`--flag=value`, `-tp=4`, `-O3`) or the next element when that is not an option. */
   value?: string;
-  /** Why the spelling resolves to no flag (unknown, ambiguous prefix). */
+  /** Why the spelling resolves to no flag (an unknown short option, an ambiguous prefix). */
   unresolved?: string;
+  /** The long name (dashes, no value) that is no flag of the release. */
+  unknown?: string;
 }
 
 /** An element that is an option rather than a value (argparse treats `-1` as a negative number). */
@@ -92,8 +98,8 @@ const isOption = (arg: string) => /^-[A-Za-z-]/.test(arg) && arg !== "--";
  * Reads `extraArgs` the way vLLM's FlexibleArgumentParser and argparse do (vllm v0.11.1
  * vllm/utils/argparse_utils.py): underscores in a long name become dashes (up to the first `.`), `--flag=value` and
  * `-x=value` carry their value inline, `--group.key value` sets a key of the JSON flag `--group`, `-O3`/`-O.key`
- * address `--compilation-config` where `-O` is its alias, short aliases come from the release's table, and a unique
- * prefix of a long flag stands for it (argparse `allow_abbrev`).
+ * address the release's `-O` flag (`--compilation-config`, `--optimization-level` from 0.12), short aliases come
+ * from the release's table, and a unique prefix of a long flag stands for it (argparse `allow_abbrev`).
  */
 export function parseExtraArgs(extraArgs: readonly string[], version: VllmVersionSpec): ExtraOption[] {
   const options: ExtraOption[] = [];
@@ -107,9 +113,9 @@ export function parseExtraArgs(extraArgs: readonly string[], version: VllmVersio
     let name = eq < 0 ? arg : arg.slice(0, eq);
     const value = eq < 0 ? undefined : arg.slice(eq + 1);
     if (!arg.startsWith("--")) {
-      // `-O3` / `-O=3` / `-O.key`: the compilation shorthand, where `-O` is the alias of --compilation-config.
-      if (/^-O./.test(name) && version.flagAliases["-O"]) {
-        options.push({ index, spelling: arg, flag: version.flagAliases["-O"], value: value ?? name.slice(2) });
+      // `-O`, `-O3`, `-O=3`, `-O.key`: the release's -O shorthand (--compilation-config, --optimization-level from 0.12).
+      if (name.startsWith("-O")) {
+        options.push({ index, spelling: arg, flag: version.dashO, value: value ?? (name.slice(2) || undefined) });
         return;
       }
       const base = name.split(".")[0];
@@ -127,14 +133,16 @@ export function parseExtraArgs(extraArgs: readonly string[], version: VllmVersio
     options.push(
       typeof resolved === "string"
         ? { index, spelling: arg, flag: resolved, value }
-        : { index, spelling: arg, value, unresolved: resolved.why },
+        : resolved.ambiguous
+          ? { index, spelling: arg, value, unresolved: resolved.ambiguous }
+          : { index, spelling: arg, value, unknown: name },
     );
   });
   return options;
 }
 
 /** A long name, a `--no-` form or a unique prefix of one, to the flag it sets; or why it sets none. */
-function resolveLongFlag(name: string, version: VllmVersionSpec): string | { why: string } {
+function resolveLongFlag(name: string, version: VllmVersionSpec): string | { ambiguous?: string } {
   const flags = version.serveFlags;
   if (flags.has(name)) return name;
   if (name.startsWith("--no-") && flags.has(`--${name.slice(5)}`)) return `--${name.slice(5)}`;
@@ -144,9 +152,9 @@ function resolveLongFlag(name: string, version: VllmVersionSpec): string | { why
   if (matches.length === 1) return matches[0];
   if (matches.length > 1 && !negated)
     return {
-      why: `${name} is an ambiguous abbreviation of ${matches.slice(0, 3).join(", ")}${matches.length > 3 ? ", …" : ""} (argparse refuses it)`,
+      ambiguous: `${name} is an ambiguous abbreviation of ${matches.slice(0, 3).join(", ")}${matches.length > 3 ? ", …" : ""} (argparse refuses it)`,
     };
-  return { why: `vllm serve ${version.version} has no flag ${name}` };
+  return {};
 }
 
 /** Validates `extraArgs` against the release's flags and the planned flags, whatever the spelling. */
@@ -155,14 +163,14 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
   for (const opt of parseExtraArgs(extraArgs, version)) {
     const path = `.extraArgs[${opt.index}]`;
     if (!opt.flag) {
-      const base = opt.spelling.split("=")[0];
-      const guess = base.startsWith("--") ? suggest(base.replace(/_/g, "-"), known) : undefined;
-      out.refuse(
-        path,
-        shownArg(opt.spelling),
-        opt.unresolved ?? `vllm serve ${version.version} has no flag ${base}`,
-        guess ? `did you mean ${guess}?` : "remove it (see `vllm serve --help` for this release)",
-      );
+      if (opt.unknown) out.refuse(path, shownArg(opt.spelling), ...missingFlag(opt.unknown, version, known));
+      else
+        out.refuse(
+          path,
+          shownArg(opt.spelling),
+          opt.unresolved ?? "",
+          "remove it (see `vllm serve --help` for this release)",
+        );
       continue;
     }
     const flag = opt.flag;
@@ -202,6 +210,34 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
       out.refuse(path, shownArg(opt.spelling), `${what} ${opt.value}: ${owned.why}`, "remove it, or use mp");
     }
   }
+}
+
+/**
+ * Why the release lacks a flag, and the fix: a flag another release has is named with the release that removed it
+ * (and what replaced it) or added it; anything else is a typo or a flag vLLM never had.
+ */
+function missingFlag(flag: string, version: VllmVersionSpec, known: string[]): [message: string, fix: string] {
+  const v = version.version;
+  const why = flagAbsence(flag, v);
+  if (why?.kind === "removed") {
+    const { source, instead } = REMOVED_FLAGS[flag] ?? {};
+    const where = source ?? `vllm v${why.in} vllm/engine/arg_utils.py and vllm/entrypoints/openai/cli_args.py`;
+    return [
+      `vllm serve ${v} has no flag ${flag}: vLLM ${why.in} removed it (${where}), and vllm serve exits on it`,
+      instead ? `remove it; use ${instead} instead` : "remove it",
+    ];
+  }
+  if (why?.kind === "added") {
+    return [
+      `vllm serve ${v} has no flag ${flag}: it arrived in vLLM ${why.in}, and vllm serve ${v} exits on it`,
+      `remove it, or use an image with vLLM ${why.in} or newer`,
+    ];
+  }
+  const guess = suggest(flag, known);
+  return [
+    `vllm serve ${v} has no flag ${flag}`,
+    guess ? `did you mean ${guess}?` : "remove it (see `vllm serve --help` for this release)",
+  ];
 }
 
 /**

@@ -2,9 +2,9 @@
  * Does the model fit, and how many tokens of KV cache are left?
  *
  * Sources: docs/facts.md#model-shapes-and-kv-cache (model shapes, KV formulas for GQA and MLA, capacity check), guide § Configure the
- * gpu-memory-utilization parameter (default 0.9), § Configure --max-num-seqs (the guide's max-num-seqs × max-model-len
- * is not what vLLM reserves: see `kvConcurrency`), § Data Parallel Attention / Expert parallelism (experts split across
- * ranks, not replicated).
+ * gpu-memory-utilization parameter (the release's default: 0.9, 0.92 from vLLM 0.20.0), § Configure --max-num-seqs (the
+ * guide's max-num-seqs × max-model-len is not what vLLM reserves: see `kvConcurrency`), § Data Parallel Attention /
+ * Expert parallelism (experts split across ranks, not replicated).
  */
 import type { GpuSpec } from "../catalog/gpus";
 import type { ModelEntry } from "../catalog/models";
@@ -16,8 +16,6 @@ import type { Shape } from "./parallelism";
 import { quantizesOnTheFly } from "./quantization";
 
 const GIB = 1024 ** 3;
-/** vLLM's default `--gpu-memory-utilization`. */
-export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
 /** Allowance per GPU for activations, CUDA graphs and RCCL buffers (an estimate: the guide gives no number). */
 export const RUNTIME_OVERHEAD_GIB = 6;
 /** vLLM's default `--max-num-seqs` on GPUs with ≥ 70 GiB (docs/facts.md#vllm-serve-flags). */
@@ -68,7 +66,8 @@ export function memoryBudget(
   gpu: GpuSpec,
   version: VllmVersionSpec,
 ): MemoryBudget {
-  const util = d.gpuMemoryUtilization ?? DEFAULT_GPU_MEMORY_UTILIZATION;
+  // Without the flag vLLM uses its release's default: 0.9, 0.92 from 0.20.0 (vllm#38284).
+  const util = d.gpuMemoryUtilization ?? version.defaultGpuMemoryUtilization;
   const budget: MemoryBudget = { checked: false, hbmGiB: gpu.hbmGiB, gpuMemoryUtilization: util, notes: [] };
   if (!model) {
     out.warn(

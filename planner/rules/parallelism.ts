@@ -7,7 +7,7 @@
  */
 
 import type { Architecture } from "../catalog/models";
-import type { Knob, VllmVersionSpec } from "../catalog/vllmVersions";
+import { type Knob, RELEASE_SOURCES, type VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
 import { cite, fact, guide } from "../sources";
 import type { Decisions } from "./decisions";
@@ -243,9 +243,28 @@ export function externalDataParallelArgs(rank: number, address: string, rpcPort:
   ];
 }
 
-/** `dataLoadBalancing: external` needs several ranks, and a balancer (or the clients) to spread requests over them. */
-export function dataLoadBalancing(out: Decisions, p: DeploymentConfig["parallelism"], hasLoadBalancer: boolean): void {
-  if (p.dataLoadBalancing !== "external") return;
+/**
+ * How requests reach the data-parallel ranks. Internal: one endpoint; from vLLM 0.15.0 it is served by one API server
+ * process per rank (vllm#32525). External (one endpoint per rank) needs several ranks, a balancer (or clients that
+ * spread requests), and from vLLM 0.21.0 a mixture-of-experts model (vllm#40839).
+ */
+export function dataLoadBalancing(
+  out: Decisions,
+  p: DeploymentConfig["parallelism"],
+  hasLoadBalancer: boolean,
+  version: VllmVersionSpec,
+  arch: Architecture | undefined,
+): void {
+  if (p.dataLoadBalancing !== "external") {
+    if (p.data > 1 && version.apiServersDefault === "one-per-data-parallel-rank") {
+      out.note(
+        `one endpoint served by ${p.data} API server processes on the first node (vLLM ${version.version}'s default --api-server-count is the data-parallel size)`,
+        "dataLoadBalancing",
+        RELEASE_SOURCES.apiServerCount,
+      );
+    }
+    return;
+  }
   const source = guide("Choosing a load balancing strategy");
   if (p.data === 1) {
     out.refuse(
@@ -255,6 +274,22 @@ export function dataLoadBalancing(out: Decisions, p: DeploymentConfig["paralleli
       "set parallelism.data > 1, or remove dataLoadBalancing",
     );
     return;
+  }
+  if (version.externalDataParallelMoeOnly && arch?.moe === false) {
+    out.refuse(
+      ".parallelism.dataLoadBalancing",
+      "external",
+      `vLLM ${version.version} runs external data-parallel load balancing only for mixture-of-experts models (${RELEASE_SOURCES.externalDpMoeOnly})`,
+      `run independent instances instead (replicas: ${p.data} with parallelism.data 1, behind loadBalancer), or use dataLoadBalancing: internal`,
+    );
+    return;
+  }
+  if (version.externalDataParallelMoeOnly && arch === undefined) {
+    out.warn(
+      "external-dp-moe-unchecked",
+      `vLLM ${version.version} refuses external data-parallel load balancing for models that are not mixture-of-experts (${RELEASE_SOURCES.externalDpMoeOnly}); the model is not in the catalog, add modelInfo.moe to check it`,
+      ".parallelism.dataLoadBalancing",
+    );
   }
   out.note(
     `${p.data} data-parallel ranks, each its own endpoint (external load balancing)`,

@@ -7,9 +7,14 @@
  */
 import type { GpuSpec } from "../catalog/gpus";
 import { type ModelEntry, STORED_FORMATS, type StoredFormat } from "../catalog/models";
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import {
+  QUANTIZATION_CHANGES,
+  quantizationAbsence,
+  quantizationRemoval,
+  type VllmVersionSpec,
+} from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
-import { guide } from "../sources";
+import { cite, guide } from "../sources";
 import type { Decisions } from "./decisions";
 
 const QUANT = guide("Quantization support");
@@ -123,6 +128,40 @@ export function quantizationArgs(
   if (model && quantizesOnTheFly(q, model)) {
     out.note(`on-the-fly ${q} adds 2–5 minutes to every start`, "quantizationArgs", guide("On-the-fly quantization"));
   }
+}
+
+/**
+ * A `--quantization` method the image's release handles on ROCm: refused where the release no longer (or not yet)
+ * accepts it, and allowed explicitly where it is deprecated (`--allow-deprecated-quantization`, vllm#31688: without it
+ * vLLM 0.14.0 and later raise). `ptpc_fp8`, the guide's on-the-fly FP8, is deprecated from 0.14.0 and gone in 0.19.0.
+ */
+export function quantizationInRelease(out: Decisions, d: DeploymentConfig, version: VllmVersionSpec): void {
+  const q = d.quantization;
+  if (!out.hasArg("--quantization") || !FLAGGED_METHODS.has(q)) return;
+  const v = version.version;
+  const change = QUANTIZATION_CHANGES[q] ?? {};
+  if (!version.rocmQuantization.has(q)) {
+    const why = quantizationAbsence(q, v);
+    const when = why
+      ? ` (${why.kind} in vLLM ${why.in}${why.kind === "removed" && change.removed ? `, ${change.removed}` : ""})`
+      : "";
+    out.refuse(
+      ".quantization",
+      q,
+      `vLLM ${v} does not accept ${q} on ROCm${when}`,
+      q === "ptpc_fp8" ? "use quantization: fp8 (on-the-fly FP8 with per-tensor scales)" : "use another quantization",
+    );
+    return;
+  }
+  if (!version.deprecatedQuantization.has(q)) return;
+  const source = cite(QUANT, change.deprecated ?? `vllm v${v} vllm/model_executor/layers/quantization/__init__.py`);
+  out.addArg("--allow-deprecated-quantization", undefined, "quantizationInRelease", source);
+  const gone = quantizationRemoval(q);
+  out.warn(
+    "quantization-deprecated",
+    `${q} is deprecated in vLLM ${v} (${change.deprecated ?? "vLLM's deprecated methods"})${gone ? ` and removed in vLLM ${gone}${change.removed ? ` (${change.removed})` : ""}` : ""}: plan a move to fp8`,
+    ".quantization",
+  );
 }
 
 /** The checkpoint carries calibrated FP8 KV scales (AMD's `*-FP8-KV` models, or `modelInfo.kvCacheScales`). */
