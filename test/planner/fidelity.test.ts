@@ -150,7 +150,9 @@ describe("item 16: async scheduling with EAGLE/MTP on 0.11.1 (vllm#24799)", () =
   });
   it("still refuses ngram on 0.11.1 and every method on 0.11.0", () => {
     expect(problemLines(planRaw(rawCluster(), [rawDeployment(spec("ngram"))]))).toEqual([
-      expect.stringMatching(/asyncScheduling: vLLM 0\.11\.1 runs async scheduling with speculative decoding only for eagle,.* not ngram/),
+      expect.stringMatching(
+        /asyncScheduling: vLLM 0\.11\.1 runs async scheduling with speculative decoding only for eagle,.* not ngram/,
+      ),
     ]);
     expect(
       problemLines(planRaw(cluster0110(), [rawDeployment(spec("eagle3", "yuhuili/EAGLE3-LLaMA3.3-Instruct-70B"))])),
