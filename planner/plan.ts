@@ -15,6 +15,7 @@ import { checkpointGiB, IMAGE_DISK_GIB, MIN_DOCKER } from "./rules/dayTwo";
 import { Decisions } from "./rules/decisions";
 import { checkNodeGpuCounts, partitionedGpu } from "./rules/partition";
 import { emptySlots } from "./rules/placement";
+import { checkRayDefaultPorts } from "./rules/rayPorts";
 import { rdmaWarnings, verbsLibraries } from "./rules/rccl";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
 import { preflightChecks, preflightScript } from "./scripts/dayTwoScripts";
@@ -112,7 +113,9 @@ export function buildPlan(config: StackConfig): PlanResult {
     node.jobs.sort((a, b) => byContainerName(a.container, b.container));
     if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
   }
-  checkPortClashes(nodes, new Map(config.deployments.map((d, i) => [d.name, i])), problems);
+  const deploymentIndex = new Map(config.deployments.map((d, i) => [d.name, i]));
+  checkPortClashes(nodes, deploymentIndex, problems);
+  checkRayDefaultPorts(nodes, deploymentIndex, problems);
   warnings.push(...rdmaWarnings(cluster.network, nodes.some(usesRdma)));
   plan.warnings = warnings;
   return { plan, problems };

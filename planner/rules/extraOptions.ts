@@ -8,6 +8,7 @@
  */
 import { flagAbsence, REMOVED_FLAGS, type VllmVersionSpec } from "../catalog/vllmVersions";
 import { suggest } from "../problems";
+import { displayValue } from "../redact";
 import type { Decisions } from "./decisions";
 
 /** Flags derived from config keys: set the key, not the flag. */
@@ -63,14 +64,14 @@ const WIRING_ENV = new Set(["VLLM_HOST_IP", "HF_HOME", "RAY_ADDRESS"]);
 /**
  * `extraArgs` and `extraEnv` are plaintext everywhere: the plan, the Pulumi state, exported scripts, `docker inspect`.
  * A Hugging Face token has a secret of its own (`rocm-vllm:hfToken`), so these ways of passing one are refused; other
- * credentials are warned about. Values of either are never echoed in a problem or warning.
+ * credentials are warned about. Problems and warnings show values through `displayValue` (planner/redact.ts), which
+ * masks credentials.
  */
 const HF_TOKEN_FLAGS = new Set(["--hf-token"]);
 const HF_TOKEN_ENV = new Set(["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]);
 const CREDENTIAL_FLAGS = new Set(["--api-key"]);
 const CREDENTIAL_ENV = /(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|ACCESS_KEY)(_|$)/;
 const HF_TOKEN_FIX = "remove it and run: pulumi config set --secret hfToken <token>";
-const NOT_SHOWN = "(not shown)";
 
 /** An extraArgs element for a problem: `--flag=value` shows only the flag, the value may be a credential. */
 const shownArg = (arg: string) => (arg.includes("=") ? `${arg.split("=")[0]}=…` : arg);
@@ -89,6 +90,8 @@ export interface ExtraOption {
   unresolved?: string;
   /** The long name (dashes, no value) that is no flag of the release. */
   unknown?: string;
+  /** Flag and value written as one item (`"--max-num-seqs 300"`): argparse reads it as a positional. */
+  spaced?: boolean;
 }
 
 /** An element that is an option rather than a value (argparse treats `-1` as a negative number). */
@@ -109,33 +112,46 @@ export function parseExtraArgs(extraArgs: readonly string[], version: VllmVersio
       if (last && last.index === index - 1 && last.value === undefined) last.value = arg;
       return;
     }
-    const eq = arg.indexOf("=");
-    let name = eq < 0 ? arg : arg.slice(0, eq);
-    const value = eq < 0 ? undefined : arg.slice(eq + 1);
+    // `--flag value` written as one item: CPython argparse `_parse_optional` takes an argument with a space for a
+    // positional ("unrecognized arguments"); its flag is still resolved, for the message.
+    const space = /\s/.exec(arg.split("=")[0]);
+    const item = space ? arg.slice(0, space.index) : arg;
+    const eq = item.indexOf("=");
+    let name = eq < 0 ? item : item.slice(0, eq);
+    const value = space ? arg.slice(space.index).trim() : eq < 0 ? undefined : item.slice(eq + 1);
     if (!arg.startsWith("--")) {
       // `-O`, `-O3`, `-O=3`, `-O.key`: the release's -O shorthand (--compilation-config, --optimization-level from 0.12).
       if (name.startsWith("-O")) {
-        options.push({ index, spelling: arg, flag: version.dashO, value: value ?? (name.slice(2) || undefined) });
+        const shorthand = { index, spelling: arg, flag: version.dashO, value: value ?? (name.slice(2) || undefined) };
+        options.push(space ? { ...shorthand, spaced: true } : shorthand);
         return;
       }
       const base = name.split(".")[0];
       const flag = version.flagAliases[base];
+      const spaced = space ? { spaced: true } : {};
       options.push(
         flag
-          ? { index, spelling: arg, flag, value }
-          : { index, spelling: arg, value, unresolved: `vllm serve ${version.version} has no option ${base}` },
+          ? { index, spelling: arg, flag, value, ...spaced }
+          : {
+              index,
+              spelling: arg,
+              value,
+              unresolved: `vllm serve ${version.version} has no option ${base}`,
+              ...spaced,
+            },
       );
       return;
     }
     const dot = name.indexOf(".");
     name = (dot < 0 ? name : name.slice(0, dot)).replace(/_/g, "-");
     const resolved = resolveLongFlag(name, version);
+    const spaced = space ? { spaced: true } : {};
     options.push(
       typeof resolved === "string"
-        ? { index, spelling: arg, flag: resolved, value }
+        ? { index, spelling: arg, flag: resolved, value, ...spaced }
         : resolved.ambiguous
-          ? { index, spelling: arg, value, unresolved: resolved.ambiguous }
-          : { index, spelling: arg, value, unknown: name },
+          ? { index, spelling: arg, value, unresolved: resolved.ambiguous, ...spaced }
+          : { index, spelling: arg, value, unknown: name, ...spaced },
     );
   });
   return options;
@@ -174,7 +190,7 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
       continue;
     }
     const flag = opt.flag;
-    const written = opt.spelling.split("=")[0];
+    const written = opt.spelling.split(/[=\s]/)[0];
     /** The flag as the user wrote it, with what vLLM reads it as when that differs (`-tp (= --tensor-parallel-size)`). */
     const what = written === flag ? flag : `${written} (= ${flag})`;
     const key = PLANNED_FLAGS[flag];
@@ -182,9 +198,16 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
     if (HF_TOKEN_FLAGS.has(flag)) {
       out.refuse(
         path,
-        NOT_SHOWN,
+        opt.spelling,
         `${what} would put the Hugging Face token in plaintext in the plan, the Pulumi state and exported scripts`,
         HF_TOKEN_FIX,
+      );
+    } else if (opt.spaced) {
+      out.refuse(
+        path,
+        opt.spelling,
+        `${what} and its value are one item: vllm serve gets them as one argument, which argparse reads as a positional and rejects ("unrecognized arguments")`,
+        `write them as two items ("${written}", "<value>") or as one "${written}=<value>"`,
       );
     } else if (CREDENTIAL_FLAGS.has(flag)) {
       out.warn(
@@ -328,7 +351,7 @@ export function checkEnvForRelease(out: Decisions, name: string, value: string, 
       if (words.includes(value.toLowerCase())) return true;
       out.warn(
         "extra-env-boolean",
-        `vLLM ${v} reads ${name} as true only for ${parser.trueValues.map((w) => `"${w}"`).join(" or ")}; "${value}" means false`,
+        `vLLM ${v} reads ${name} as true only for ${parser.trueValues.map((w) => `"${w}"`).join(" or ")}; ${displayValue(value, name)} means false`,
         path,
       );
       return true;
@@ -343,7 +366,7 @@ export function applyExtraEnv(out: Decisions, extraEnv: Record<string, string>, 
     if (HF_TOKEN_ENV.has(name)) {
       out.refuse(
         `.extraEnv.${name}`,
-        NOT_SHOWN,
+        value,
         "would put the Hugging Face token in plaintext in the plan, the Pulumi state and exported scripts",
         HF_TOKEN_FIX,
       );
@@ -364,7 +387,7 @@ export function applyExtraEnv(out: Decisions, extraEnv: Record<string, string>, 
     if (planned !== undefined && planned !== value) {
       out.warn(
         "extra-env-override",
-        `extraEnv.${name}=${value} overrides the planned ${name}=${planned}`,
+        `extraEnv.${name}=${displayValue(value, name)} overrides the planned ${name}=${displayValue(planned)}`,
         `.extraEnv.${name}`,
       );
     }

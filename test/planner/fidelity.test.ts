@@ -102,6 +102,14 @@ describe("item 6: extraArgs read like vLLM's parser", () => {
     ]);
     expect(planRaw(rawCluster(), [rawDeployment({ extraArgs: ["-dph"] })]).problems).toEqual([]);
   });
+  it("refuses an alias and its value written as one item, as argparse would", () => {
+    const r = planRaw(rawCluster(), [rawDeployment({ extraArgs: ["-tp 4"] })]);
+    expect(problemLines(r)).toEqual([
+      expect.stringMatching(
+        /-tp \(= --tensor-parallel-size\) and its value are one item.* \| write them as two items \("-tp"/,
+      ),
+    ]);
+  });
   it("refuses an ambiguous abbreviation as argparse does", () => {
     const r = planRaw(rawCluster(), [rawDeployment({ extraArgs: ["--enable-p", "x"] })]);
     expect(r.problems[0].message).toMatch(/ambiguous abbreviation of --enable-prefix-caching/);
