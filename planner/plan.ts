@@ -11,6 +11,7 @@ import { planDayTwo } from "./deployment/dayTwo";
 import { decideDeployment } from "./deployment/decide";
 import { layOutReplicas } from "./deployment/replicas";
 import { sortedByKey } from "./kinds/containers";
+import type { ReservedPort } from "./kinds/kind";
 import { checkpointGiB, IMAGE_DISK_GIB, MIN_DOCKER } from "./rules/dayTwo";
 import { Decisions } from "./rules/decisions";
 import { checkNodeGpuCounts, partitionedGpu } from "./rules/partition";
@@ -63,6 +64,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const warnings: Warning[] = [...versionWarnings];
   const weightsGiB = new Map<string, number>();
+  const reservedPorts: ReservedPort[] = [];
   config.deployments.forEach((d, index) => {
     const out = new Decisions(`rocm-vllm:deployments[${index}]`);
     const candidates = (d.nodes ?? nodes.map((n) => n.name)).flatMap((name) => slots.get(name) ?? []);
@@ -99,6 +101,7 @@ export function buildPlan(config: StackConfig): PlanResult {
       reasons: out.reasons,
     });
     for (const { node, spec } of placed.containers) byName.get(node)?.containers.push(spec);
+    reservedPorts.push(...placed.reservedPorts);
     for (const { node, spec } of day2.services) byName.get(node)?.services.push(spec);
     for (const { node, job } of day2.jobs) byName.get(node)?.jobs.push(job);
     if (decided.downloads) {
@@ -111,7 +114,10 @@ export function buildPlan(config: StackConfig): PlanResult {
     node.containers.sort(byContainerName);
     node.services.sort(byContainerName);
     node.jobs.sort((a, b) => byContainerName(a.container, b.container));
-    if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
+    if (cluster.preflight) {
+      const ports = reservedPorts.filter((p) => p.node === node.name);
+      node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0, ports);
+    }
   }
   const deploymentIndex = new Map(config.deployments.map((d, i) => [d.name, i]));
   checkPortClashes(nodes, deploymentIndex, problems);
@@ -125,7 +131,7 @@ export function buildPlan(config: StackConfig): PlanResult {
 const usesRdma = (node: NodePlan) => node.containers.some((c) => c.devices.includes("/dev/infiniband"));
 
 /** Host checks of a node before anything is pulled: devices, driver, Docker, disk for image and weights, network. */
-function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
+function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number, ports: ReservedPort[]) {
   const rdma = usesRdma(node);
   const input = {
     node: node.name,
@@ -138,6 +144,7 @@ function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
     imageGiB: IMAGE_DISK_GIB,
     weightsGiB,
     minDocker: MIN_DOCKER,
+    ports: ports.map(({ port, container, purpose }) => ({ port, container, purpose })),
   };
   return { checks: preflightChecks(input), script: preflightScript(input) };
 }

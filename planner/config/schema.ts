@@ -165,6 +165,8 @@ export const dtypes = ["auto", "float16", "bfloat16"] as const;
 export const kvCacheDtypes = ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] as const;
 export const cudagraphModes = ["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"] as const;
 export const quickReduceModes = ["NONE", "FP", "INT8", "INT6", "INT4"] as const;
+/** How an engine spanning nodes runs: chosen from the release (`auto`), on a Ray cluster, or vLLM's own multi-node mode. */
+export const executors = ["auto", "ray", "native"] as const;
 export const speculativeMethods = [
   "eagle",
   "eagle3",
@@ -231,6 +233,8 @@ export const clusterSchema = z.strictObject({
   debug: z.strictObject({ rccl: z.boolean().default(false) }).default({ rccl: false }),
   /** Check every node (devices, driver, Docker, disk, network) before pulling the image. */
   preflight: z.boolean().default(true),
+  /** Whether the image has Ray, for custom images; default: what the version table says of the release's images. */
+  imageHasRay: z.boolean().optional(),
 });
 
 /** Stored formats of a checkpoint (`modelInfo.format`); the catalog's `STORED_FORMATS` gives each one's meaning. */
@@ -295,8 +299,9 @@ export const deploymentSchema = z.strictObject({
       expert: z.boolean().default(false),
       /** `internal`: one API server, vLLM spreads requests over the ranks; `external`: one endpoint per rank. */
       dataLoadBalancing: z.enum(["internal", "external"]).default("internal"),
+      executor: z.enum(executors).default("auto"),
     })
-    .default({ tensor: 1, pipeline: 1, data: 1, expert: false, dataLoadBalancing: "internal" }),
+    .default({ tensor: 1, pipeline: 1, data: 1, expert: false, dataLoadBalancing: "internal", executor: "auto" }),
   profile: z.enum(profiles).default("balanced"),
   attention: z.enum(attentionChoices).default("auto"),
   aiter: z.boolean().default(true),

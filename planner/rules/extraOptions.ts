@@ -25,6 +25,10 @@ export const PLANNED_FLAGS: Record<string, string> = {
   "--data-parallel-rank": "parallelism.dataLoadBalancing",
   "--headless": "nodes",
   "--enable-expert-parallel": "parallelism.expert",
+  "--nnodes": "parallelism.executor",
+  "--node-rank": "parallelism.executor",
+  "--master-addr": "parallelism.executor",
+  "--master-port": "parallelism.executor",
   "--quantization": "quantization",
   "--kv-cache-dtype": "kvCacheDtype",
   "--max-model-len": "maxModelLen",
@@ -45,16 +49,16 @@ export const PLANNED_FLAGS: Record<string, string> = {
 };
 
 /**
- * Flags rocm-vllm owns only where it sets them: `--distributed-executor-backend ray` for engines spanning nodes.
- * Elsewhere vLLM's own choice stands and the guide's `--distributed-executor-backend mp` (§ Speculative decoding) is
- * accepted; `ray` is still refused there, because a Ray executor on one node changes what the plan decided
- * (async scheduling, GPU visibility).
+ * Flags rocm-vllm owns only where it sets them: `--distributed-executor-backend ray` for engines spanning nodes on Ray
+ * (`parallelism.executor`). Elsewhere vLLM's own choice stands and the guide's `--distributed-executor-backend mp`
+ * (§ Speculative decoding) is accepted; `ray` is still refused there, because a Ray executor the plan did not choose
+ * changes what it decided (async scheduling, GPU visibility, the native multi-node launch).
  */
 const OWNED_WHERE_SET: Record<string, { key: string; refusedValues: readonly string[]; why: string }> = {
   "--distributed-executor-backend": {
-    key: "parallelism",
+    key: "parallelism.executor",
     refusedValues: ["ray"],
-    why: "rocm-vllm runs Ray only for engines that span nodes (tensor × pipeline beyond one node)",
+    why: "rocm-vllm runs Ray only for engines that span nodes, chosen by parallelism.executor",
   },
 };
 

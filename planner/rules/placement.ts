@@ -150,3 +150,8 @@ export function checkReplicaPorts(
 }
 /** Ray GCS port of a Ray head (one Ray deployment per node: Ray deployments take whole nodes). */
 export const RAY_GCS_PORT = 6379;
+/**
+ * torch.distributed store port of a native multi-node replica, on its node 0 (vLLM's `--master-port` default; one
+ * replica per node, since replicas spanning nodes take whole nodes).
+ */
+export const NATIVE_MASTER_PORT = 29501;

@@ -19,9 +19,15 @@ export type HostName = keyof typeof HOSTS;
 /** GPUs (render nodes) of every simulated host. */
 export const GPUS_PER_HOST = 8;
 
-/** What the test image pretends to be; the test stacks name these images (checked by a test). */
+/**
+ * What the test images pretend to be; the test stacks name these images (checked by a test). The main image is vLLM
+ * 0.11.1 WITHOUT Ray (a regression to the Ray path fails loudly there); the Ray image is vLLM 0.11.0, whose images
+ * ship Ray and run it across nodes (0.11.1 cannot: vllm#28997).
+ */
 export const E2E_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.1_e2e";
 export const E2E_VLLM_VERSION = "0.11.1";
+export const E2E_RAY_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.0_e2e";
+export const E2E_RAY_VLLM_VERSION = "0.11.0";
 export const E2E_NGINX_IMAGE = "rocm-vllm-e2e/nginx:bookworm";
 
 export const stackFile = (name: string) => join(E2E, "stacks", `Pulumi.${name}.yaml`);

@@ -126,21 +126,30 @@ describe("item 10: --distributed-executor-backend is owned only where rocm-vllm 
     const plan = planOk(rawCluster(), [rawDeployment({ extraArgs: ["--distributed-executor-backend", "mp"] })]);
     expect(argv(plan).slice(-2)).toEqual(["--distributed-executor-backend", "mp"]);
   });
-  it("refuses it on a Ray deployment (set there) and ray on one node", () => {
-    const twoNodes = rawCluster({
-      nodes: [
-        { name: "node-a", host: "10.0.0.11" },
-        { name: "node-b", host: "10.0.0.12" },
-      ],
-    });
-    const ray = planRaw(twoNodes, [
+  it("refuses it on a Ray deployment (set there), and ray where rocm-vllm chose no Ray", () => {
+    const twoNodes = (image: string) =>
+      rawCluster({
+        image,
+        nodes: [
+          { name: "node-a", host: "10.0.0.11" },
+          { name: "node-b", host: "10.0.0.12" },
+        ],
+      });
+    const big = (extraArgs: string[]) =>
       rawDeployment({
         model: "meta-llama/Llama-3.1-405B-Instruct",
         parallelism: { tensor: 8, pipeline: 2 },
-        extraArgs: ["--distributed-executor-backend=mp"],
-      }),
-    ]);
+        maxModelLen: 8192,
+        extraArgs,
+      });
+    // 0.17.1's image ships Ray: the plan runs Ray across the nodes and owns the flag.
+    const ray = planRaw(twoNodes("vllm/vllm-openai-rocm:v0.17.1"), [big(["--distributed-executor-backend=mp"])]);
     expect(problemLines(ray)).toEqual([expect.stringMatching(/is set by rocm-vllm for this deployment/)]);
+    // 0.11.1 runs natively across nodes (Ray across nodes is broken there): ray would undo that.
+    const native = planRaw(rawCluster({ nodes: twoNodes("x:y").nodes }), [
+      big(["--distributed-executor-backend", "ray"]),
+    ]);
+    expect(problemLines(native)).toEqual([expect.stringMatching(/runs Ray only for engines that span nodes/)]);
     const single = planRaw(rawCluster(), [rawDeployment({ extraArgs: ["--distributed-executor-backend", "ray"] })]);
     expect(problemLines(single)).toEqual([expect.stringMatching(/runs Ray only for engines that span nodes/)]);
   });
