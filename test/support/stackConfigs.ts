@@ -38,8 +38,13 @@ export function rawDeployment(overrides: RawDeployment = {}): RawDeployment {
   return { name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct", parallelism: { tensor: 8 }, ...overrides };
 }
 
+/**
+ * Test stacks have `rocm-vllm:hfToken` unless a test says otherwise (`hasHfToken` false): the default model is a gated
+ * Meta model, and a real stack serving it has the token (without it, every plan would carry the gated-model warning).
+ */
+
 /** Validates a raw config; throws with the problems when it is invalid. */
-export function stackConfig(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = false): StackConfig {
+export function stackConfig(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = true): StackConfig {
   const r = parseStackConfig({ stack: TEST_STACK, cluster, deployments, hasHfToken });
   if (!r.ok) throw new Error(r.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
   return r.config;
@@ -49,7 +54,7 @@ export function stackConfig(cluster: RawCluster, deployments: RawDeployment[], h
 export function planRaw(
   cluster: RawCluster,
   deployments: RawDeployment[],
-  hasHfToken = false,
+  hasHfToken = true,
   stack = TEST_STACK,
 ): PlanResult & { loadProblems: Problem[] } {
   const r = parseStackConfig({ stack, cluster, deployments, hasHfToken });
@@ -64,7 +69,7 @@ export function planRaw(
 }
 
 /** Plans a single deployment on a cluster and insists it is valid. */
-export function planOk(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = false, stack = TEST_STACK) {
+export function planOk(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = true, stack = TEST_STACK) {
   const r = planRaw(cluster, deployments, hasHfToken, stack);
   if (r.problems.length > 0) throw new Error(r.problems.map((p) => `${p.path}: ${p.message} (${p.fix})`).join("\n"));
   return r.plan;
