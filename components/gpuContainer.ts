@@ -103,6 +103,9 @@ export function createGpuContainer(
   return new docker.Container(logicalName, containerArgs(spec, node, secrets, parent), {
     parent,
     provider: node.provider,
+    // Fixed Docker names: a replacement must delete first, also when the engine forces it (`pulumi up --replace`,
+    // a replaced provider), where no provider diff asks for it.
+    deleteBeforeReplace: true,
     ...(opts.aliases && opts.aliases.length > 0 ? { aliases: opts.aliases } : {}),
     ...(opts.dependsOn && opts.dependsOn.length > 0 ? { dependsOn: opts.dependsOn } : {}),
   });

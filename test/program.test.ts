@@ -143,6 +143,8 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
       expect(image?.provider).toBe(c.provider);
       expect(c.inputs.image).toMatch(/^sha256:/);
     }
+    // Fixed Docker names: every replacement, forced by the engine or not, deletes the old container first.
+    for (const c of run.resources.filter((r) => r.type === CONTAINER)) expect(c.deleteBeforeReplace, c.name).toBe(true);
   });
 
   it("puts Ray heads and workers under a RayCluster and other serving containers under a VllmDeployment", () => {

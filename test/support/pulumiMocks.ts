@@ -56,6 +56,8 @@ export interface RecordedResource {
   dependencies: string[];
   /** Aliases as sent to the engine (protobuf `Alias.toObject()`). */
   aliases: unknown[];
+  /** The `deleteBeforeReplace` resource option. */
+  deleteBeforeReplace: boolean;
   /** Inputs with secrets unwrapped (see `secretInputs`). */
   inputs: Record<string, unknown>;
   /** Top-level input keys whose value is (or contains) a secret. */
@@ -78,6 +80,7 @@ interface RegisterRequest {
   getProvider(): string;
   getDependenciesList(): string[];
   getAliasesList(): { toObject(): unknown }[];
+  getDeletebeforereplace(): boolean;
 }
 interface RegisterResponse {
   getUrn(): string;
@@ -95,6 +98,7 @@ interface Pending {
   provider: string;
   dependencies: string[];
   aliases: unknown[];
+  deleteBeforeReplace: boolean;
   inputs?: Record<string, unknown>;
   secretInputs?: string[];
 }
@@ -214,6 +218,7 @@ export function installMocks(): Promise<void> {
         provider: req.getProvider(),
         dependencies: [...req.getDependenciesList()].sort(),
         aliases: req.getAliasesList().map((a) => a.toObject()),
+        deleteBeforeReplace: req.getDeletebeforereplace(),
       };
       // The mock monitor calls `newResource` synchronously from here, which fills in the inputs.
       current = pending;
@@ -230,6 +235,7 @@ export function installMocks(): Promise<void> {
               provider: providerUrn(pending.provider),
               dependencies: pending.dependencies,
               aliases: pending.aliases,
+              deleteBeforeReplace: pending.deleteBeforeReplace,
               inputs: pending.inputs ?? {},
               secretInputs: pending.secretInputs ?? [],
             });
