@@ -4,6 +4,7 @@
  * It only sequences the rules in `planner/rules` (each rule decides one thing and says why) and assembles their
  * decisions into containers per node. Pure and synchronous: same config, same plan, byte for byte.
  */
+
 import { createHash } from "node:crypto";
 import { GPUS, type GpuSpec } from "./catalog/gpus";
 import { findModel, type ModelEntry, modelFromConfig } from "./catalog/models";
@@ -26,6 +27,7 @@ import { Decisions } from "./rules/decisions";
 import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } from "./rules/engineArgs";
 import { applyExtraEnv, checkExtraArgs } from "./rules/extraOptions";
 import { rayVisibilityOptOut, refuseVisibilityOverrides, visibleDevices } from "./rules/gpuVisibility";
+import { imageWarnings } from "./rules/images";
 import { memoryBudget } from "./rules/memory";
 import {
   dataLoadBalancing,
@@ -103,6 +105,7 @@ export function buildPlan(config: StackConfig): PlanResult {
       image: cluster.image,
       vllmVersion: version?.version ?? cluster.vllmVersion ?? "unknown",
       modelCache: cluster.modelCache,
+      ...(cluster.registry ? { registry: { ...cluster.registry } } : {}),
     },
     nodes,
     deployments: [],
@@ -112,7 +115,7 @@ export function buildPlan(config: StackConfig): PlanResult {
 
   const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const warnings: Warning[] = [];
+  const warnings: Warning[] = imageWarnings(cluster.image, config.deployments);
   const weightsGiB = new Map<string, number>();
   config.deployments.forEach((d, index) => {
     const result = planDeployment({

@@ -15,7 +15,7 @@ import {
   DOCKER_PROVIDER,
   dependencyDepth,
   type ProgramRun,
-  REMOTE_COMMAND,
+  NODE_COMMAND,
   REMOTE_IMAGE,
   runInMocks,
 } from "./support/pulumiMocks";
@@ -24,14 +24,10 @@ const TOKEN = "hf_fixture_token";
 
 function runCluster(plan: Plan, withSecrets = true): Promise<ProgramRun<{ ok: boolean }>> {
   return runInMocks(
-    { cluster: {}, deployments: [], ...(withSecrets ? { hfToken: TOKEN, sshPrivateKey: "KEY" } : {}) },
+    { cluster: {}, deployments: [], ...(withSecrets ? { hfToken: TOKEN } : {}) },
     () => {
       const config = new pulumi.Config("rocm-vllm");
-      new Cluster("rocm-vllm", {
-        plan,
-        hfToken: config.getSecret("hfToken"),
-        sshPrivateKey: config.getSecret("sshPrivateKey"),
-      });
+      new Cluster("rocm-vllm", { plan, hfToken: config.getSecret("hfToken") });
       return { ok: true };
     },
   );
@@ -125,7 +121,7 @@ describe("Cluster components on a hand-made plan", () => {
   it("gates readiness on every container of the deployment and re-runs it when they are replaced", async () => {
     const run = await runCluster(fixturePlan(3));
     const urns = byUrn(run);
-    const ready = run.resources.filter((r) => r.type === REMOTE_COMMAND);
+    const ready = run.resources.filter((r) => r.type === NODE_COMMAND);
     expect(ready.map((r) => r.name).sort()).toEqual(["rocm-vllm-big-r0-ready", "rocm-vllm-chat-r0-ready"]);
     const big = ready.find((r) => r.name.startsWith("rocm-vllm-big"));
     expect(big?.dependencies.map((d) => urns.get(d)?.inputs.name).sort()).toEqual([
@@ -153,7 +149,7 @@ describe("Cluster components on a hand-made plan", () => {
     plan.nodes[0].containers[0].secretEnv = [];
     plan.nodes[1].containers[0].secretEnv = [];
     const run = await runCluster(plan, false);
-    for (const r of run.resources.filter((x) => x.type === REMOTE_COMMAND)) {
+    for (const r of run.resources.filter((x) => x.type === NODE_COMMAND)) {
       expect(r.inputs.connection).not.toHaveProperty("privateKey");
     }
     await expect(runCluster(fixturePlan(2), false)).rejects.toThrow(

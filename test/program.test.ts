@@ -19,7 +19,7 @@ import {
   FAKE_SECRETS,
   ProgramFailure,
   type ProgramRun,
-  REMOTE_COMMAND,
+  NODE_COMMAND,
   REMOTE_IMAGE,
   type RecordedResource,
   readStackFile,
@@ -92,7 +92,7 @@ function containerNamed(run: ProgramRun, node: NodePlan, name: string): Recorded
 
 function commandsOn(run: ProgramRun, node: NodePlan): RecordedResource[] {
   return run.resources.filter(
-    (r) => r.type === REMOTE_COMMAND && (r.inputs.connection as { host?: string } | undefined)?.host === node.host,
+    (r) => r.type === NODE_COMMAND && (r.inputs.connection as { host?: string } | undefined)?.host === node.host,
   );
 }
 
@@ -178,7 +178,7 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
       for (const check of d.readiness) {
         const instance = d.instances.find((i) => i.container === check.container);
         const gate = run.resources.find(
-          (r) => r.type === REMOTE_COMMAND && r.name === `rocm-vllm-${d.name}-r${instance?.replica}-ready`,
+          (r) => r.type === NODE_COMMAND && r.name === `rocm-vllm-${d.name}-r${instance?.replica}-ready`,
         );
         if (!gate) throw new Error(`no readiness gate for ${check.container}`);
         expect(gate.inputs.create).toBe(check.script);
@@ -192,7 +192,7 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
       }
       expect(
         run.resources.filter(
-          (r) => r.type === REMOTE_COMMAND && r.name.endsWith("-smoke") && r.parent?.endsWith(`::rocm-vllm-${d.name}`),
+          (r) => r.type === NODE_COMMAND && r.name.endsWith("-smoke") && r.parent?.endsWith(`::rocm-vllm-${d.name}`),
         ),
       ).toHaveLength(d.smokeTests.length);
       for (const [i, test] of d.smokeTests.entries()) {
@@ -225,7 +225,7 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
           else expect(jobs.map((j) => j.urn)).toContain(dep?.urn);
         }
         const download = node.jobs.some((j) => j.after === "image" && j.container.deployment === spec.deployment);
-        expect(deps.filter((x) => x?.type === REMOTE_COMMAND)).toHaveLength(download ? 1 : 0);
+        expect(deps.filter((x) => x?.type === NODE_COMMAND)).toHaveLength(download ? 1 : 0);
       }
     }
   });
@@ -258,7 +258,7 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     const text = JSON.stringify({ graph: resourceGraph(run), outputs: run.outputs });
     expect(text).not.toContain(FAKE_SECRETS.hfToken);
     expect(run.secretOutputs).toEqual([]);
-    for (const r of run.resources.filter((x) => x.type === REMOTE_COMMAND))
+    for (const r of run.resources.filter((x) => x.type === NODE_COMMAND))
       expect(r.secretInputs).toContain("connection");
     for (const r of run.resources.filter((x) => JSON.stringify(x.inputs).includes(FAKE_SECRETS.hfToken))) {
       expect(r.secretInputs.length).toBeGreaterThan(0);
@@ -316,7 +316,7 @@ describe("generated configs", () => {
       sshPrivateKey: FAKE_SECRETS.sshPrivateKey,
     };
     const withKey = await runProgram(input);
-    const commands = withKey.resources.filter((r) => r.type === REMOTE_COMMAND);
+    const commands = withKey.resources.filter((r) => r.type === NODE_COMMAND);
     expect(commands.length).toBeGreaterThan(0);
     for (const c of commands) {
       expect(c.inputs.connection).toMatchObject({
@@ -331,7 +331,7 @@ describe("generated configs", () => {
     expect(provider?.inputs.host).toBe("ssh://ops@10.1.0.10:2222");
     expect(JSON.parse(String(provider?.inputs.sshOpts)).slice(0, 2)).toEqual(["-i", "/home/ops/.ssh/id"]);
     const agent = await runProgram({ ...input, sshPrivateKey: undefined });
-    for (const c of agent.resources.filter((r) => r.type === REMOTE_COMMAND))
+    for (const c of agent.resources.filter((r) => r.type === NODE_COMMAND))
       expect(c.inputs.connection).not.toHaveProperty("privateKey");
   });
 
@@ -352,7 +352,7 @@ describe("generated configs", () => {
     const containers = run.resources.filter((r) => r.type === CONTAINER && r.name.includes("-r"));
     expect(containers).toHaveLength(8);
     expect(new Set(containers.map((c) => c.provider)).size).toBe(2);
-    const gates = run.resources.filter((r) => r.type === REMOTE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
+    const gates = run.resources.filter((r) => r.type === NODE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
     expect(gates).toHaveLength(16);
     expect(run.outputs.endpoints).toEqual({ llama8b: [`http://${plan.nodes[0].ip}:9000`] });
   });
@@ -388,7 +388,7 @@ describe("generated configs", () => {
     ).toContain(lbSpec.image);
 
     const benchmark = run.resources.find((r) => r.name.includes("-benchmark-"));
-    const gates = run.resources.filter((r) => r.type === REMOTE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
+    const gates = run.resources.filter((r) => r.type === NODE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
     expect(gates).toHaveLength(8);
     expect(benchmark?.dependencies).toEqual(expect.arrayContaining([...gates.map((g) => g.urn), lb.urn]));
     const job = plan.nodes.flatMap((n) => n.jobs).find((j) => j.after === "readiness");

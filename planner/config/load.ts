@@ -13,13 +13,26 @@ export type LoadResult = { ok: true; config: StackConfig } | { ok: false; proble
 const CLUSTER_KEY = `${CONFIG_NAMESPACE}:cluster`;
 const DEPLOYMENTS_KEY = `${CONFIG_NAMESPACE}:deployments`;
 const HF_TOKEN_KEY = `${CONFIG_NAMESPACE}:hfToken`;
-const SSH_KEY_KEY = `${CONFIG_NAMESPACE}:sshPrivateKey`;
-const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, SSH_KEY_KEY];
+const REGISTRY_PASSWORD_KEY = `${CONFIG_NAMESPACE}:registryPassword`;
+const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY];
+/** Secrets a stack may hold; each must be stored encrypted. */
+const SECRET_KEYS = [HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY];
+
+/** Keys rocm-vllm read once and refuses now, with why and what to do instead. */
+const RETIRED_KEYS: Record<string, { message: string; fix: string }> = {
+  [`${CONFIG_NAMESPACE}:sshPrivateKey`]: {
+    message:
+      "is no longer read: every connection to a node, the Docker provider's included, runs the system ssh, which takes keys from ssh-agent or a file, never from the stack",
+    fix: "load the key into ssh-agent (ssh-add) or set rocm-vllm:cluster.ssh.identityFile, then run: pulumi config rm sshPrivateKey",
+  },
+};
 
 export interface RawStackConfig {
   cluster: unknown;
   deployments: unknown;
   hasHfToken: boolean;
+  /** Whether `rocm-vllm:registryPassword` is set. Its value never enters the planner. */
+  hasRegistryPassword?: boolean;
 }
 
 function parseKey<T>(key: string, schema: z.ZodType<T>, input: unknown, problems: Problem[]): T | undefined {
@@ -48,6 +61,11 @@ export interface StackEntries {
 export function parseStackEntries(entries: StackEntries): LoadResult {
   const problems: Problem[] = [];
   for (const key of Object.keys(entries.values)) {
+    const retired = RETIRED_KEYS[key];
+    if (retired) {
+      problems.push(problem(key, "(not shown)", retired.message, retired.fix));
+      continue;
+    }
     if (!key.startsWith(`${CONFIG_NAMESPACE}:`) || KNOWN_KEYS.includes(key)) continue;
     const guess = suggest(key, KNOWN_KEYS);
     problems.push(
@@ -59,7 +77,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
       ),
     );
   }
-  for (const secretKey of [HF_TOKEN_KEY, SSH_KEY_KEY]) {
+  for (const secretKey of SECRET_KEYS) {
     if (entries.values[secretKey] !== undefined && !entries.isEncrypted(secretKey)) {
       problems.push(
         problem(
@@ -75,6 +93,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
     cluster: entries.values[CLUSTER_KEY],
     deployments: entries.values[DEPLOYMENTS_KEY],
     hasHfToken: entries.values[HF_TOKEN_KEY] !== undefined,
+    hasRegistryPassword: entries.values[REGISTRY_PASSWORD_KEY] !== undefined,
   });
   if (problems.length === 0) return result;
   return { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)] };
@@ -86,6 +105,19 @@ export function parseStackConfig(raw: RawStackConfig): LoadResult {
   const cluster = parseKey(CLUSTER_KEY, clusterSchema, raw.cluster, problems);
   const deployments = parseKey(DEPLOYMENTS_KEY, deploymentsSchema, raw.deployments, problems);
   if (problems.length > 0 || !cluster || !deployments) return { ok: false, problems };
+  if (cluster.registry && !raw.hasRegistryPassword) {
+    return {
+      ok: false,
+      problems: [
+        problem(
+          `${CLUSTER_KEY}.registry`,
+          cluster.registry.address,
+          "names a registry login but the stack has no rocm-vllm:registryPassword",
+          "run: pulumi config set --secret registryPassword <token> (or remove cluster.registry for anonymous pulls)",
+        ),
+      ],
+    };
+  }
   return { ok: true, config: { cluster, deployments, hasHfToken: raw.hasHfToken } };
 }
 

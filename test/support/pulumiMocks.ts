@@ -22,7 +22,7 @@ export const STACK_TYPE = "pulumi:pulumi:Stack";
 export const DOCKER_PROVIDER = "pulumi:providers:docker";
 export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
 export const CONTAINER = "docker:index/container:Container";
-export const REMOTE_COMMAND = "command:remote:Command";
+export const NODE_COMMAND = "command:local:Command";
 
 /** What `runProgram` writes into the stack config. Secrets are plain strings here; they are marked secret. */
 export interface StackInput {
@@ -167,7 +167,7 @@ const mocks: pulumi.runtime.Mocks = {
       state.imageId = `sha256:${digest}`;
       state.repoDigest = `${String(inputs.name).split(":")[0]}@sha256:${digest}`;
     }
-    if (args.type === REMOTE_COMMAND) {
+    if (args.type === NODE_COMMAND) {
       // Benchmark jobs end their stdout with `vllm bench serve`'s result JSON, preflights print `ok:` lines; other
       // commands print nothing.
       state.stdout = args.name.includes("-benchmark-")
