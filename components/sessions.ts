@@ -47,7 +47,7 @@ export class NodeSessions {
    * `dependsOn`; `bind(resource)` records the resource once it exists.
    */
   place(phase: number): {
-    dependsOn: (deps?: pulumi.Resource[]) => Promise<pulumi.Resource[]>;
+    dependsOn: (deps?: pulumi.Resource[]) => pulumi.Input<pulumi.Resource>[];
     bind: <R extends pulumi.Resource>(resource: R) => R;
   } {
     if (this.assigned) throw new Error(`node ${this.node}: lanes already assigned`);
@@ -55,10 +55,14 @@ export class NodeSessions {
     const lane = new Promise<pulumi.Resource[]>((r) => {
       resolve = r;
     });
+    // An array whose last element is the promise: a `dependsOn` that is itself a promise would be wrapped in an
+    // Output by the SDK's `mergeOptions`, whose unknown-value scan walks every resource it reaches (quadratic). The
+    // SDK resolves array elements that are promises, arrays included (`gatherExplicitDependencies`).
+    const laneDependency = lane as unknown as pulumi.Input<pulumi.Resource>;
     const entry: Entry = { phase, order: this.entries.length, resolve };
     this.entries.push(entry);
     return {
-      dependsOn: async (deps = []) => [...deps, ...(await lane)],
+      dependsOn: (deps = []) => [...deps, laneDependency],
       bind: (resource) => {
         entry.resource = resource;
         return resource;

@@ -452,6 +452,16 @@ export function dependencyDepth(resources: readonly RecordedResource[]): number 
   return Math.max(0, ...resources.map((r) => depth(r.urn)));
 }
 
+/** Host a node command reaches: the `user@host` after `--` in its ssh command line. */
+export function commandHost(r: Pick<RecordedResource, "inputs">): string | undefined {
+  return /(?:^|\s)--\s+[^\s@']+@(\S+)/.exec(String(r.inputs.create ?? ""))?.[1];
+}
+
+/** The step text a node command sends on stdin after its secrets (`export NAME=...` lines). */
+export function commandStep(r: Pick<RecordedResource, "inputs">): string {
+  return String(r.inputs.stdin ?? "").replace(/^(export [A-Z_][A-Z0-9_]*='[^']*(?:'\\''[^']*)*'\n)+/, "");
+}
+
 /** Resources of one type. */
 export function ofType(run: Pick<ProgramRun<unknown>, "resources">, type: string): RecordedResource[] {
   return run.resources.filter((r) => r.type === type);
@@ -506,4 +516,43 @@ export function diffRuns(
       .sort(),
     changed,
   };
+}
+
+/**
+ * The most of `members` that can run at the same time: the largest set of them with no "waits for" path between any
+ * two (the width of the order the dependencies define, by Dilworth's theorem: members minus a maximum matching of the
+ * "reaches" relation). Dependencies are followed through every resource of the run, not only `members`.
+ */
+export function maxConcurrent(run: Pick<ProgramRun<unknown>, "resources">, members: ReadonlySet<string>): number {
+  const deps = new Map(run.resources.map((r) => [r.urn, r.dependencies]));
+  const reach = new Map<string, Set<string>>();
+  const reachable = (urn: string): Set<string> => {
+    const known = reach.get(urn);
+    if (known) return known;
+    const out = new Set<string>();
+    reach.set(urn, out);
+    for (const d of deps.get(urn) ?? []) {
+      out.add(d);
+      for (const x of reachable(d)) out.add(x);
+    }
+    return out;
+  };
+  const list = [...members];
+  const edges = new Map(list.map((u) => [u, list.filter((v) => v !== u && reachable(u).has(v))]));
+  const matchOf = new Map<string, string>();
+  const augment = (u: string, seen: Set<string>): boolean => {
+    for (const v of edges.get(u) ?? []) {
+      if (seen.has(v)) continue;
+      seen.add(v);
+      const owner = matchOf.get(v);
+      if (owner === undefined || augment(owner, seen)) {
+        matchOf.set(v, u);
+        return true;
+      }
+    }
+    return false;
+  };
+  let matching = 0;
+  for (const u of list) if (augment(u, new Set())) matching++;
+  return list.length - matching;
 }
