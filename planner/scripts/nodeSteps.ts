@@ -55,7 +55,8 @@ export function jobStep(node: NodePlan, job: JobPlan, modelCache: string): NodeS
     "set -eu",
     `# rocm-vllm job ${spec.name} (${spec.role} of ${spec.deployment}): runs to completion.`,
     ...spec.secretEnv.map(
-      (key) => `[ -n "\${${key}:-}" ] || { echo 'rocm-vllm: ${spec.name} needs ${key} in its environment' >&2; exit 1; }`,
+      (key) =>
+        `[ -n "\${${key}:-}" ] || { echo 'rocm-vllm: ${spec.name} needs ${key} in its environment' >&2; exit 1; }`,
     ),
     `docker rm --force ${name} >/dev/null 2>&1 || true`,
     `exec ${shellJoin(["docker", ...dockerJobArgv(spec)])}`,
