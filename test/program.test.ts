@@ -6,9 +6,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { SESSIONS_PER_NODE } from "../components/sessions";
 import { parseStackConfig, parseStackYaml } from "../planner/config/load";
 import { buildPlan } from "../planner/plan";
-import { SESSIONS_PER_NODE } from "../components/sessions";
 import { formatProblems } from "../planner/problems";
 import type { ContainerSpec, NodePlan, Plan } from "../planner/types";
 import {
@@ -21,9 +21,9 @@ import {
   FAKE_BENCHMARK_RESULT,
   FAKE_SECRETS,
   maxConcurrent,
+  NODE_COMMAND,
   ProgramFailure,
   type ProgramRun,
-  NODE_COMMAND,
   REMOTE_IMAGE,
   type RecordedResource,
   readStackFile,

@@ -104,13 +104,14 @@ describe("what restarts when", () => {
     for (const n of changedOf(x, NODE_COMMAND)) expect(x.d.changed[n]).toEqual(["stdin"]);
   });
 
-  it("rotating the SSH key re-runs every command and restarts no container", async () => {
-    const base = { ...example("llama405b-2node"), sshPrivateKey: FAKE_SECRETS.sshPrivateKey };
-    const x = await diff(base, { ...base, sshPrivateKey: `${FAKE_SECRETS.sshPrivateKey}-2` });
+  it("a new known_hosts file re-runs every step with the new ssh options and restarts no container", async () => {
+    const base = example("llama405b-2node");
+    const x = await diff(base, edit(base, { cluster: { ssh: { knownHostsFile: "/etc/rocm-vllm/known_hosts" } } }));
     expect(changedOf(x, CONTAINER)).toEqual([]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
-    expect(changedOf(x, NODE_COMMAND)).toHaveLength(6);
-    for (const n of changedOf(x, NODE_COMMAND)) expect(x.d.changed[n]).toEqual(["connection"]);
+    // Host-key checks, preflights, downloads and gates of both nodes: their ssh command line changed.
+    expect(changedOf(x, NODE_COMMAND)).toHaveLength(8);
+    for (const n of changedOf(x, NODE_COMMAND)) expect(x.d.changed[n]).toEqual(["create"]);
   });
 
   it("changing kind keeps the container's identity on its node, so it is replaced, not doubled", async () => {

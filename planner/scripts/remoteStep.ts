@@ -61,7 +61,7 @@ export function remoteStep(i: RemoteStepInput): string {
     "set -u",
     `tag=${tag}`,
     `limit=${i.timeoutSeconds}`,
-    'dir=$(mktemp -d "${TMPDIR:-/tmp}/rocm-vllm-step.XXXXXX") || { echo "$tag: cannot create a temporary directory on the node" >&2; exit 1; }',
+    'dir=$(mktemp -d -t rocm-vllm-step.XXXXXX) || { echo "$tag: cannot create a temporary directory on the node" >&2; exit 1; }',
     ...fileFrom('"$dir/body"', i.body, "ROCM_VLLM_STEP_BODY"),
     ...fileFrom('"$dir/cleanup"', i.cleanup ?? ":", "ROCM_VLLM_STEP_CLEANUP"),
     ...fileFrom('"$dir/progress"', i.progress ?? ":", "ROCM_VLLM_STEP_PROGRESS"),

@@ -59,11 +59,11 @@ describe("launch scripts", () => {
   });
   it("readiness really times out and exits 1 with the log excerpt header", () => {
     const short = planOk(rawCluster(), [rawDeployment({ timeouts: { readySeconds: 30 }, port: 1 + 40000 })]);
-    const script = short.deployments[0].readiness[0].script.replace("+ 30 ))", "+ 0 ))");
+    const script = short.deployments[0].readiness[0].script.replace("start + 30))", "start + 0))");
     const r = spawnSync("sh", ["-c", script], { encoding: "utf8", timeout: 20_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(
-      /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s; last log lines:/,
+      /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s \(was waiting for container rocm-vllm-llama70b to run\); last log lines:/,
     );
   });
   it("readiness stops early when the container crash-loops, quoting its log", () => {
