@@ -161,6 +161,28 @@ export function runScript(dir: string, script: string, env: Record<string, strin
   return run("bash", [join(dir, script)], { env: scriptEnv(env), timeoutMs });
 }
 
+/** The client side of real ssh: the agent holding the key, and a HOME whose .ssh/known_hosts has every host key. */
+export const CLIENT = join(STATE, "client");
+
+/**
+ * Environment of a script that reaches the hosts through real `ssh` (no ROCM_VLLM_ON_NODE hook): the key only in
+ * the ssh-agent, host keys from `~/.ssh/known_hosts` (HOME is the client's). `knownHosts` replaces that file's
+ * content for this run (e.g. with a wrong key for a host).
+ */
+export function sshEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    SSH_AUTH_SOCK: join(CLIENT, "agent.sock"),
+    HOME: join(CLIENT, "home"),
+    ROCM_VLLM_STOP_TIMEOUT: "5",
+    ...extra,
+  };
+}
+
+/** Runs an exported script (deploy.sh, teardown.sh) from `dir` over real ssh. */
+export function runScriptOverSsh(dir: string, script: string, env: Record<string, string>, timeoutMs: number) {
+  return run("bash", [join(dir, script)], { env: sshEnv(env), timeoutMs });
+}
+
 /** Runs shell on a simulated host exactly as deploy.sh does: through the hook, the script on stdin. */
 export function onNode(node: string, host: string, script: string, timeoutMs = 120_000) {
   return run(ON_NODE, [node, host], { input: script, timeoutMs });
