@@ -119,7 +119,7 @@ export function renderPlan(plan: Plan, file: string): string {
   const c = plan.cluster;
   const lines = [
     `rocm-vllm plan · ${file}`,
-    `cluster: ${plan.nodes.length} node${plan.nodes.length === 1 ? "" : "s"} × ${c.gpu} (${c.gpuArch}, ${c.hbmGiB} GiB HBM) · ${c.image} · vLLM ${c.vllmVersion} · HF cache ${c.modelCache}`,
+    `cluster: ${plan.nodes.length} node${plan.nodes.length === 1 ? "" : "s"} × ${c.gpu} (${c.gpuArch}, ${c.hbmGiB} GiB HBM) · ${c.image} · vLLM ${c.vllmVersion}${c.vllmCheckedAgainst ? ` (checked against ${c.vllmCheckedAgainst})` : ""} · HF cache ${c.modelCache}`,
     "",
   ];
   for (const d of plan.deployments) lines.push(...renderDeployment(d), "");

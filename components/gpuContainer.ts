@@ -5,6 +5,7 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { STOP_GRACE_SECONDS } from "../planner/rules/containerRuntime";
 import type { ContainerSpec, Plan } from "../planner/types";
 import type { Node } from "./node";
 import { PHASE } from "./sessions";
@@ -26,9 +27,6 @@ export function missingSecrets(plan: Plan, secrets: SecretEnv): string[] {
     ),
   );
 }
-
-/** Seconds Docker gives a container to stop before killing it on delete or replace (vLLM and Ray exit cleanly). */
-export const STOP_GRACE_SECONDS = 30;
 
 function sortedEnv(pairs: [string, string][]): string[] {
   return [...pairs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`);

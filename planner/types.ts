@@ -32,7 +32,7 @@ export interface Reason {
   what: string;
   /** Rule name (the function or table entry in `planner/rules`). */
   rule: string;
-  /** Guide section or fact sheet that justifies it. */
+  /** What justifies it, as citations a user can open (built by `planner/sources.ts`: guide section URL, `docs/facts.md#…`). */
   source: string;
 }
 
@@ -272,7 +272,13 @@ export interface ClusterSummary {
   gpuArch: string;
   hbmGiB: number;
   image: string;
+  /** vLLM release the image runs (`vllmVersion`, else read from the image tag). */
   vllmVersion: string;
+  /**
+   * The release-table entry the plan was checked against, when the table does not know `vllmVersion` (a newer
+   * release, or one between two known releases): every flag and variable in the plan exists in this release.
+   */
+  vllmCheckedAgainst?: string;
   modelCache: string;
   /** Registry login for image pulls; its password is the secret `rocm-vllm:registryPassword`, never in the plan. */
   registry?: { address: string; username: string };

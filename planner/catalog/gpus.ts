@@ -2,7 +2,7 @@
  * AMD Instinct GPUs the tool deploys to. HBM decides what fits; the gfx target decides which quantization formats
  * run natively (MXFP4 only on gfx950).
  *
- * Sources: guide "Maximizing instances per node" (HBM capacities); rocm-facts.md §5 (hardware table).
+ * Sources: guide "Maximizing instances per node" (HBM capacities); docs/facts.md#gpu-hardware.
  */
 import type { gpuModels } from "../config/schema";
 
@@ -28,5 +28,5 @@ export const GPUS: Record<GpuModel, GpuSpec> = {
   mi355x: { model: "mi355x", displayName: "MI355X", gfx: "gfx950", hbmGiB: 288, mxfp4: true, fp8: "ocp" },
 };
 
-/** GPUs joined by XGMI in one fully connected island: the natural maximum tensor-parallel size (rocm-facts §5). */
+/** GPUs joined by XGMI in one fully connected island: the natural maximum tensor-parallel size (docs/facts.md#gpu-hardware). */
 export const XGMI_ISLAND_GPUS = 8;

@@ -1,7 +1,7 @@
 /**
  * Model shapes for memory planning and parallelism checks, covering every model the guide names.
  *
- * Architectures hold the numbers from each model's `config.json` (rocm-facts.md §6); checkpoints map Hugging Face ids
+ * Architectures hold the numbers from each model's `config.json` (docs/facts.md#model-shapes-and-kv-cache); checkpoints map Hugging Face ids
  * to an architecture and the format the weights ship in. A path such as `/models/Llama-3.3-70B-Instruct` is matched
  * by its last component.
  */

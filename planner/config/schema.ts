@@ -6,6 +6,7 @@
  * silently ignored key.
  */
 import { z } from "zod";
+import { guide } from "../sources";
 
 /** DNS label: used in container names, so it must also be safe in shell and Docker. */
 export const dnsLabel = z
@@ -203,8 +204,13 @@ export const deploymentSchema = z.strictObject({
   maxModelLen: positiveInt.optional(),
   maxNumSeqs: positiveInt.optional(),
   maxNumBatchedTokens: positiveInt.optional(),
-  gpuMemoryUtilization: z.number().gt(0, "must be above 0").lte(0.95, "must be at most 0.95 (guide)").optional(),
-  blockSize: z.union([1, 8, 16, 32, 64, 128, 256].map((n) => z.literal(n))).optional(),
+  gpuMemoryUtilization: z
+    .number()
+    .gt(0, "must be above 0")
+    .lte(0.95, `must be at most 0.95 (${guide("Configure the gpu-memory-utilization parameter")})`)
+    .optional(),
+  /** KV-cache block size; the release's choices are checked by the planner (any size from vLLM 0.18.0). */
+  blockSize: positiveInt.optional(),
   cudagraphMode: z.enum(cudagraphModes).optional(),
   asyncScheduling: z.boolean().optional(),
   quickReduce: z.enum(quickReduceModes).default("NONE"),
@@ -253,6 +259,10 @@ export const deploymentSchema = z.strictObject({
       readySeconds: z.number().int().min(30).default(3600),
       /** How long a Ray head waits for its workers before it fails, naming the missing nodes. */
       rayJoinSeconds: z.number().int().min(10).default(900),
+      /** `--shutdown-timeout` (vLLM 0.18.0+): how long vLLM drains in-flight requests on stop (vLLM's default 0: abort). */
+      shutdownSeconds: z.number().int().min(0).max(3600).optional(),
+      /** `--distributed-timeout-seconds` (vLLM 0.18.0+): how long ranks wait for each other when the process group forms. */
+      distributedSeconds: z.number().int().min(1).optional(),
     })
     .default({ readySeconds: 3600, rayJoinSeconds: 900 }),
 });

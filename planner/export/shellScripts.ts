@@ -12,6 +12,7 @@
  * Every value goes through `shellQuote`, so no config value can inject shell, and every file passes `shellcheck`
  * (tested). Secrets are never written: scripts take them from the environment at run time.
  */
+import { STOP_GRACE_SECONDS } from "../rules/containerRuntime";
 import { dockerJobArgv, dockerRunArgv } from "../scripts/dockerRun";
 import { jobStep, preflightStep, readinessStep, smokeTestStep } from "../scripts/nodeSteps";
 import { shellJoin, shellQuote } from "../scripts/shellQuote";
@@ -22,9 +23,6 @@ export { dockerJobArgv, dockerRunArgv };
 
 /** Environment variable holding the registry password when the stack logs in to a registry (`cluster.registry`). */
 export const REGISTRY_PASSWORD_VARIABLE = "ROCM_VLLM_REGISTRY_PASSWORD";
-
-/** Seconds `docker stop` gives a container before killing it; the Pulumi program's `STOP_GRACE_SECONDS`. */
-export const STOP_GRACE_SECONDS = 30;
 
 /** Environment variable naming the command that runs a script on a node (see `deploy.sh`). */
 export const ON_NODE_VARIABLE = "ROCM_VLLM_ON_NODE";

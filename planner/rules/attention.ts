@@ -2,17 +2,18 @@
  * AITER and the attention backend.
  *
  * Sources: guide § AITER switches, § Attention backend selection with AITER (the decision tree and the manual
- * selection table), § AITER MLA requirements; rocm-facts.md §7 (AITER MLA heads per rank); vllm-facts.md §4
+ * selection table), § AITER MLA requirements; docs/facts.md#aiter-mla (AITER MLA heads per rank), #attention-backend-log-lines
  * (variable renames and startup log lines per release).
  */
 import type { Architecture } from "../catalog/models";
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import { ATTENTION_BACKEND_NAMES, type VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
+import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
 import type { Decisions } from "./decisions";
 
-const SELECTION = "guide § Attention backend selection with AITER";
-const SWITCHES = "guide § AITER switches";
+const SELECTION = guide("Attention backend selection with AITER");
+const SWITCHES = guide("AITER switches");
 
 /** Model traits that decide the backend; inferred from the name when the model is not catalogued. */
 export interface AttentionTraits {
@@ -26,7 +27,7 @@ export function attentionTraits(model: string, arch: Architecture | undefined): 
   return { mla: /deepseek-(v2|v3|r1)|kimi-k2/i.test(model), gptOss: /gpt-oss/i.test(model) };
 }
 
-/** AITER MLA decode kernels support only these heads per rank (rocm-facts.md §7, ROCm/aiter#548). */
+/** AITER MLA decode kernels support only these heads per rank (docs/facts.md#aiter-mla, ROCm/aiter#548). */
 export const AITER_MLA_HEADS_PER_RANK = [16, 128] as const;
 
 /**
@@ -87,7 +88,11 @@ export function chooseAttention(
     return backend;
   }
   if (traits.gptOss && backend !== "aiter-unified" && d.aiter) {
-    out.warn("gpt-oss-attention", `gpt-oss runs best on AITER unified attention (guide), not ${backend}`, ".attention");
+    out.warn(
+      "gpt-oss-attention",
+      `gpt-oss runs best on AITER unified attention (${guide("Attention backend selection with AITER")}), not ${backend}`,
+      ".attention",
+    );
   }
 
   switch (backend) {
@@ -105,7 +110,8 @@ export function chooseAttention(
       break;
     case "triton-prefill-decode":
       if (d.aiter) out.setEnv("VLLM_ROCM_USE_AITER_MHA", "0", "chooseAttention", SELECTION);
-      out.setEnv("VLLM_V1_USE_PREFILL_DECODE_ATTENTION", "1", "chooseAttention", SELECTION);
+      // Read up to 0.14.1; from 0.15.0 only `--attention-backend ROCM_ATTN` selects it (vllm#32812).
+      if (version.envVars.has(PREFILL_DECODE_ENV)) out.setEnv(PREFILL_DECODE_ENV, "1", "chooseAttention", SELECTION);
       break;
     case "aiter-mla":
       aiterMlaRequirements(out, d.blockSize, traits, tensor, version);
@@ -113,7 +119,25 @@ export function chooseAttention(
     default:
       break;
   }
+  nameBackend(out, backend, version);
   return backend;
+}
+
+const PREFILL_DECODE_ENV = "VLLM_V1_USE_PREFILL_DECODE_ATTENTION";
+
+/**
+ * Releases with `--attention-backend` get the backend named, so vLLM's own choice (which changed in 0.19.0: ROCM_ATTN
+ * first, AITER flash attention only when named, vllm#36702) never overrides the guide's.
+ */
+function nameBackend(out: Decisions, backend: AttentionBackend, version: VllmVersionSpec): void {
+  const selection = version.attentionSelection;
+  if (selection.via !== "flag") return;
+  out.addArg(
+    "--attention-backend",
+    ATTENTION_BACKEND_NAMES[backend],
+    "chooseAttention",
+    cite(SELECTION, selection.source),
+  );
 }
 
 /** AITER MLA: `--block-size 1` on releases before PR #27224, and 16 or 128 heads per tensor-parallel rank. */
@@ -124,7 +148,7 @@ function aiterMlaRequirements(
   tensor: number,
   version: VllmVersionSpec,
 ): void {
-  const source = "guide § AITER MLA requirements; rocm-facts.md §7";
+  const source = cite(guide("AITER MLA requirements"), fact("aiter-mla"));
   if (version.aiterMlaNeedsBlockSize1) {
     if (blockSize !== undefined && blockSize !== 1) {
       out.refuse(

@@ -1,14 +1,18 @@
 /**
  * How every GPU container of a deployment is run: devices, groups, IPC, network, security and limits.
  *
- * Sources: rocm-facts.md §1.2 (vLLM-on-ROCm `docker run` set), §1.3 (RDMA additions); guide § Multi-node checklist
+ * Sources: docs/facts.md#gpu-container-flags, #rdma-in-containers; guide § Multi-node checklist
  * item 2 (shared memory for RCCL rendezvous).
  */
 import type { ClusterConfig } from "../config/schema";
+import { fact } from "../sources";
 import type { ContainerSpec, Reason } from "../types";
 
 /** Where the Hugging Face cache is mounted inside every container (and `HF_HOME`). */
 export const HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface";
+
+/** Seconds Docker gives a container to stop before killing it (`docker stop --time`, the provider's `destroyGraceSeconds`). */
+export const STOP_GRACE_SECONDS = 30;
 
 export type ContainerRuntime = Pick<
   ContainerSpec,
@@ -54,7 +58,7 @@ export function asDaemonStores<T extends Pick<ContainerSpec, "capAdd" | "securit
 export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[]): ContainerRuntime {
   const devices = ["/dev/kfd", "/dev/dri"];
   const capAdd = ["SYS_PTRACE"];
-  const source = "rocm-facts.md §1.2 (vLLM ROCm docker run flags)";
+  const source = fact("gpu-container-flags");
   reasons.push({
     what: "devices /dev/kfd, /dev/dri; group video; ipc host; network host",
     rule: "gpuContainerRuntime",
@@ -66,7 +70,7 @@ export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[]): 
     reasons.push({
       what: "device /dev/infiniband, cap IPC_LOCK",
       rule: "gpuContainerRuntime",
-      source: "rocm-facts.md §1.3 (RDMA)",
+      source: fact("rdma-in-containers"),
     });
   }
   reasons.push({

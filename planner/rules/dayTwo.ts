@@ -7,6 +7,7 @@ import type { ModelEntry } from "../catalog/models";
 import type { ClusterConfig, DeploymentConfig } from "../config/schema";
 import { nginxConfig } from "../scripts/dayTwoScripts";
 import { shellJoin } from "../scripts/shellQuote";
+import { fact, guide } from "../sources";
 import type { ContainerSpec, NodePlan } from "../types";
 import { HF_CACHE_IN_CONTAINER } from "./containerRuntime";
 import type { Decisions } from "./decisions";
@@ -42,12 +43,7 @@ export function weightsPolicy(out: Decisions, d: DeploymentConfig, shape: Shape)
   }
   const predownload = fromHub && (d.weights.predownload ?? shape.spansNodes);
   if (predownload) {
-    out.setEnv(
-      "HF_HUB_OFFLINE",
-      "1",
-      "weightsPolicy",
-      "rocm-facts.md §3.4 (the model at the same path on every node): pre-downloaded, so serving stays offline",
-    );
+    out.setEnv("HF_HUB_OFFLINE", "1", "weightsPolicy", fact("same-weights-on-every-node"));
   }
   if (d.weights.revision)
     out.addArg("--revision", d.weights.revision, "weightsPolicy", "pinned revision: every node serves the same files");
@@ -206,7 +202,7 @@ export function loadBalancer(
   out.note(
     `nginx on ${names.join(", ")}:${lb.port} over ${upstreams.length} instances`,
     "loadBalancer",
-    "guide § Choosing a load balancing strategy (external LB: Nginx)",
+    guide("Choosing a load balancing strategy", "external LB: Nginx"),
   );
   const services = names.map((node) => ({
     node,

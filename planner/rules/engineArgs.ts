@@ -4,12 +4,14 @@
  * Sources: guide § Backend choice quick recipes, § Configure --max-num-batched-tokens, § Async scheduling,
  * § CUDA graphs configuration, § Configure the gpu-memory-utilization parameter, § Configure --max-num-seqs.
  */
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import { flagAbsence, RELEASE_SOURCES, type VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig, profiles } from "../config/schema";
+import { cite, fact, guide } from "../sources";
 import type { AttentionBackend } from "../types";
 import { CUDAGRAPH_SUPPORT } from "./attention";
+import { STOP_GRACE_SECONDS } from "./containerRuntime";
 import type { Decisions } from "./decisions";
-import type { Shape } from "./parallelism";
+import type { Executor, Shape } from "./parallelism";
 
 type Profile = (typeof profiles)[number];
 type CudagraphMode = NonNullable<DeploymentConfig["cudagraphMode"]>;
@@ -28,7 +30,7 @@ export const PROFILES: Record<
   throughput: { maxNumBatchedTokens: 32768, cudagraphMode: "FULL", asyncScheduling: true },
 };
 
-const RECIPES = "guide § Backend choice quick recipes / Configure --max-num-batched-tokens";
+const RECIPES = cite(guide("Backend choice quick recipes"), guide("Configure --max-num-batched-tokens"));
 /** Upper bound of `--max-num-batched-tokens` the guide gives for latency-sensitive serving. */
 export const LATENCY_MAX_BATCHED_TOKENS = 16384;
 
@@ -47,18 +49,39 @@ export function batchedTokens(out: Decisions, d: DeploymentConfig): void {
 }
 
 /** Why async scheduling cannot run for this deployment on this release, or `undefined` when it can. */
-function asyncBlocker(shape: Shape, speculative: boolean, version: VllmVersionSpec): string | undefined {
+function asyncBlocker(
+  shape: Shape,
+  executor: Executor,
+  d: DeploymentConfig,
+  version: VllmVersionSpec,
+): string | undefined {
   const r = version.asyncSchedulingRejects;
-  if (r.ray && shape.kind === "ray")
-    return `vLLM ${version.version} runs async scheduling only with the mp executor, not Ray`;
-  if (r.pipeline && shape.pipeline > 1)
-    return `vLLM ${version.version} rejects async scheduling with pipeline parallelism`;
-  if (r.speculative && speculative) return `vLLM ${version.version} rejects async scheduling with speculative decoding`;
+  const v = version.version;
+  if (r.ray && executor === "ray") {
+    return version.rayExecutorV2 === "opt-in"
+      ? `vLLM ${v}'s default Ray executor does not run async scheduling (RayExecutorV2 does, with VLLM_USE_RAY_V2_EXECUTOR_BACKEND=1: ${RELEASE_SOURCES.rayExecutorV2})`
+      : `vLLM ${v} runs async scheduling only with the mp executor, not Ray`;
+  }
+  if (r.pipeline && shape.pipeline > 1) return `vLLM ${v} rejects async scheduling with pipeline parallelism`;
+  const method = d.speculative?.method;
+  if (r.speculative && method !== undefined && !version.asyncSchedulingSpeculativeMethods.includes(method)) {
+    return `vLLM ${v} rejects async scheduling with speculative decoding (method ${method})`;
+  }
   return undefined;
 }
 
-/** `--async-scheduling`: on for throughput, off for latency; dropped with a note where the release rejects it. */
-export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shape, version: VllmVersionSpec): void {
+/**
+ * Async scheduling: on for throughput, off for latency, the release's default for balanced. Releases where it is on by
+ * default (0.14.0, vllm#27614) get `--no-async-scheduling` to turn it off and nothing to keep it on; where the release
+ * rejects the combination, an explicit request is refused and a profile's is dropped with a note.
+ */
+export function asyncScheduling(
+  out: Decisions,
+  d: DeploymentConfig,
+  shape: Shape,
+  executor: Executor,
+  version: VllmVersionSpec,
+): void {
   const fromProfile = PROFILES[d.profile].asyncScheduling;
   const wanted = d.asyncScheduling ?? fromProfile;
   if (d.profile === "latency" && d.asyncScheduling === true) {
@@ -68,17 +91,30 @@ export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shap
       ".asyncScheduling",
     );
   }
-  if (!wanted) return;
-  const blocker = asyncBlocker(shape, d.speculative !== undefined, version);
+  const defaultOn = version.asyncSchedulingDefaultOn;
+  const byDefault = cite(guide("Async scheduling"), RELEASE_SOURCES.asyncDefaultOn);
+  const blocker = asyncBlocker(shape, executor, d, version);
+  const limits = cite(guide("Async scheduling"), fact("async-scheduling-limits"));
+  if (wanted === false) {
+    if (defaultOn) out.addArg("--no-async-scheduling", undefined, "asyncScheduling", byDefault);
+    return;
+  }
+  if (wanted === undefined) {
+    if (!defaultOn) return;
+    if (blocker) out.note(`async scheduling: vLLM turns its default off here (${blocker})`, "asyncScheduling", limits);
+    else out.note(`async scheduling: on by default in vLLM ${version.version}`, "asyncScheduling", byDefault);
+    return;
+  }
   if (blocker && d.asyncScheduling === true) {
     out.refuse(".asyncScheduling", true, blocker, "set asyncScheduling: false");
     return;
   }
   if (blocker) {
-    out.note(`async scheduling skipped: ${blocker}`, "asyncScheduling", "guide § Async scheduling; vllm-facts.md §2");
+    out.note(`async scheduling skipped: ${blocker}`, "asyncScheduling", limits);
     return;
   }
-  out.addArg("--async-scheduling", undefined, "asyncScheduling", "guide § Async scheduling");
+  if (defaultOn) out.note(`async scheduling: on by default in vLLM ${version.version}`, "asyncScheduling", byDefault);
+  else out.addArg("--async-scheduling", undefined, "asyncScheduling", guide("Async scheduling"));
 }
 
 /**
@@ -88,7 +124,7 @@ export function asyncScheduling(out: Decisions, d: DeploymentConfig, shape: Shap
  */
 export function cudagraphMode(out: Decisions, d: DeploymentConfig, backend: AttentionBackend): void {
   const support = CUDAGRAPH_SUPPORT[backend];
-  const source = "guide § CUDA graphs configuration (backend compatibility)";
+  const source = guide("CUDA graphs configuration", "backend compatibility");
   let mode: CudagraphMode | undefined = d.cudagraphMode ?? PROFILES[d.profile].cudagraphMode;
   if (support === "piecewise") {
     if (d.cudagraphMode && d.cudagraphMode !== "PIECEWISE" && d.cudagraphMode !== "NONE") {
@@ -121,7 +157,10 @@ export function cudagraphMode(out: Decisions, d: DeploymentConfig, backend: Atte
   out.addArg("--compilation-config", JSON.stringify({ cudagraph_mode: mode }), "cudagraphMode", source);
 }
 
-/** The knobs that pass straight through when set: memory utilisation, context length, sequences, dtype, block size. */
+/**
+ * The knobs that pass straight through when set: memory utilisation, context length, sequences, dtype, block size,
+ * and the timeouts vLLM 0.18.0 added (`--shutdown-timeout`, vllm#36666; `--distributed-timeout-seconds`).
+ */
 export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version: VllmVersionSpec): void {
   const rule = "explicitEngineArgs";
   if (d.gpuMemoryUtilization !== undefined) {
@@ -129,24 +168,72 @@ export function explicitEngineArgs(out: Decisions, d: DeploymentConfig, version:
       "--gpu-memory-utilization",
       String(d.gpuMemoryUtilization),
       rule,
-      "guide § Configure the gpu-memory-utilization parameter",
+      guide("Configure the gpu-memory-utilization parameter"),
     );
   }
   if (d.maxModelLen !== undefined)
-    out.addArg("--max-model-len", String(d.maxModelLen), rule, "guide § vLLM engine arguments");
+    out.addArg("--max-model-len", String(d.maxModelLen), rule, guide("vLLM engine arguments"));
   if (d.maxNumSeqs !== undefined)
-    out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, "guide § Configure --max-num-seqs");
-  if (d.dtype !== "auto") out.addArg("--dtype", d.dtype, rule, "guide § Quantization support");
+    out.addArg("--max-num-seqs", String(d.maxNumSeqs), rule, guide("Configure --max-num-seqs"));
+  if (d.dtype !== "auto") out.addArg("--dtype", d.dtype, rule, guide("Quantization support"));
   if (d.blockSize !== undefined && !out.hasArg("--block-size")) {
-    if (!version.blockSizes.includes(d.blockSize)) {
+    const sizes = version.blockSizes;
+    if (sizes !== "any" && !sizes.includes(d.blockSize)) {
       out.refuse(
         ".blockSize",
         d.blockSize,
-        `vLLM ${version.version} accepts block sizes ${version.blockSizes.join(", ")}`,
-        `use one of ${version.blockSizes.join(", ")}`,
+        `vLLM ${version.version} accepts block sizes ${sizes.join(", ")} (${RELEASE_SOURCES.blockSizesFree})`,
+        `use one of ${sizes.join(", ")}`,
       );
     } else {
-      out.addArg("--block-size", String(d.blockSize), rule, "vllm-facts.md §2.2");
+      out.addArg("--block-size", String(d.blockSize), rule, fact("vllm-serve-flags"));
     }
   }
+  const { shutdownSeconds, distributedSeconds } = d.timeouts;
+  releaseFlag(
+    out,
+    version,
+    "--shutdown-timeout",
+    shutdownSeconds,
+    ".timeouts.shutdownSeconds",
+    RELEASE_SOURCES.shutdownTimeout,
+  );
+  releaseFlag(
+    out,
+    version,
+    "--distributed-timeout-seconds",
+    distributedSeconds,
+    ".timeouts.distributedSeconds",
+    RELEASE_SOURCES.distributedTimeout,
+  );
+  if (shutdownSeconds !== undefined && shutdownSeconds >= STOP_GRACE_SECONDS) {
+    out.warn(
+      "shutdown-beyond-stop-grace",
+      `containers get ${STOP_GRACE_SECONDS} s to stop before Docker kills them, so vLLM's drain of up to ${shutdownSeconds} s is cut short`,
+      ".timeouts.shutdownSeconds",
+    );
+  }
+}
+
+/** A config key that maps to a flag some releases lack: the flag where the release has it, else a refusal. */
+function releaseFlag(
+  out: Decisions,
+  version: VllmVersionSpec,
+  flag: string,
+  value: number | undefined,
+  subpath: string,
+  source: string,
+): void {
+  if (value === undefined) return;
+  if (version.serveFlags.has(flag)) {
+    out.addArg(flag, String(value), "explicitEngineArgs", source);
+    return;
+  }
+  const since = flagAbsence(flag, version.version);
+  out.refuse(
+    subpath,
+    value,
+    `vllm serve ${version.version} has no ${flag} (${source})`,
+    `remove ${subpath.slice(1)}${since?.kind === "added" ? `, or use an image with vLLM ${since.in} or newer` : ""}`,
+  );
 }

@@ -1,11 +1,11 @@
 /**
  * `extraArgs` and `extraEnv`: the escape hatches, checked so that they cannot undo the plan by accident.
  *
- * Flags must exist in the image's vLLM release (vllm-facts.md §1: unknown flags make `vllm serve` exit) and must not
+ * Flags must exist in the image's vLLM release (docs/facts.md#vllm-serve-flags: unknown flags make `vllm serve` exit) and must not
  * repeat a flag the plan derives from a config key; variables may override tuning values (with a warning) but not
  * the ones that wire the cluster together.
  */
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import { flagAbsence, REMOVED_FLAGS, type VllmVersionSpec } from "../catalog/vllmVersions";
 import { suggest } from "../problems";
 import type { Decisions } from "./decisions";
 
@@ -37,6 +37,10 @@ export const PLANNED_FLAGS: Record<string, string> = {
   "--dtype": "dtype",
   "--served-model-name": "servedModelName",
   "--revision": "weights.revision",
+  "--attention-backend": "attention",
+  "--allow-deprecated-quantization": "quantization",
+  "--shutdown-timeout": "timeouts.shutdownSeconds",
+  "--distributed-timeout-seconds": "timeouts.distributedSeconds",
 };
 
 /** Variables that wire nodes together; overriding them would break the cluster. */
@@ -86,15 +90,37 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
         `remove it and set ${key} instead`,
       );
     } else if (!version.serveFlags.has(base)) {
-      const guess = suggest(base, known);
-      out.refuse(
-        `.extraArgs[${i}]`,
-        shownArg(arg),
-        `vllm serve ${version.version} has no flag ${base}`,
-        guess ? `did you mean ${guess}?` : "remove it (see `vllm serve --help` for this release)",
-      );
+      out.refuse(`.extraArgs[${i}]`, shownArg(arg), ...missingFlag(base, version, known));
     }
   });
+}
+
+/**
+ * Why the release lacks a flag, and the fix: a flag another release has is named with the release that removed it
+ * (and what replaced it) or added it; anything else is a typo or a flag vLLM never had.
+ */
+function missingFlag(flag: string, version: VllmVersionSpec, known: string[]): [message: string, fix: string] {
+  const v = version.version;
+  const why = flagAbsence(flag, v);
+  if (why?.kind === "removed") {
+    const { source, instead } = REMOVED_FLAGS[flag] ?? {};
+    const where = source ?? `vllm v${why.in} vllm/engine/arg_utils.py and vllm/entrypoints/openai/cli_args.py`;
+    return [
+      `vllm serve ${v} has no flag ${flag}: vLLM ${why.in} removed it (${where}), and vllm serve exits on it`,
+      instead ? `remove it; use ${instead} instead` : "remove it",
+    ];
+  }
+  if (why?.kind === "added") {
+    return [
+      `vllm serve ${v} has no flag ${flag}: it arrived in vLLM ${why.in}, and vllm serve ${v} exits on it`,
+      `remove it, or use an image with vLLM ${why.in} or newer`,
+    ];
+  }
+  const guess = suggest(flag, known);
+  return [
+    `vllm serve ${v} has no flag ${flag}`,
+    guess ? `did you mean ${guess}?` : "remove it (see `vllm serve --help` for this release)",
+  ];
 }
 
 /** Applies `extraEnv` last, warning where it overrides a planned value; refuses wiring variables. */

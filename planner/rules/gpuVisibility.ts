@@ -2,24 +2,36 @@
  * GPU selection without the variables that break ROCm vLLM.
  *
  * vLLM on ROCm reads `CUDA_VISIBLE_DEVICES`; `HIP_VISIBLE_DEVICES` set next to it with a different value trips an
- * assertion, and Ray ≥ 2.45 raises on `ROCR_VISIBLE_DEVICES` (guide § Tensor parallelism note; rocm-facts.md §3).
+ * assertion, and Ray ≥ 2.45 raises on `ROCR_VISIBLE_DEVICES` (guide § Tensor parallelism note; docs/facts.md#gpu-visibility).
  */
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import { RELEASE_SOURCES, type VllmVersionSpec } from "../catalog/vllmVersions";
+import { cite, fact, guide } from "../sources";
 import type { Decisions } from "./decisions";
 
 /** Variables rocm-vllm never sets and refuses in `extraEnv`, with the reason shown to the user. */
 export const FORBIDDEN_VISIBILITY_ENV: Record<string, string> = {
-  HIP_VISIBLE_DEVICES:
-    "vLLM on ROCm reads CUDA_VISIBLE_DEVICES and asserts when HIP_VISIBLE_DEVICES differs (guide § Tensor parallelism)",
-  ROCR_VISIBLE_DEVICES: "Ray ≥ 2.45 raises when ROCR_VISIBLE_DEVICES is set (rocm-facts.md §3.2)",
+  HIP_VISIBLE_DEVICES: `vLLM on ROCm reads CUDA_VISIBLE_DEVICES and asserts when HIP_VISIBLE_DEVICES differs (${guide("Tensor parallelism")})`,
+  ROCR_VISIBLE_DEVICES: `Ray ≥ 2.45 raises when ROCR_VISIBLE_DEVICES is set (${fact("gpu-visibility")})`,
   CUDA_VISIBLE_DEVICES: "rocm-vllm derives it from GPU placement; use replicas/parallelism/nodes to choose GPUs",
 };
 
+/** How the release fails when HIP and CUDA visibility differ: an assertion, a ValueError from 0.17.0. */
+const MISMATCH: Record<VllmVersionSpec["visibilityMismatch"], string> = {
+  assertion: "an assertion fails",
+  "value-error": `it raises "Inconsistent GPU visibility env vars" (${RELEASE_SOURCES.visibilityCheck})`,
+};
+
 /** Refuses visibility variables in `extraEnv`. */
-export function refuseVisibilityOverrides(out: Decisions, extraEnv: Record<string, string>): void {
+export function refuseVisibilityOverrides(
+  out: Decisions,
+  extraEnv: Record<string, string>,
+  version: VllmVersionSpec,
+): void {
   for (const name of Object.keys(extraEnv)) {
-    const why = FORBIDDEN_VISIBILITY_ENV[name];
-    if (why) out.refuse(`.extraEnv.${name}`, extraEnv[name], `must not be set: ${why}`, `remove extraEnv.${name}`);
+    let why = FORBIDDEN_VISIBILITY_ENV[name];
+    if (!why) continue;
+    if (name === "HIP_VISIBLE_DEVICES") why += `; in vLLM ${version.version} ${MISMATCH[version.visibilityMismatch]}`;
+    out.refuse(`.extraEnv.${name}`, extraEnv[name], `must not be set: ${why}`, `remove extraEnv.${name}`);
   }
 }
 
@@ -31,10 +43,16 @@ export function visibleDevices(gpus: readonly number[], nodeGpus: number): Recor
 
 /**
  * Ray deployments: stop Ray from setting HIP/ROCR visibility in its workers (the images set only the old ROCR opt-out,
- * and Ray ≥ 2.45 sets HIP_VISIBLE_DEVICES instead; rocm-facts.md §3.3 "safe recipe").
+ * and Ray ≥ 2.45 sets HIP_VISIBLE_DEVICES instead; docs/facts.md#gpu-visibility).
  */
 export function rayVisibilityOptOut(out: Decisions, version: VllmVersionSpec): void {
-  for (const [name, value] of Object.entries(version.rayNoSetVisibilityEnv)) {
-    out.setEnv(name, value, "rayVisibilityOptOut", "rocm-facts.md §3.3 (safe recipe for pre-2026 images)");
+  const optOuts = Object.entries(version.rayNoSetVisibilityEnv);
+  for (const [name, value] of optOuts) out.setEnv(name, value, "rayVisibilityOptOut", fact("gpu-visibility"));
+  if (optOuts.length === 0) {
+    out.note(
+      `no RAY_EXPERIMENTAL_NOSET_* variables: vLLM ${version.version}'s Ray executor sets them in its workers`,
+      "rayVisibilityOptOut",
+      cite(fact("gpu-visibility"), RELEASE_SOURCES.rayNoSetByVllm),
+    );
   }
 }

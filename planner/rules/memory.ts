@@ -1,23 +1,22 @@
 /**
  * Does the model fit, and how many tokens of KV cache are left?
  *
- * Sources: rocm-facts.md §6 (model shapes, KV formulas for GQA and MLA, capacity check), guide § Configure the
- * gpu-memory-utilization parameter (default 0.9), § Configure --max-num-seqs (KV demand = max-num-seqs ×
+ * Sources: docs/facts.md#model-shapes-and-kv-cache (model shapes, KV formulas for GQA and MLA, capacity check), guide § Configure the
+ * gpu-memory-utilization parameter (the release's default: 0.9, 0.92 from vLLM 0.20.0), § Configure --max-num-seqs (KV demand = max-num-seqs ×
  * max-model-len), § Data Parallel Attention / Expert parallelism (experts split across ranks, not replicated).
  */
 import type { GpuSpec } from "../catalog/gpus";
 import type { ModelEntry } from "../catalog/models";
+import type { VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
 import type { MemoryBudget } from "../types";
 import type { Decisions } from "./decisions";
 import type { Shape } from "./parallelism";
 
 const GIB = 1024 ** 3;
-/** vLLM's default `--gpu-memory-utilization`. */
-export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
 /** Allowance per GPU for activations, CUDA graphs and RCCL buffers (an estimate: the guide gives no number). */
 export const RUNTIME_OVERHEAD_GIB = 6;
-/** vLLM's default `--max-num-seqs` on GPUs with ≥ 70 GiB (vllm-facts.md §2.2). */
+/** vLLM's default `--max-num-seqs` on GPUs with ≥ 70 GiB (docs/facts.md#vllm-serve-flags). */
 export const DEFAULT_MAX_NUM_SEQS = 1024;
 /** Bytes per weight after 4-bit group quantization (4 bits + scales). */
 const INT4_BYTES = 0.53;
@@ -74,8 +73,10 @@ export function memoryBudget(
   model: ModelEntry | undefined,
   shape: Shape,
   gpu: GpuSpec,
+  version: VllmVersionSpec,
 ): MemoryBudget {
-  const util = d.gpuMemoryUtilization ?? DEFAULT_GPU_MEMORY_UTILIZATION;
+  // Without the flag vLLM uses its release's default: 0.9, 0.92 from 0.20.0 (vllm#38284).
+  const util = d.gpuMemoryUtilization ?? version.defaultGpuMemoryUtilization;
   const budget: MemoryBudget = { checked: false, hbmGiB: gpu.hbmGiB, gpuMemoryUtilization: util, notes: [] };
   if (!model) {
     out.warn(

@@ -2,23 +2,25 @@
  * Tensor, pipeline, data and expert parallelism: the shape of a deployment and the flags that express it.
  *
  * Sources: guide § Parallelism strategies (TP inside an XGMI island, PP across nodes, DP with the ROCm all2all and
- * Gloo settings, EP for MoE, DP attention + EP for MLA models), § Multi-node checklist item 1; vllm-facts.md §6
- * (multi-node DP flags); rocm-facts.md §3.4 (explicit Ray backend across nodes).
+ * Gloo settings, EP for MoE, DP attention + EP for MLA models), § Multi-node checklist item 1; docs/facts.md#multi-node-data-parallel
+ * (multi-node DP flags), #ray-executor-across-nodes (explicit Ray backend across nodes).
  */
 
 import { XGMI_ISLAND_GPUS } from "../catalog/gpus";
 import type { Architecture } from "../catalog/models";
-import type { Knob, VllmVersionSpec } from "../catalog/vllmVersions";
+import { type Knob, RELEASE_SOURCES, type VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
-import type { DeploymentKind } from "../types";
+import { cite, fact, guide } from "../sources";
 import type { Decisions } from "./decisions";
 
-const STRATEGIES = "guide § Parallelism strategies";
-const DP = "guide § Data parallelism (ROCm tip)";
+const STRATEGIES = guide("Parallelism strategies");
+const DP = guide("Data parallelism", "ROCm tip");
+
+/** Executor backend of an engine (`--distributed-executor-backend`): vLLM's own processes, or Ray. */
+export type Executor = "mp" | "ray";
 
 /** How one replica of a deployment is laid out. */
 export interface Shape {
-  kind: DeploymentKind;
   tensor: number;
   pipeline: number;
   data: number;
@@ -29,7 +31,7 @@ export interface Shape {
   gpusPerReplica: number;
   /** Whole nodes one replica occupies, or 1 for replicas that fit in part of a node. */
   nodesPerReplica: number;
-  /** Whether one replica spans nodes (then it takes whole nodes). */
+  /** Whether one replica spans nodes (then it takes whole nodes): one engine too large for a node, or DP ranks over nodes. */
   spansNodes: boolean;
   /** Data-parallel ranks on each node of a multi-node DP replica. */
   dpRanksPerNode: number;
@@ -46,7 +48,6 @@ export function resolveShape(
   const gpusPerEngine = tensor * pipeline;
   const gpusPerReplica = gpusPerEngine * data;
   const shape: Shape = {
-    kind: data > 1 ? "data-parallel" : gpusPerEngine > gpusPerNode ? "ray" : "single-node",
     tensor,
     pipeline,
     data,
@@ -70,7 +71,7 @@ export function resolveShape(
   if (tensor > XGMI_ISLAND_GPUS) {
     out.warn(
       "tensor-beyond-xgmi",
-      `tensor ${tensor} leaves the ${XGMI_ISLAND_GPUS}-GPU XGMI island (guide: keep TP ≤ 8)`,
+      `tensor ${tensor} leaves the ${XGMI_ISLAND_GPUS}-GPU XGMI island (keep TP ≤ 8: ${guide("Parallelism strategies")})`,
       ".parallelism.tensor",
     );
   }
@@ -84,7 +85,7 @@ export function resolveShape(
     );
   }
 
-  if (shape.kind === "ray") {
+  if (data === 1 && gpusPerEngine > gpusPerNode) {
     if (gpusPerEngine % gpusPerNode !== 0) {
       out.refuse(
         ".parallelism",
@@ -103,7 +104,7 @@ export function resolveShape(
         ".parallelism",
       );
     }
-  } else if (shape.kind === "data-parallel" && gpusPerReplica > gpusPerNode) {
+  } else if (data > 1 && gpusPerReplica > gpusPerNode) {
     if (gpusPerEngine > gpusPerNode || gpusPerNode % gpusPerEngine !== 0 || gpusPerReplica % gpusPerNode !== 0) {
       out.refuse(
         ".parallelism",
@@ -157,24 +158,25 @@ function applyKnob(
 }
 
 /**
- * Deployment-wide parallelism flags, identical on every node: TP/PP sizes, the Ray executor for engines spanning
- * nodes, DP size with the ROCm all2all backend and Gloo DP synchronisation, and expert parallelism.
+ * Deployment-wide parallelism flags, identical on every node: TP/PP sizes, the Ray executor when the deployment's
+ * kind runs on Ray, DP size with the ROCm all2all backend and Gloo DP synchronisation, and expert parallelism.
  */
 export function parallelismArgs(
   out: Decisions,
   shape: Shape,
+  executor: Executor,
   version: VllmVersionSpec,
   arch: Architecture | undefined,
   model: string,
 ): void {
   out.addArg("--tensor-parallel-size", String(shape.tensor), "parallelismArgs", STRATEGIES);
   if (shape.pipeline > 1) out.addArg("--pipeline-parallel-size", String(shape.pipeline), "parallelismArgs", STRATEGIES);
-  if (shape.kind === "ray") {
+  if (executor === "ray") {
     out.addArg(
       "--distributed-executor-backend",
       "ray",
       "rayExecutor",
-      "guide § Multi-node checklist item 1; rocm-facts.md §3.4",
+      cite(guide("Multi-node checklist and troubleshooting", "item 1"), fact("ray-executor-across-nodes")),
     );
   }
   if (shape.data > 1) {
@@ -209,7 +211,7 @@ export function parallelismArgs(
         ".parallelism.expert",
       );
     }
-    out.addArg("--enable-expert-parallel", undefined, "expertParallel", "guide § Expert parallelism");
+    out.addArg("--enable-expert-parallel", undefined, "expertParallel", guide("Expert parallelism"));
     if (shape.data === 1 && !shape.spansNodes) {
       out.warn(
         "expert-single-node",
@@ -220,7 +222,7 @@ export function parallelismArgs(
   }
 }
 
-/** Flags for the `vllm serve` on node `index` of a multi-node data-parallel replica (vllm-facts.md §6, internal LB). */
+/** Flags for the `vllm serve` on node `index` of a multi-node data-parallel replica (docs/facts.md#multi-node-data-parallel, internal LB). */
 export function dataParallelNodeArgs(shape: Shape, index: number, address: string, rpcPort: number): string[] {
   const args = [
     "--data-parallel-size-local",
@@ -249,10 +251,29 @@ export function externalDataParallelArgs(rank: number, address: string, rpcPort:
   ];
 }
 
-/** `dataLoadBalancing: external` needs several ranks, and a balancer (or the clients) to spread requests over them. */
-export function dataLoadBalancing(out: Decisions, p: DeploymentConfig["parallelism"], hasLoadBalancer: boolean): void {
-  if (p.dataLoadBalancing !== "external") return;
-  const source = "guide § Choosing a load balancing strategy";
+/**
+ * How requests reach the data-parallel ranks. Internal: one endpoint; from vLLM 0.15.0 it is served by one API server
+ * process per rank (vllm#32525). External (one endpoint per rank) needs several ranks, a balancer (or clients that
+ * spread requests), and from vLLM 0.21.0 a mixture-of-experts model (vllm#40839).
+ */
+export function dataLoadBalancing(
+  out: Decisions,
+  p: DeploymentConfig["parallelism"],
+  hasLoadBalancer: boolean,
+  version: VllmVersionSpec,
+  arch: Architecture | undefined,
+): void {
+  if (p.dataLoadBalancing !== "external") {
+    if (p.data > 1 && version.apiServersDefault === "one-per-data-parallel-rank") {
+      out.note(
+        `one endpoint served by ${p.data} API server processes on the first node (vLLM ${version.version}'s default --api-server-count is the data-parallel size)`,
+        "dataLoadBalancing",
+        RELEASE_SOURCES.apiServerCount,
+      );
+    }
+    return;
+  }
+  const source = guide("Choosing a load balancing strategy");
   if (p.data === 1) {
     out.refuse(
       ".parallelism.dataLoadBalancing",
@@ -261,6 +282,22 @@ export function dataLoadBalancing(out: Decisions, p: DeploymentConfig["paralleli
       "set parallelism.data > 1, or remove dataLoadBalancing",
     );
     return;
+  }
+  if (version.externalDataParallelMoeOnly && arch?.moe === false) {
+    out.refuse(
+      ".parallelism.dataLoadBalancing",
+      "external",
+      `vLLM ${version.version} runs external data-parallel load balancing only for mixture-of-experts models (${RELEASE_SOURCES.externalDpMoeOnly})`,
+      `run independent instances instead (replicas: ${p.data} with parallelism.data 1, behind loadBalancer), or use dataLoadBalancing: internal`,
+    );
+    return;
+  }
+  if (version.externalDataParallelMoeOnly && arch === undefined) {
+    out.warn(
+      "external-dp-moe-unchecked",
+      `vLLM ${version.version} refuses external data-parallel load balancing for models that are not mixture-of-experts (${RELEASE_SOURCES.externalDpMoeOnly}); the model is not in the catalog, add modelInfo.moe to check it`,
+      ".parallelism.dataLoadBalancing",
+    );
   }
   out.note(
     `${p.data} data-parallel ranks, each its own endpoint (external load balancing)`,

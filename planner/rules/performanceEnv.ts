@@ -2,9 +2,11 @@
  * Guide § "Performance environment variables": HIP and math-library settings every GPU container gets, and the RCCL
  * channel count for deployments whose ranks talk to each other.
  */
+
+import { fact, guide } from "../sources";
 import type { Decisions } from "./decisions";
 
-const SECTION = "guide § Performance environment variables";
+const SECTION = guide("Performance environment variables");
 
 /** `HIP_FORCE_DEV_KERNARG=1` and `TORCH_BLAS_PREFER_HIPBLASLT=1` on every GPU container. */
 export function hipAndBlasEnv(out: Decisions): void {
@@ -15,10 +17,11 @@ export function hipAndBlasEnv(out: Decisions): void {
 
 /**
  * `NCCL_MIN_NCHANNELS=112` only for deployments that use more than one GPU per engine (the guide: "Single-GPU
- * inference does not need this"). RCCL caps it at 64 when ranks span nodes (rocm-facts §2), which is harmless.
+ * inference does not need this"). RCCL caps it at 64 when ranks span nodes (docs/facts.md#rccl-channels-across-nodes), which is harmless.
  */
 export function rcclChannels(out: Decisions, gpusPerEngine: number, spansNodes: boolean): void {
   if (gpusPerEngine <= 1) return;
   out.setEnv("NCCL_MIN_NCHANNELS", "112", "rcclChannels", SECTION);
-  if (spansNodes) out.note("RCCL caps NCCL_MIN_NCHANNELS at 64 across nodes", "rcclChannels", "rocm-facts.md §2");
+  if (spansNodes)
+    out.note("RCCL caps NCCL_MIN_NCHANNELS at 64 across nodes", "rcclChannels", fact("rccl-channels-across-nodes"));
 }

@@ -2,16 +2,22 @@
  * Weight quantization, FP8 KV cache, Quick Reduce and speculative decoding.
  *
  * Sources: guide § Quantization support (AWQ, GPTQ, Quark, on-the-fly FP8/PTPC-FP8, FP8 KV-cache dtype),
- * § Quick Reduce, § Speculative decoding; rocm-facts.md §5 (MXFP4 only on gfx950); vllm-facts.md §3
+ * § Quick Reduce, § Speculative decoding; docs/facts.md#gpu-hardware (MXFP4 only on gfx950), #vllm-environment-variables
  * (`VLLM_USE_TRITON_AWQ` is integer-parsed, Quick Reduce values are case-sensitive).
  */
 import type { GpuSpec } from "../catalog/gpus";
 import type { ModelEntry } from "../catalog/models";
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import {
+  QUANTIZATION_CHANGES,
+  quantizationAbsence,
+  quantizationRemoval,
+  type VllmVersionSpec,
+} from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
+import { cite, guide } from "../sources";
 import type { Decisions } from "./decisions";
 
-const QUANT = "guide § Quantization support";
+const QUANT = guide("Quantization support");
 
 /** Methods passed as `--quantization <method>`; Quark is inferred from the checkpoint and gets no flag. */
 const FLAGGED_METHODS = new Set(["fp8", "ptpc_fp8", "awq", "gptq", "compressed-tensors", "mxfp4"]);
@@ -43,7 +49,7 @@ export function quantizationArgs(
     );
   }
   if (q === "awq") {
-    out.setEnv("VLLM_USE_TRITON_AWQ", "1", "awqTriton", `${QUANT} / AWQ (ROCm requirement)`);
+    out.setEnv("VLLM_USE_TRITON_AWQ", "1", "awqTriton", guide("AWQ", "ROCm requirement"));
     if (d.dtype === "bfloat16") {
       out.refuse(".dtype", d.dtype, "AWQ on ROCm requires dtype auto or float16", "set dtype: auto or float16");
     }
@@ -52,10 +58,10 @@ export function quantizationArgs(
     out.note(
       "Quark format is inferred from the checkpoint: no --quantization flag",
       "quantizationArgs",
-      `${QUANT} / Quark`,
+      guide("Quark"),
     );
   } else if (q === "mxfp4" && checkpoint === "quark-mxfp4") {
-    out.note("MXFP4 Quark checkpoint: format inferred, no --quantization flag", "quantizationArgs", `${QUANT} / Quark`);
+    out.note("MXFP4 Quark checkpoint: format inferred, no --quantization flag", "quantizationArgs", guide("Quark"));
   } else if (FLAGGED_METHODS.has(q)) {
     out.addArg("--quantization", q, "quantizationArgs", QUANT);
   }
@@ -67,12 +73,42 @@ export function quantizationArgs(
       "set quantization: none",
     );
   } else if (q === "fp8" || q === "ptpc_fp8") {
-    out.note(
-      `on-the-fly ${q} adds 2–5 minutes to every start`,
-      "quantizationArgs",
-      `${QUANT} / On-the-fly quantization`,
-    );
+    out.note(`on-the-fly ${q} adds 2–5 minutes to every start`, "quantizationArgs", guide("On-the-fly quantization"));
   }
+}
+
+/**
+ * A `--quantization` method the image's release handles on ROCm: refused where the release no longer (or not yet)
+ * accepts it, and allowed explicitly where it is deprecated (`--allow-deprecated-quantization`, vllm#31688: without it
+ * vLLM 0.14.0 and later raise). `ptpc_fp8`, the guide's on-the-fly FP8, is deprecated from 0.14.0 and gone in 0.19.0.
+ */
+export function quantizationInRelease(out: Decisions, d: DeploymentConfig, version: VllmVersionSpec): void {
+  const q = d.quantization;
+  if (!out.hasArg("--quantization") || !FLAGGED_METHODS.has(q)) return;
+  const v = version.version;
+  const change = QUANTIZATION_CHANGES[q] ?? {};
+  if (!version.rocmQuantization.has(q)) {
+    const why = quantizationAbsence(q, v);
+    const when = why
+      ? ` (${why.kind} in vLLM ${why.in}${why.kind === "removed" && change.removed ? `, ${change.removed}` : ""})`
+      : "";
+    out.refuse(
+      ".quantization",
+      q,
+      `vLLM ${v} does not accept ${q} on ROCm${when}`,
+      q === "ptpc_fp8" ? "use quantization: fp8 (on-the-fly FP8 with per-tensor scales)" : "use another quantization",
+    );
+    return;
+  }
+  if (!version.deprecatedQuantization.has(q)) return;
+  const source = cite(QUANT, change.deprecated ?? `vllm v${v} vllm/model_executor/layers/quantization/__init__.py`);
+  out.addArg("--allow-deprecated-quantization", undefined, "quantizationInRelease", source);
+  const gone = quantizationRemoval(q);
+  out.warn(
+    "quantization-deprecated",
+    `${q} is deprecated in vLLM ${v} (${change.deprecated ?? "vLLM's deprecated methods"})${gone ? ` and removed in vLLM ${gone}${change.removed ? ` (${change.removed})` : ""}` : ""}: plan a move to fp8`,
+    ".quantization",
+  );
 }
 
 /** The checkpoint carries calibrated FP8 KV scales (AMD's `*-FP8-KV` models). */
@@ -88,7 +124,7 @@ export function kvCacheDtype(
   version: VllmVersionSpec,
 ): void {
   if (d.kvCacheDtype === "auto") return;
-  const source = "guide § FP8 kv-cache dtype";
+  const source = guide("FP8 kv-cache dtype");
   if (!version.kvCacheDtypes.includes(d.kvCacheDtype)) {
     out.refuse(
       ".kvCacheDtype",
@@ -109,7 +145,7 @@ export function kvCacheDtype(
 /** Quick Reduce quantized all-reduce (upper-case values only: vLLM ≥ 0.11.0 rejects lower case). */
 export function quickReduce(out: Decisions, d: DeploymentConfig, tensor: number): void {
   if (d.quickReduce === "NONE") return;
-  out.setEnv("VLLM_ROCM_QUICK_REDUCE_QUANTIZATION", d.quickReduce, "quickReduce", "guide § Quick Reduce");
+  out.setEnv("VLLM_ROCM_QUICK_REDUCE_QUANTIZATION", d.quickReduce, "quickReduce", guide("Quick Reduce"));
   if (tensor === 1)
     out.warn(
       "quick-reduce-no-tp",
@@ -155,5 +191,5 @@ export function speculativeConfig(out: Decisions, d: DeploymentConfig, version: 
   const json: Record<string, string | number> = { method: s.method };
   if (s.model) json.model = s.model;
   json.num_speculative_tokens = s.numSpeculativeTokens;
-  out.addArg("--speculative-config", JSON.stringify(json), "speculativeConfig", "guide § Speculative decoding");
+  out.addArg("--speculative-config", JSON.stringify(json), "speculativeConfig", guide("Speculative decoding"));
 }

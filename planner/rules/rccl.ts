@@ -2,18 +2,19 @@
  * RCCL and Gloo networking for multi-GPU and multi-node deployments.
  *
  * The guide's multi-node checklist prints `RCCL_NET_GDR_LEVEL`, `RCCL_DEBUG` and `RCCL_DEBUG_SUBSYS`; RCCL reads the
- * `NCCL_*` spellings (rocm-facts.md §2.1), so those are what we emit.
+ * `NCCL_*` spellings (docs/facts.md#rccl-reads-nccl-names), so those are what we emit.
  */
 import type { ClusterConfig } from "../config/schema";
+import { cite, fact, guide } from "../sources";
 import type { Decisions } from "./decisions";
 
-const CHECKLIST = "guide § Multi-node checklist and troubleshooting (NCCL_* names: rocm-facts.md §2.1)";
+const CHECKLIST = cite(guide("Multi-node checklist and troubleshooting"), fact("rccl-reads-nccl-names"));
 
-/** `NCCL_SOCKET_IFNAME` and `GLOO_SOCKET_IFNAME` pin bootstrap and Gloo to one interface (rocm-facts §2). */
+/** `NCCL_SOCKET_IFNAME` and `GLOO_SOCKET_IFNAME` pin bootstrap and Gloo to one interface (docs/facts.md#network-interfaces). */
 export function socketInterface(out: Decisions, network: ClusterConfig["network"], spansNodes: boolean): void {
   if (network.interface) {
-    out.setEnv("NCCL_SOCKET_IFNAME", network.interface, "socketInterface", "rocm-facts.md §2 (NCCL_SOCKET_IFNAME)");
-    out.setEnv("GLOO_SOCKET_IFNAME", network.interface, "socketInterface", "rocm-facts.md §2 (GLOO_SOCKET_IFNAME)");
+    out.setEnv("NCCL_SOCKET_IFNAME", network.interface, "socketInterface", fact("network-interfaces"));
+    out.setEnv("GLOO_SOCKET_IFNAME", network.interface, "socketInterface", fact("network-interfaces"));
   } else if (spansNodes) {
     out.warn(
       "network-interface-unset",
@@ -26,7 +27,7 @@ export function socketInterface(out: Decisions, network: ClusterConfig["network"
 export function rdmaEnv(out: Decisions, network: ClusterConfig["network"]): void {
   if (!network.rdma) return;
   out.setEnv("NCCL_NET_GDR_LEVEL", String(network.gdrLevel ?? 2), "rdmaEnv", CHECKLIST);
-  if (network.ibHca) out.setEnv("NCCL_IB_HCA", network.ibHca, "rdmaEnv", "rocm-facts.md §2 (NCCL_IB_HCA)");
+  if (network.ibHca) out.setEnv("NCCL_IB_HCA", network.ibHca, "rdmaEnv", fact("rccl-reads-nccl-names"));
 }
 
 /** `debug.rccl` → RCCL init/graph logging, as the checklist recommends for bring-up. */

@@ -3,20 +3,38 @@
  * and port clashes on shared hosts.
  */
 import {
-  findVllmVersion,
-  SUPPORTED_VLLM_VERSIONS,
+  matchVllmVersion,
+  NEWEST_VLLM_VERSION,
+  OLDEST_VLLM_VERSION,
   type VllmVersionSpec,
   vllmVersionFromImage,
 } from "../catalog/vllmVersions";
 import { type ClusterConfig, type DeploymentConfig, isIpAddress } from "../config/schema";
 import { problem, suggest } from "../problems";
-import type { NodePlan, Problem } from "../types";
+import type { NodePlan, Problem, Warning } from "../types";
 
 const CLUSTER = "rocm-vllm:cluster";
 const DEPLOYMENTS = "rocm-vllm:deployments";
+const KNOWN = `rocm-vllm knows vLLM ${OLDEST_VLLM_VERSION} to ${NEWEST_VLLM_VERSION}, see README § vLLM releases`;
 
-/** The vLLM release: `vllmVersion`, else read from the image tag; it must be one the version table knows. */
-export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]): VllmVersionSpec | undefined {
+/** The release an image runs and the version-table entry it is planned with (the same release when the table knows it). */
+export interface ResolvedVersion {
+  /** What the image runs: `vllmVersion`, else read from the image tag. */
+  version: string;
+  /** The table entry rules use; absent when the release cannot be planned. */
+  spec?: VllmVersionSpec;
+}
+
+/**
+ * The vLLM release: `vllmVersion`, else read from the image tag, and the version-table entry to plan it with
+ * (`matchVllmVersion`): a release newer than the table, or between two known releases, is planned with the nearest
+ * older known release and a warning naming it; a release older than the table is refused.
+ */
+export function resolveVllmVersion(
+  cluster: ClusterConfig,
+  problems: Problem[],
+  warnings: Warning[],
+): ResolvedVersion | undefined {
   const fromTag = vllmVersionFromImage(cluster.image);
   const version = cluster.vllmVersion ?? fromTag;
   if (!version) {
@@ -24,22 +42,11 @@ export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]):
       problem(
         `${CLUSTER}.vllmVersion`,
         undefined,
-        `cannot read the vLLM version from the image ${cluster.image}`,
-        `set vllmVersion to one of ${SUPPORTED_VLLM_VERSIONS.join(", ")}`,
+        `cannot read the vLLM version from the image ${cluster.image} (a digest or a tag without a version)`,
+        `set vllmVersion to the vLLM release the image runs (${KNOWN})`,
       ),
     );
     return undefined;
-  }
-  const spec = findVllmVersion(version);
-  if (!spec) {
-    problems.push(
-      problem(
-        cluster.vllmVersion ? `${CLUSTER}.vllmVersion` : `${CLUSTER}.image`,
-        cluster.vllmVersion ?? cluster.image,
-        `vLLM ${version} is not in the version table, so its flags cannot be checked`,
-        `use an image with vLLM ${SUPPORTED_VLLM_VERSIONS.join(", ")}`,
-      ),
-    );
   }
   if (cluster.vllmVersion && fromTag && fromTag !== cluster.vllmVersion) {
     problems.push(
@@ -50,8 +57,36 @@ export function resolveVllmVersion(cluster: ClusterConfig, problems: Problem[]):
         `remove vllmVersion or set it to ${fromTag}`,
       ),
     );
+    return { version };
   }
-  return spec;
+  const path = cluster.vllmVersion ? `${CLUSTER}.vllmVersion` : `${CLUSTER}.image`;
+  const found = matchVllmVersion(version);
+  if (found.match === "older") {
+    problems.push(
+      problem(
+        path,
+        cluster.vllmVersion ?? cluster.image,
+        `vLLM ${version} is older than the oldest release rocm-vllm knows (${OLDEST_VLLM_VERSION}), so its flags cannot be checked`,
+        `use an image with vLLM ${OLDEST_VLLM_VERSION} or newer (${KNOWN})`,
+      ),
+    );
+    return { version };
+  }
+  const known = found.spec.version;
+  if (found.match === "newer") {
+    warnings.push({
+      code: "vllm-newer-than-table",
+      message: `vLLM ${version} is newer than the newest release rocm-vllm knows: planned with vLLM ${known}'s flags, variables and defaults, so nothing is emitted that ${known} lacks; check new defaults in the release notes`,
+      path,
+    });
+  } else if (found.match === "between") {
+    warnings.push({
+      code: "vllm-not-in-table",
+      message: `vLLM ${version} is not in rocm-vllm's release table: planned with the nearest older known release, vLLM ${known}, so nothing is emitted that ${known} lacks (${KNOWN})`,
+      path,
+    });
+  }
+  return { version, spec: found.spec };
 }
 
 /** Node names and addresses are unique; a DNS host needs an explicit `ip` for VLLM_HOST_IP, Ray and RCCL. */

@@ -18,7 +18,9 @@ describe("rocm-vllm plan", () => {
     expect(r.stdout).toContain("vllm serve meta-llama/Llama-3.3-70B-Instruct --tensor-parallel-size 8");
     expect(r.stdout).toMatch(/Node node-a/);
     expect(r.stdout).toMatch(/KV cache .* tokens per engine/);
-    expect(r.stdout).toMatch(/NCCL_MIN_NCHANNELS=112 +\(rcclChannels; guide § Performance environment variables\)/);
+    expect(r.stdout).toMatch(
+      /NCCL_MIN_NCHANNELS=112 +\(rcclChannels; guide § Performance environment variables https:\/\/rocm\.docs\.amd\.com\/\S+#performance-environment-variables\)/,
+    );
   });
   it("shows weights, gates, jobs and preflight checks in the report", () => {
     const r = cli("plan", "stacks/Pulumi.llama405b-2node.yaml");

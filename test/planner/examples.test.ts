@@ -24,6 +24,7 @@ describe("example stacks", () => {
       "gpt-oss-mi355x",
       "llama405b-2node",
       "llama70b-mi300x",
+      "llama70b-vllm023",
       "llama8b-packed",
     ]);
   });
@@ -86,6 +87,17 @@ describe("example stacks", () => {
     expect(flagValue(argv, "--data-parallel-size")).toBe("8");
     expect(argv).toContain("--enable-expert-parallel");
     expect(flagValue(argv, "--all2all-backend")).toBe("allgather_reducescatter");
+  });
+  it("llama70b-vllm023: a 2026 release names AITER flash attention, keeps async scheduling on by default, drains on stop", () => {
+    const { plan } = planOf("llama70b-vllm023");
+    const d = plan.deployments[0];
+    expect(plan.cluster.vllmVersion).toBe("0.23.0");
+    expect(flagValue(d.instances[0].argv, "--attention-backend")).toBe("ROCM_AITER_FA");
+    expect(d.attention.expectedLogLine).toBe("Using ROCM_AITER_FA backend (selected via --attention-backend).");
+    expect(d.instances[0].argv).not.toContain("--async-scheduling");
+    expect(d.reasons.map((r) => r.what)).toContain("async scheduling: on by default in vLLM 0.23.0");
+    expect(d.memory.gpuMemoryUtilization).toBe(0.92);
+    expect(flagValue(d.instances[0].argv, "--shutdown-timeout")).toBe("20");
   });
   it("plans are deterministic", () => {
     for (const stack of exampleStacks()) {

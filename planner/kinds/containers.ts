@@ -1,0 +1,91 @@
+/**
+ * What every kind shares: the one builder of `vllm serve` argv, the GPU container spec of a deployment, and the
+ * generation label of containers replaced together.
+ */
+import { createHash } from "node:crypto";
+import type { DeploymentConfig } from "../config/schema";
+import type { ContainerRuntime } from "../rules/containerRuntime";
+import { visibleDevices } from "../rules/gpuVisibility";
+import type { Shape } from "../rules/parallelism";
+import type { ContainerSpec } from "../types";
+import type { DeploymentContext } from "./kind";
+
+/** Entry point that launches every container: images such as `vllm/vllm-openai-rocm` set `ENTRYPOINT ["vllm","serve"]`. */
+export const CONTAINER_ENTRYPOINT = ["/usr/bin/env"];
+/** Label keys on every managed container. */
+export const LABELS = {
+  managed: "rocm-vllm.managed",
+  deployment: "rocm-vllm.deployment",
+  role: "rocm-vllm.role",
+  replica: "rocm-vllm.replica",
+  generation: "rocm-vllm.generation",
+} as const;
+
+export const sortedByKey = (r: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+export interface DeploymentContextInput {
+  d: DeploymentConfig;
+  shape: Shape;
+  image: string;
+  /** Flags the rules decided, in their order (after the model). */
+  args: readonly string[];
+  /** Environment the rules decided, shared by every container before per-node values. */
+  env: Readonly<Record<string, string>>;
+  servedModelName: string;
+  secretEnv: string[];
+  runtime: ContainerRuntime;
+}
+
+/** The builders every kind uses for one deployment. */
+export function deploymentContext(i: DeploymentContextInput): DeploymentContext {
+  const { d } = i;
+  return {
+    d,
+    shape: i.shape,
+    serveArgv: ({ port, rankArgs = [] }) => [
+      "vllm",
+      "serve",
+      d.model,
+      ...i.args,
+      ...(port === undefined
+        ? []
+        : [
+            "--port",
+            String(port),
+            ...(i.servedModelName !== d.model ? ["--served-model-name", i.servedModelName] : []),
+          ]),
+      ...rankArgs,
+      ...d.extraArgs,
+    ],
+    container: ({ node, name, role, gpus, command, ports, replica }): ContainerSpec => ({
+      name,
+      role,
+      deployment: d.name,
+      replica,
+      image: i.image,
+      env: sortedByKey({ ...i.env, VLLM_HOST_IP: node.ip, ...visibleDevices(gpus, node.gpus) }),
+      secretEnv: i.secretEnv,
+      entrypoint: CONTAINER_ENTRYPOINT,
+      command,
+      ...structuredClone(i.runtime),
+      restart: "unless-stopped",
+      ports,
+      labels: sortedByKey({
+        [LABELS.managed]: "true",
+        [LABELS.deployment]: d.name,
+        [LABELS.role]: role,
+        [LABELS.replica]: String(replica),
+      }),
+    }),
+  };
+}
+
+/**
+ * Containers that form one engine across processes (a Ray cluster, a multi-node DP replica) carry a label hashing the
+ * whole group, so any change to one of them replaces all of them together: the group is re-formed, never half-old.
+ */
+export function stampGeneration(specs: ContainerSpec[]): void {
+  const hash = createHash("sha256").update(JSON.stringify(specs)).digest("hex").slice(0, 16);
+  for (const spec of specs) spec.labels = sortedByKey({ ...spec.labels, [LABELS.generation]: hash });
+}
