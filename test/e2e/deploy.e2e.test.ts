@@ -24,6 +24,7 @@ import {
   type HostName,
   inHost,
   inspect,
+  onClient,
   onNode,
   planOf,
   removeExports,
@@ -33,7 +34,6 @@ import {
   SIM_HOSTS,
   STATE,
   simHost,
-  sshEnv,
   waitFor,
 } from "./support";
 
@@ -441,7 +441,7 @@ describe("rocm-vllm export on simulated hosts", () => {
     const node = (await planOf("e2e-2node")).nodes[0];
     if (!node) throw new Error("no node");
     const viaSsh = (script: string, timeoutMs: number) =>
-      run(sshArgv(node)[0] ?? "ssh", [...sshArgv(node).slice(1), "sh -s"], { input: script, env: sshEnv(), timeoutMs });
+      onClient([...sshArgv(node), "sh -s"], { input: script, timeoutMs });
     const job = (name: string, limit: number) =>
       remoteStep({
         node: node.name,
@@ -492,9 +492,8 @@ describe("rocm-vllm export on simulated hosts", () => {
     for (const step of steps) {
       // Exactly what pulumi-command's local provider does: /bin/sh -c <create>, the stdin input on stdin.
       expect(commandStep(step)).not.toBe("");
-      const r = await run("/bin/sh", ["-c", String(step.inputs.create)], {
+      const r = await onClient(["/bin/sh", "-c", String(step.inputs.create)], {
         input: String(step.inputs.stdin ?? ""),
-        env: sshEnv(),
         timeoutMs: 120_000,
       });
       expect(r.code, `${step.name}: ${r.output}`).toBe(0);

@@ -7,7 +7,9 @@
 # therefore share the simulated host's address, exactly as on a real node. Each host also runs a real OpenSSH sshd
 # on its address (own host key, key-only root login): sessions get that host's DOCKER_HOST, HOME and the e2e docker
 # shim on PATH. The client side is under $state/client: a key (the test loads it into an ssh-agent), and
-# home/.ssh/known_hosts with every host's key (known_hosts.wrong has a wrong key for the last host).
+# home/.ssh/known_hosts with every host's key (known_hosts.wrong has a wrong key for the last host). The client
+# itself (the machine running `pulumi up` or deploy.sh) is the namespace rvx-client, on the same bridge at
+# $ROCM_VLLM_E2E_CLIENT_IP (10.77.0.2), without a daemon of its own.
 #
 #   sim-hosts.sh up <name>=<ip> ...      create the switch, the hosts and their daemons
 #   sim-hosts.sh devices <gpus>          create stand-in /dev/kfd, /dev/dri/renderD*, /dev/infiniband/* (if absent)
@@ -176,10 +178,23 @@ wait_daemon() {
   return 1
 }
 
+client_up() {
+  local ns=$prefix-client ip=${ROCM_VLLM_E2E_CLIENT_IP:-10.77.0.2}
+  if [[ ! -e "/run/netns/$ns" ]]; then
+    ip netns add "$ns"
+    ip link add "$prefix-client" netns "$switch_ns" type veth peer name eth0 netns "$ns"
+    ip -n "$switch_ns" link set "$prefix-client" master br0 up
+    ip -n "$ns" addr add "$ip/$prefix_len" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+  fi
+}
+
 cmd_up() {
   mkdir -p "$state/hosts"
   printf '%s\n' "${ROCM_VLLM_E2E_RUN:-manual}" >"$state/run"
   ensure_switch
+  client_up
   local spec
   for spec in "$@"; do
     host_up "${spec%%=*}" "${spec#*=}"
@@ -321,6 +336,12 @@ cmd_down() {
   for pid in "${pids[@]}"; do
     wait "$pid" || true
   done
+  if [[ -e "/run/netns/$prefix-client" ]]; then
+    for pid in $(ip netns pids "$prefix-client" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+    ip netns del "$prefix-client" 2>/dev/null || true
+  fi
   if [[ -e "/run/netns/$switch_ns" ]]; then
     ip netns del "$switch_ns" 2>/dev/null || true
   fi

@@ -178,9 +178,17 @@ export function sshEnv(extra: Record<string, string> = {}): Record<string, strin
   };
 }
 
-/** Runs an exported script (deploy.sh, teardown.sh) from `dir` over real ssh. */
+/** Namespace of the client (the machine running `pulumi up` or deploy.sh), on the simulated hosts' network. */
+export const CLIENT_NETNS = "rvx-client";
+
+/** Runs a command on the client, over the simulated network, with the ssh environment (`sshEnv`). */
+export function onClient(cmd: string[], opts: RunOptions & { env?: Record<string, string> } = {}) {
+  return run("ip", ["netns", "exec", CLIENT_NETNS, ...cmd], { ...opts, env: sshEnv(opts.env) });
+}
+
+/** Runs an exported script (deploy.sh, teardown.sh) from `dir` on the client, over real ssh. */
 export function runScriptOverSsh(dir: string, script: string, env: Record<string, string>, timeoutMs: number) {
-  return run("bash", [join(dir, script)], { env: sshEnv(env), timeoutMs });
+  return onClient(["bash", join(dir, script)], { env, timeoutMs });
 }
 
 /** Runs shell on a simulated host exactly as deploy.sh does: through the hook, the script on stdin. */
