@@ -7,7 +7,7 @@
 import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
-import { readinessStep, smokeTestStep } from "../planner/scripts/nodeSteps";
+import { type NodeStep, readinessStep, smokeTestStep } from "../planner/scripts/nodeSteps";
 import type { ReadinessCheck, SmokeTest } from "../planner/types";
 import type { Node } from "./node";
 import { createNodeStep } from "./nodeStep";
@@ -23,24 +23,38 @@ export interface ReadinessArgs {
   deploymentContainers: docker.Container[];
 }
 
+/** A gate step on `node` in the given lane phase, re-run when the instance's containers are replaced. */
+function createGate(
+  logicalName: string,
+  node: Node,
+  phase: number,
+  step: NodeStep,
+  instanceContainers: docker.Container[],
+  waitFor: pulumi.Resource[],
+  parent: pulumi.Resource,
+): command.local.Command {
+  const place = node.sessions.place(phase);
+  const triggers = instanceContainers.map((c) => c.id);
+  return place.bind(
+    createNodeStep(logicalName, { node: node.plan, step, triggers, dependsOn: place.dependsOn(waitFor) }, parent),
+  );
+}
+
 /** Runs the plan's readiness script for one instance. It only reads, so it is safe to re-run. */
 export function createReadiness(
   logicalName: string,
   args: ReadinessArgs,
   parent: pulumi.Resource,
 ): command.local.Command {
-  const place = args.node.sessions.place(PHASE.readiness);
-  return place.bind(
-    createNodeStep(
-      logicalName,
-      {
-        node: args.node.plan,
-        step: readinessStep(args.check, args.deployment),
-        triggers: args.instanceContainers.map((c) => c.id),
-        dependsOn: place.dependsOn(args.deploymentContainers),
-      },
-      parent,
-    ),
+  const step = readinessStep(args.check, args.deployment);
+  return createGate(
+    logicalName,
+    args.node,
+    PHASE.readiness,
+    step,
+    args.instanceContainers,
+    args.deploymentContainers,
+    parent,
   );
 }
 
@@ -60,17 +74,6 @@ export function createSmokeTest(
   args: SmokeTestArgs,
   parent: pulumi.Resource,
 ): command.local.Command {
-  const place = args.node.sessions.place(PHASE.smokeTest);
-  return place.bind(
-    createNodeStep(
-      logicalName,
-      {
-        node: args.node.plan,
-        step: smokeTestStep(args.test, args.deployment),
-        triggers: args.instanceContainers.map((c) => c.id),
-        dependsOn: place.dependsOn([args.readiness]),
-      },
-      parent,
-    ),
-  );
+  const step = smokeTestStep(args.test, args.deployment);
+  return createGate(logicalName, args.node, PHASE.smokeTest, step, args.instanceContainers, [args.readiness], parent);
 }

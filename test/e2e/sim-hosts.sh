@@ -54,14 +54,9 @@ ensure_switch() {
   fi
 }
 
-host_up() {
-  local name=$1 ip=$2 ns=$prefix-$1 dir=$state/hosts/$1
-  [[ "$name" =~ ^[a-z0-9]{1,8}$ ]] || {
-    log "host name '$name' must be 1-8 lower-case letters or digits"
-    return 1
-  }
-  mkdir -p "$dir/exec" "$data/$name"
-  printf '%s\n' "$ip" >"$dir/ip"
+# Namespace rvx-<name> with address <ip> on the switch's bridge (created once).
+netns_up() {
+  local name=$1 ip=$2 ns=$prefix-$1
   if [[ ! -e "/run/netns/$ns" ]]; then
     ip netns add "$ns"
     ip link add "$prefix-$name" netns "$switch_ns" type veth peer name eth0 netns "$ns"
@@ -70,6 +65,17 @@ host_up() {
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set lo up
   fi
+}
+
+host_up() {
+  local name=$1 ip=$2 ns=$prefix-$1 dir=$state/hosts/$1
+  [[ "$name" =~ ^[a-z0-9]{1,8}$ ]] || {
+    log "host name '$name' must be 1-8 lower-case letters or digits"
+    return 1
+  }
+  mkdir -p "$dir/exec" "$data/$name"
+  printf '%s\n' "$ip" >"$dir/ip"
+  netns_up "$name" "$ip"
   printf '{}\n' >"$dir/daemon.json"
   if [[ -s "$dir/dockerd.pid" ]] && kill -0 "$(cat "$dir/dockerd.pid")" 2>/dev/null; then
     return 0
@@ -179,15 +185,7 @@ wait_daemon() {
 }
 
 client_up() {
-  local ns=$prefix-client ip=${ROCM_VLLM_E2E_CLIENT_IP:-10.77.0.2}
-  if [[ ! -e "/run/netns/$ns" ]]; then
-    ip netns add "$ns"
-    ip link add "$prefix-client" netns "$switch_ns" type veth peer name eth0 netns "$ns"
-    ip -n "$switch_ns" link set "$prefix-client" master br0 up
-    ip -n "$ns" addr add "$ip/$prefix_len" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" link set lo up
-  fi
+  netns_up client "${ROCM_VLLM_E2E_CLIENT_IP:-10.77.0.2}"
 }
 
 cmd_up() {
