@@ -87,6 +87,27 @@ describe("launch scripts", () => {
       /container rocm-vllm-llama70b-ray-head\) crashed and restarted 3 times; last log lines:\n {2}ValueError: bad flag/,
     );
   });
+  it("readiness says what it waits for at least every 30 s (the container runs, /health does not answer yet)", () => {
+    const bin = mkdtempSync(join(tmpdir(), "rv-fake-docker-"));
+    // The container runs and has not restarted; nothing listens on the port: the model is still loading.
+    writeFileSync(
+      join(bin, "docker"),
+      '#!/bin/sh\ncase "$1 $3" in "inspect {{.State.Running}}") echo true;; "inspect {{.RestartCount}}") echo 0;; *) echo loading;; esac\n',
+      { mode: 0o755 },
+    );
+    const short = planOk(rawCluster(), [rawDeployment({ timeouts: { readySeconds: 30 }, port: 40001 })]);
+    const script = short.deployments[0].readiness[0].script.replace("start + 30))", "start + 33))");
+    const r = spawnSync("sh", ["-c", script], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { PATH: `${bin}:${process.env.PATH}` },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(
+      /rocm-vllm: llama70b on node-a waiting for \/health on port 40001 \(model loading\): 3\ds of 30s/,
+    );
+    expect(r.stderr).toContain("was waiting for /health on port 40001 (model loading)");
+  }, 70_000);
   it("Ray worker leaves promptly on SIGTERM although it runs as the shell (PID 1 in the container)", async () => {
     const bin = mkdtempSync(join(tmpdir(), "rv-fake-ray-"));
     writeFileSync(join(bin, "ray"), '#!/bin/sh\ncase "$*" in *--block*) exec sleep 300;; esac\n', { mode: 0o755 });
