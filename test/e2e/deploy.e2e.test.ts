@@ -4,7 +4,7 @@
  * (test/e2e/standins). Every scenario starts from hosts without containers and has its own time limit.
  */
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { remoteStep, SESSION_LOST_EXIT, TIMEOUT_EXIT } from "../../planner/scripts/remoteStep";
@@ -12,10 +12,8 @@ import { sshArgv } from "../../planner/scripts/sshOptions";
 import type { ContainerSpec, Plan } from "../../planner/types";
 import { commandStep, NODE_COMMAND, readStackFile, runProgram } from "../support/pulumiMocks";
 import {
-  CLIENT,
   containerNames,
   docker,
-  E2E,
   E2E_IMAGE,
   E2E_NGINX_IMAGE,
   E2E_VLLM_VERSION,
@@ -24,6 +22,7 @@ import {
   type HostName,
   inHost,
   inspect,
+  KNOWN_HOSTS,
   onClient,
   onNode,
   planOf,
@@ -34,7 +33,9 @@ import {
   SIM_HOSTS,
   STATE,
   simHost,
+  WRONG_KNOWN_HOSTS,
   waitFor,
+  withKnownHosts,
 } from "./support";
 
 const MODEL_CACHE = "/var/lib/rocm-vllm-e2e/model-cache";
@@ -175,7 +176,7 @@ describe("the stand-ins", () => {
 describe("rocm-vllm export on simulated hosts", () => {
   it("two-node TP8 x PP2 on Ray, over real ssh (agent, known_hosts), comes up, serves across hosts, and a second deploy replaces its containers", async () => {
     const plan: Plan = await planOf("e2e-2node");
-    const dir = await exportStack("e2e-2node");
+    const dir = await exportStack("e2e-2node", withKnownHosts("e2e-2node", KNOWN_HOSTS));
     const canary = `/tmp/rocm-vllm-e2e-injected-${process.pid}`;
     const token = `hf_e2e 'single' "double" $(touch ${canary}) \`touch ${canary}\`; touch ${canary} & |<>*?`;
     const secrets = { HF_TOKEN: token };
@@ -247,7 +248,7 @@ describe("rocm-vllm export on simulated hosts", () => {
 
   it("single-node packed stack, over real ssh, serves on every port, behind its load balancer, and runs its benchmark", async () => {
     const plan = await planOf("e2e-packed");
-    const dir = await exportStack("e2e-packed");
+    const dir = await exportStack("e2e-packed", withKnownHosts("e2e-packed", KNOWN_HOSTS));
     const r = await runScriptOverSsh(dir, "deploy.sh", {}, 180_000);
     expect(r.code, r.output).toBe(0);
 
@@ -419,15 +420,12 @@ describe("rocm-vllm export on simulated hosts", () => {
   }, 300_000);
 
   it("a node whose host key changed is refused, named with the fix, before anything runs on any node", async () => {
-    const dir = await exportStack("e2e-2node");
-    const home = join(CLIENT, "wrong-home");
-    mkdirSync(join(home, ".ssh"), { recursive: true });
-    copyFileSync(join(CLIENT, "known_hosts.wrong"), join(home, ".ssh", "known_hosts"));
-    const r = await runScriptOverSsh(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_wrong_key", HOME: home }, 60_000);
+    const dir = await exportStack("e2e-2node", withKnownHosts("e2e-2node", WRONG_KNOWN_HOSTS));
+    const r = await runScriptOverSsh(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_wrong_key" }, 60_000);
     expect(r.code).not.toBe(0);
     expect(r.output).toContain("[gpu-a] rocm-vllm: gpu-a: connected to root@10.77.0.11:22");
     expect(r.output).toContain(
-      "[gpu-b] rocm-vllm: gpu-b (root@10.77.0.12:22): its SSH host key CHANGED since it was recorded in ~/.ssh/known_hosts; nothing was sent to it.",
+      `[gpu-b] rocm-vllm: gpu-b (root@10.77.0.12:22): its SSH host key CHANGED since it was recorded in ${WRONG_KNOWN_HOSTS}; nothing was sent to it.`,
     );
     expect(r.output).toContain("ssh-keygen -R '10.77.0.12'");
     expect(r.output).toContain("rocm-vllm: failed: gpu-b");
@@ -438,8 +436,9 @@ describe("rocm-vllm export on simulated hosts", () => {
   }, 90_000);
 
   it("a step stops on the node at its limit with progress lines and the last lines, and when its ssh session ends", async () => {
-    const node = (await planOf("e2e-2node")).nodes[0];
-    if (!node) throw new Error("no node");
+    const planned = (await planOf("e2e-2node")).nodes[0];
+    if (!planned) throw new Error("no node");
+    const node = { ...planned, ssh: { ...planned.ssh, knownHostsFile: KNOWN_HOSTS } };
     const viaSsh = (script: string, timeoutMs: number) =>
       onClient([...sshArgv(node), "sh -s"], { input: script, timeoutMs });
     const job = (name: string, limit: number) =>
@@ -475,10 +474,11 @@ describe("rocm-vllm export on simulated hosts", () => {
   }, 150_000);
 
   it("the Pulumi program's own steps (host-key check, readiness, smoke test) reach the hosts through real ssh", async () => {
-    const dir = await exportStack("e2e-2node");
+    const stack = withKnownHosts("e2e-2node", KNOWN_HOSTS);
+    const dir = await exportStack("e2e-2node", stack);
     const deployed = await runScriptOverSsh(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_program" }, 150_000);
     expect(deployed.code, deployed.output).toBe(0);
-    const program = await runProgram(readStackFile(join(E2E, "stacks", "Pulumi.e2e-2node.yaml")));
+    const program = await runProgram(readStackFile(stack));
     const steps = program.resources.filter(
       (r) => r.type === NODE_COMMAND && /-(ssh-check|r0-ready|r0-smoke)$/.test(r.name),
     );

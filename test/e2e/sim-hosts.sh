@@ -7,7 +7,8 @@
 # therefore share the simulated host's address, exactly as on a real node. Each host also runs a real OpenSSH sshd
 # on its address (own host key, key-only root login): sessions get that host's DOCKER_HOST, HOME and the e2e docker
 # shim on PATH. The client side is under $state/client: a key (the test loads it into an ssh-agent), and
-# home/.ssh/known_hosts with every host's key (known_hosts.wrong has a wrong key for the last host). The client
+# known_hosts with every host's key (known_hosts.wrong has a wrong key for the last host; ssh reads ~/.ssh from the
+# passwd entry, not $HOME, so the test stacks name these files in ssh.knownHostsFile). The client
 # itself (the machine running `pulumi up` or deploy.sh) is the namespace rvx-client, on the same bridge at
 # $ROCM_VLLM_E2E_CLIENT_IP (10.77.0.2), without a daemon of its own.
 #
@@ -96,8 +97,8 @@ host_up() {
 
 # The client key every simulated sshd accepts, generated once per run.
 ensure_client() {
-  mkdir -p "$state/client/home/.ssh"
-  chmod 700 "$state/client" "$state/client/home/.ssh"
+  mkdir -p "$state/client"
+  chmod 700 "$state/client"
   if [[ ! -f "$state/client/id_ed25519" ]]; then
     ssh-keygen -q -t ed25519 -N '' -C rocm-vllm-e2e -f "$state/client/id_ed25519"
   fi
@@ -139,12 +140,12 @@ write_known_hosts() {
   local name ip key wrong=$state/client/wrong_host_key last
   [[ -f "$wrong" ]] || ssh-keygen -q -t ed25519 -N '' -C wrong -f "$wrong"
   last=$(hosts | tail -n 1)
-  : >"$state/client/home/.ssh/known_hosts"
+  : >"$state/client/known_hosts"
   : >"$state/client/known_hosts.wrong"
   for name in $(hosts); do
     ip=$(cat "$state/hosts/$name/ip")
     key=$(cut -d ' ' -f 1,2 "$state/hosts/$name/ssh/host_ed25519_key.pub")
-    printf '%s %s\n' "$ip" "$key" >>"$state/client/home/.ssh/known_hosts"
+    printf '%s %s\n' "$ip" "$key" >>"$state/client/known_hosts"
     if [[ "$name" == "$last" ]]; then
       key=$(cut -d ' ' -f 1,2 "$wrong.pub")
     fi

@@ -3,8 +3,9 @@
  * them through the ROCM_VLLM_ON_NODE hook (test/e2e/on-node.sh), and reading their Docker daemons.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { parseDocument } from "yaml";
 import type { Plan } from "../../planner/types";
 
 export const ROOT = join(__dirname, "..", "..");
@@ -136,11 +137,11 @@ const exportDirs: string[] = [];
  * Exports a test stack into a fresh directory and returns it. The directories live in the simulated hosts' state
  * directory, so `sim-hosts.sh down` (or its reaper) removes them even when `removeExports` never ran.
  */
-export async function exportStack(stack: string): Promise<string> {
+export async function exportStack(stack: string, file = stackFile(stack)): Promise<string> {
   mkdirSync(join(STATE, "exports"), { recursive: true });
   const out = mkdtempSync(join(STATE, "exports", `${stack}-`));
   exportDirs.push(out);
-  const r = await cli("export", stackFile(stack), "--out", out);
+  const r = await cli("export", file, "--out", out);
   if (r.code !== 0) throw new Error(`rocm-vllm export ${stack} failed: ${r.output}`);
   return out;
 }
@@ -164,18 +165,30 @@ export function runScript(dir: string, script: string, env: Record<string, strin
 /** The client side of real ssh: the agent holding the key, and a HOME whose .ssh/known_hosts has every host key. */
 export const CLIENT = join(STATE, "client");
 
+/** Every simulated host's real key; `known_hosts.wrong` has another key for the last host. */
+export const KNOWN_HOSTS = join(CLIENT, "known_hosts");
+export const WRONG_KNOWN_HOSTS = join(CLIENT, "known_hosts.wrong");
+
 /**
  * Environment of a script that reaches the hosts through real `ssh` (no ROCM_VLLM_ON_NODE hook): the key only in
- * the ssh-agent, host keys from `~/.ssh/known_hosts` (HOME is the client's). `knownHosts` replaces that file's
- * content for this run (e.g. with a wrong key for a host).
+ * the ssh-agent; host keys come from the stack's `ssh.knownHostsFile` (see `withKnownHosts`).
  */
 export function sshEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    SSH_AUTH_SOCK: join(CLIENT, "agent.sock"),
-    HOME: join(CLIENT, "home"),
-    ROCM_VLLM_STOP_TIMEOUT: "5",
-    ...extra,
-  };
+  return { SSH_AUTH_SOCK: join(CLIENT, "agent.sock"), ROCM_VLLM_STOP_TIMEOUT: "5", ...extra };
+}
+
+/**
+ * A copy of a test stack whose nodes are reached with `ssh.knownHostsFile: file`, written next to the exports (ssh
+ * takes `~/.ssh` from the passwd entry, so a test cannot point it elsewhere through HOME).
+ */
+export function withKnownHosts(stack: string, file: string): string {
+  const doc = parseDocument(readFileSync(stackFile(stack), "utf8"));
+  doc.setIn(["config", "rocm-vllm:cluster", "ssh", "knownHostsFile"], file);
+  mkdirSync(join(STATE, "exports"), { recursive: true });
+  const out = join(mkdtempSync(join(STATE, "exports", `${stack}-stack-`)), `Pulumi.${stack}.yaml`);
+  writeFileSync(out, doc.toString());
+  exportDirs.push(dirname(out));
+  return out;
 }
 
 /** Namespace of the client (the machine running `pulumi up` or deploy.sh), on the simulated hosts' network. */
