@@ -50,6 +50,15 @@ function renderDeployment(d: DeploymentPlan): string[] {
       `  ray         head ${r.headNode} (${r.headAddress}:${r.gcsPort}), workers ${r.workerNodes.join(", ")}; serves once ${r.expectedNodes} nodes / ${r.expectedGpus} GPUs joined (timeout ${r.joinTimeoutSeconds}s)`,
     );
   }
+  if (d.kind === "native-multi-node") {
+    for (const i of d.instances) {
+      const at = (flag: string) => i.argv[i.argv.indexOf(flag) + 1];
+      const headless = i.placement.slice(1).map((p, k) => `${k + 1} ${p.node}`);
+      lines.push(
+        `  native      node rank 0 ${i.node} serves and holds the store at ${at("--master-addr")}:${at("--master-port")}; headless node ranks ${headless.join(", ")}`,
+      );
+    }
+  }
   lines.push(...renderMemory(d), ...renderOperations(d));
   const first = d.instances[0];
   if (first) {

@@ -1,6 +1,8 @@
 /**
- * A deployment served by plain `vllm serve` containers (`kind: single-node` and `kind: data-parallel`, any number of
- * replicas): one container per planned serving process or headless data-parallel engine, plus readiness gates.
+ * A deployment served by plain `vllm serve` containers (`kind: single-node`, `native-multi-node` and `data-parallel`,
+ * any number of replicas): one container per planned serving process, headless data-parallel engine or headless rank
+ * of a native multi-node engine, plus readiness gates. Containers alias themselves to the `RayCluster` of the same
+ * name, so switching a deployment between Ray and native replaces them in place.
  */
 import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";

@@ -11,10 +11,12 @@ import { planDayTwo } from "./deployment/dayTwo";
 import { decideDeployment } from "./deployment/decide";
 import { layOutReplicas } from "./deployment/replicas";
 import { sortedByKey } from "./kinds/containers";
+import type { ReservedPort } from "./kinds/kind";
 import { checkpointGiB, IMAGE_DISK_GIB, MIN_DOCKER } from "./rules/dayTwo";
 import { Decisions } from "./rules/decisions";
 import { imageWarnings } from "./rules/images";
 import { emptySlots } from "./rules/placement";
+import { checkRayDefaultPorts } from "./rules/rayPorts";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
 import { preflightChecks, preflightScript } from "./scripts/dayTwoScripts";
 import type { NodePlan, Plan, Problem, Warning } from "./types";
@@ -60,6 +62,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const warnings: Warning[] = [...versionWarnings, ...imageWarnings(cluster.image, config.deployments)];
   const weightsGiB = new Map<string, number>();
+  const reservedPorts: ReservedPort[] = [];
   config.deployments.forEach((d, index) => {
     const out = new Decisions(`rocm-vllm:deployments[${index}]`);
     const candidates = (d.nodes ?? nodes.map((n) => n.name)).flatMap((name) => slots.get(name) ?? []);
@@ -96,6 +99,7 @@ export function buildPlan(config: StackConfig): PlanResult {
       reasons: out.reasons,
     });
     for (const { node, spec } of placed.containers) byName.get(node)?.containers.push(spec);
+    reservedPorts.push(...placed.reservedPorts);
     for (const { node, spec } of day2.services) byName.get(node)?.services.push(spec);
     for (const { node, job } of day2.jobs) byName.get(node)?.jobs.push(job);
     if (decided.downloads) {
@@ -108,15 +112,20 @@ export function buildPlan(config: StackConfig): PlanResult {
     node.containers.sort(byContainerName);
     node.services.sort(byContainerName);
     node.jobs.sort((a, b) => byContainerName(a.container, b.container));
-    if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
+    if (cluster.preflight) {
+      const ports = reservedPorts.filter((p) => p.node === node.name);
+      node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0, ports);
+    }
   }
-  checkPortClashes(nodes, new Map(config.deployments.map((d, i) => [d.name, i])), problems);
+  const deploymentIndex = new Map(config.deployments.map((d, i) => [d.name, i]));
+  checkPortClashes(nodes, deploymentIndex, problems);
+  checkRayDefaultPorts(nodes, deploymentIndex, problems);
   plan.warnings = warnings;
   return { plan, problems };
 }
 
 /** Host checks of a node before anything is pulled: devices, driver, Docker, disk for image and weights, network. */
-function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
+function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number, ports: ReservedPort[]) {
   const input = {
     node: node.name,
     ip: node.ip,
@@ -127,6 +136,7 @@ function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
     imageGiB: IMAGE_DISK_GIB,
     weightsGiB,
     minDocker: MIN_DOCKER,
+    ports: ports.map(({ port, container, purpose }) => ({ port, container, purpose })),
   };
   return { checks: preflightChecks(input), script: preflightScript(input) };
 }

@@ -2,28 +2,35 @@
  * Config problems for people: one line each, naming the config path, the value and the fix.
  *
  * Zod issues are translated here so that schema errors read like rule errors; nothing else in the tool formats
- * problems, so `plan`, `diff`, `export` and the Pulumi program print the same lines.
+ * problems, so `plan`, `diff`, `export` and the Pulumi program print the same lines. Every value a problem shows goes
+ * through `problem` and so through `displayValue` (planner/redact.ts): credentials masked, length bounded.
  */
 import type { z } from "zod";
+import { displayKey, displayValue } from "./redact";
 import type { Problem } from "./types";
 
-/** Renders a config value briefly for a message. */
-export function showValue(value: unknown): string {
-  if (value === undefined) return "(missing)";
-  if (typeof value === "string") return JSON.stringify(value);
-  const text = JSON.stringify(value);
-  if (text === undefined) return String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+/** The key a config path ends in (`HF_TOKEN` of `…extraEnv.HF_TOKEN`, `extraArgs` of `…extraArgs[0]`). */
+function lastKey(path: string): string {
+  return (
+    path
+      .replace(/\[\d+\]$/, "")
+      .split(/[.:]/)
+      .at(-1) ?? path
+  );
 }
 
+/**
+ * A problem about the value at `path`. The value is rendered here, once for every rule: masked when it or its key
+ * looks like a credential, cut when long.
+ */
 export function problem(path: string, value: unknown, message: string, fix: string): Problem {
-  return { path, value: showValue(value), message, fix };
+  return { path, value: displayValue(value, lastKey(path)), message, fix };
 }
 
 /** `rocm-vllm:deployments[0].parallelism.tensor` from a base key and a path of keys and indices. */
 export function configPath(base: string, path: readonly PropertyKey[]): string {
   let out = base;
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : `.${String(key)}`;
+  for (const key of path) out += typeof key === "number" ? `[${key}]` : `.${displayKey(String(key))}`;
   return out;
 }
 
@@ -84,10 +91,39 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
   return s?.def?.type === "object" && s.def.shape ? Object.keys(s.def.shape) : [];
 }
 
-/** Translates zod issues for one config key into problems. */
+/** A zod check that only says a number is beyond 2^53 (zod's own bound on every `.int()`), not the schema's bound. */
+const isSafeIntegerBound = (issue: z.core.$ZodIssue) =>
+  (issue.code === "too_big" || issue.code === "too_small") && issue.origin === "int";
+
+/**
+ * One issue per config path: `gpus: 1e308` fails both zod's safe-integer bound and the schema's `max(64)`, and the
+ * user needs one line, with the schema's bound. Unknown keys are kept whole (each names its own path).
+ */
+function oneIssuePerPath(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const byPath = new Map<string, z.core.$ZodIssue>();
+  const keep: z.core.$ZodIssue[] = [];
+  for (const issue of issues) {
+    if (issue.code === "unrecognized_keys") {
+      keep.push(issue);
+      continue;
+    }
+    const key = JSON.stringify(issue.path.map(String));
+    const seen = byPath.get(key);
+    if (seen === undefined) {
+      byPath.set(key, issue);
+      keep.push(issue);
+    } else if (isSafeIntegerBound(seen) && !isSafeIntegerBound(issue)) {
+      byPath.set(key, issue);
+      keep[keep.indexOf(seen)] = issue;
+    }
+  }
+  return keep;
+}
+
+/** Translates zod issues for one config key into problems: one per path. */
 export function problemsFromZod(base: string, error: z.ZodError, input: unknown, schema: z.ZodType): Problem[] {
   const out: Problem[] = [];
-  for (const issue of error.issues) {
+  for (const issue of oneIssuePerPath(error.issues)) {
     const value = valueAt(input, issue.path);
     const path = configPath(base, issue.path);
     switch (issue.code) {
@@ -99,7 +135,7 @@ export function problemsFromZod(base: string, error: z.ZodError, input: unknown,
             problem(
               configPath(base, [...issue.path, key]),
               valueAt(input, [...issue.path, key]),
-              `unknown key "${key}"`,
+              `unknown key "${displayKey(key)}"`,
               guess ? `did you mean "${guess}"?` : `remove it; known keys here: ${known.join(", ")}`,
             ),
           );
@@ -124,6 +160,11 @@ export function problemsFromZod(base: string, error: z.ZodError, input: unknown,
       }
       case "invalid_type": {
         const expected = issue.expected;
+        if (typeof value === "number" && !Number.isFinite(value)) {
+          // YAML's .nan and .inf are numbers to the parser, but no setting takes them.
+          out.push(problem(path, value, "must be a finite number", "write a number (not .nan or .inf) here"));
+          break;
+        }
         out.push(
           problem(
             path,
@@ -148,8 +189,13 @@ export function problemsFromZod(base: string, error: z.ZodError, input: unknown,
       case "invalid_union":
         out.push(problem(path, value, "is not an accepted value", "see the config reference in README.md"));
         break;
-      default:
-        out.push(problem(path, value, issue.message, "see the config reference in README.md"));
+      default: {
+        // A schema check can carry its own fix: `.refine(check, { message, params: { fix } })`.
+        const fix = issue.code === "custom" ? issue.params?.fix : undefined;
+        out.push(
+          problem(path, value, issue.message, typeof fix === "string" ? fix : "see the config reference in README.md"),
+        );
+      }
     }
   }
   return out;
@@ -177,6 +223,7 @@ function fixForRange(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): 
   const bound = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
   if (issue.origin === "array")
     return issue.code === "too_small" ? `list at least ${bound} item(s)` : `list at most ${bound} item(s)`;
+  if (issue.origin === "string" && issue.code === "too_big") return `shorten it to at most ${bound} characters`;
   return `use a value ${rangeOp(issue)} ${bound}`;
 }
 

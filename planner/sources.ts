@@ -82,6 +82,7 @@ export const FACTS = [
   "vllm-environment-variables",
   "attention-backend-log-lines",
   "multi-node-data-parallel",
+  "native-multi-node",
 ] as const;
 
 export type Fact = (typeof FACTS)[number];

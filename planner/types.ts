@@ -50,10 +50,12 @@ export interface VolumeMount {
 
 /** What a container does in the deployment. */
 export type ContainerRole =
-  /** A `vllm serve` process with its own API server (single node, packed replica, DP rank 0 node). */
+  /** A `vllm serve` process with its own API server (single node, packed replica, DP rank 0 node, native node 0). */
   | "serve"
   /** A headless `vllm serve` engine holding data-parallel ranks of a multi-node DP deployment. */
   | "dp-engine"
+  /** A headless `vllm serve` holding one node's ranks of an engine spanning nodes (native multi-node, `--headless`). */
+  | "headless-rank"
   /** Ray head of a multi-node deployment; it also launches `vllm serve` once the cluster is complete. */
   | "ray-head"
   /** Ray worker of a multi-node deployment; it retries joining until the head answers. */
@@ -146,7 +148,7 @@ export interface InstancePlan {
   port: number;
   /** GPU indices used on `node`. */
   gpus: number[];
-  /** Every node and GPU this instance occupies (more than one entry for Ray and multi-node DP). */
+  /** Every node and GPU this instance occupies (more than one entry for Ray, native multi-node and multi-node DP). */
   placement: { node: string; gpus: number[] }[];
   /** Full argv: `["vllm","serve",<model>, ...flags]`. */
   argv: string[];
@@ -189,7 +191,7 @@ export interface MemoryBudget {
   notes: string[];
 }
 
-export type DeploymentKind = "single-node" | "ray" | "data-parallel";
+export type DeploymentKind = "single-node" | "ray" | "native-multi-node" | "data-parallel";
 
 export interface RayClusterPlan {
   headNode: string;

@@ -240,6 +240,8 @@ const acting = (d: StackDiff) =>
 
 const llama70b = example("llama70b-mi300x");
 const llama405b = example("llama405b-2node");
+/** The two-node example on vLLM 0.11.0, whose images run Ray across nodes. */
+const llama405bRay = edit(llama405b, { cluster: { image: "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006" } });
 const packed = example("llama8b-packed");
 const nodeB = { name: "node-b", host: "10.0.0.12", gpus: 8 };
 const withNodeB = edit(llama70b, { cluster: { nodes: [...((llama70b.cluster as Raw).nodes as Raw[]), nodeB] } });
@@ -260,8 +262,8 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     expect(touched.filter((t) => t.kind !== "container" && t.kind !== "gate")).toEqual([]);
   });
 
-  it("maxNumSeqs on llama405b-2node: the Ray cluster is re-formed, head and worker, because of the generation label", async () => {
-    const { diff } = await compare(llama405b, edit(llama405b, { deployment: { maxNumSeqs: 128 } }));
+  it("maxNumSeqs on a Ray deployment: the Ray cluster is re-formed, head and worker, because of the generation label", async () => {
+    const { diff } = await compare(llama405bRay, edit(llama405bRay, { deployment: { maxNumSeqs: 128 } }));
     expect(acting(diff)).toEqual([
       "llama405b@node-a: re-form the Ray cluster [rocm-vllm-llama405b-ray-head]",
       "llama405b@node-b: re-form the Ray cluster [rocm-vllm-llama405b-ray-worker]",
@@ -269,6 +271,34 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     const worker = diff.impact.find((i) => i.target === "llama405b@node-b");
     expect(worker?.reason).toMatch(/^generation label changed/);
     expect(diff.summary).toBe("llama405b: re-form Ray cluster on 2 nodes (model reload); 0 image pulls");
+  });
+
+  it("maxNumSeqs on llama405b-2node (native multi-node): the group is re-formed, rank 0 and the headless rank", async () => {
+    const { diff } = await compare(llama405b, edit(llama405b, { deployment: { maxNumSeqs: 128 } }));
+    expect(acting(diff)).toEqual([
+      "llama405b@node-a: re-form the native multi-node group [rocm-vllm-llama405b]",
+      "llama405b@node-b: re-form the native multi-node group [rocm-vllm-llama405b-rank1]",
+    ]);
+    expect(diff.impact.find((i) => i.target === "llama405b@node-b")?.reason).toBe("vllm serve arguments changed");
+    expect(diff.summary).toBe("llama405b: re-form native multi-node group on 2 nodes (model reload); 0 image pulls");
+  });
+
+  it("switching the executor (Ray on 0.11.0 → native on 0.11.1) re-forms the group on the same nodes", async () => {
+    const { diff } = await compare(llama405bRay, llama405b);
+    expect(acting(diff)).toEqual([
+      "node-a: re-pull image []",
+      // Node 0 now checks the master port before anything starts.
+      "node-a: re-run preflight checks []",
+      "node-b: re-pull image []",
+      "llama405b@node-a: re-form the native multi-node group [rocm-vllm-llama405b]",
+      "llama405b@node-a: re-run weights download []",
+      "llama405b@node-b: re-form the native multi-node group [rocm-vllm-llama405b-rank1]",
+      "llama405b@node-b: re-run weights download []",
+    ]);
+    const head = diff.impact.find((i) => i.target === "llama405b@node-a" && i.containers.length > 0);
+    expect(head?.reason).toMatch(
+      /^kind ray → native-multi-node, renamed rocm-vllm-llama405b-ray-head → rocm-vllm-llama405b, new image/,
+    );
   });
 
   it("maxNumSeqs on multi-node data parallel: the group is re-formed, rank 0 and the headless engine", async () => {
@@ -317,15 +347,20 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     });
   });
 
-  it("an env-only change (debug.rccl) restarts single-node serving and re-forms a Ray cluster", async () => {
+  it("an env-only change (debug.rccl) restarts single-node serving and re-forms Ray and native groups", async () => {
     const single = await compare(llama70b, edit(llama70b, { cluster: { debug: { rccl: true } } }));
     expect(acting(single.diff)).toEqual(["llama70b@node-a: restart serving process [rocm-vllm-llama70b]"]);
     expect(single.diff.changes).toContainEqual({ path: "llama70b env NCCL_DEBUG", before: null, after: "INFO" });
     expect(single.diff.impact[1].reason).toBe("env changed (NCCL_DEBUG, NCCL_DEBUG_SUBSYS)");
-    const ray = await compare(llama405b, edit(llama405b, { cluster: { debug: { rccl: true } } }));
+    const ray = await compare(llama405bRay, edit(llama405bRay, { cluster: { debug: { rccl: true } } }));
     expect(acting(ray.diff)).toEqual([
       "llama405b@node-a: re-form the Ray cluster [rocm-vllm-llama405b-ray-head]",
       "llama405b@node-b: re-form the Ray cluster [rocm-vllm-llama405b-ray-worker]",
+    ]);
+    const native = await compare(llama405b, edit(llama405b, { cluster: { debug: { rccl: true } } }));
+    expect(acting(native.diff)).toEqual([
+      "llama405b@node-a: re-form the native multi-node group [rocm-vllm-llama405b]",
+      "llama405b@node-b: re-form the native multi-node group [rocm-vllm-llama405b-rank1]",
     ]);
   });
 
@@ -366,12 +401,26 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     expect(renamed.diff.impact.find((i) => i.action === "restart serving process")?.reason).toContain(
       "renamed rocm-vllm-llama8b → rocm-vllm-llama8b-0",
     );
-    const ray = edit(withNodeB, {
+    const spanning = edit(withNodeB, {
       cluster: { network: { interface: "ens50f0np0" } },
       deployment: { parallelism: { tensor: 8, pipeline: 2 } },
     });
-    const kind = await compare(edit(withNodeB, { cluster: { network: { interface: "ens50f0np0" } } }), ray);
+    const kind = await compare(edit(withNodeB, { cluster: { network: { interface: "ens50f0np0" } } }), spanning);
     expect(acting(kind.diff)).toEqual([
+      "node-a: re-run preflight checks []",
+      "node-b: pull image []",
+      "node-b: re-run preflight checks []",
+      "llama70b@node-a: re-form the native multi-node group [rocm-vllm-llama70b]",
+      "llama70b@node-a: run weights download []",
+      "llama70b@node-b: re-form the native multi-node group [rocm-vllm-llama70b-rank1]",
+      "llama70b@node-b: run weights download []",
+    ]);
+    const onRay = (x: StackInput) => edit(x, { cluster: { image: "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006" } });
+    const rayKind = await compare(
+      onRay(edit(withNodeB, { cluster: { network: { interface: "ens50f0np0" } } })),
+      onRay(spanning),
+    );
+    expect(acting(rayKind.diff)).toEqual([
       "node-b: pull image []",
       "node-b: re-run preflight checks []",
       "llama70b@node-a: re-form the Ray cluster [rocm-vllm-llama70b-ray-head]",

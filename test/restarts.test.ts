@@ -20,6 +20,9 @@ import {
 type Raw = Record<string, unknown>;
 const stacks = join(__dirname, "..", "stacks");
 const example = (name: string): StackInput => readStackFile(join(stacks, `Pulumi.${name}.yaml`));
+/** The two-node example on vLLM 0.11.0, whose images run Ray across nodes: a Ray cluster. */
+const rayExample = (): StackInput =>
+  edit(example("llama405b-2node"), { cluster: { image: "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006" } });
 
 /** A copy of `input` with the first deployment (or the cluster) edited. */
 function edit(input: StackInput, change: { deployment?: Raw; cluster?: Raw }): StackInput {
@@ -56,13 +59,38 @@ describe("what restarts when", () => {
   });
 
   it("a vLLM option of a Ray deployment restarts head and workers together, not the weight downloads", async () => {
-    const base = example("llama405b-2node");
+    const base = rayExample();
     const x = await diff(base, edit(base, { deployment: { maxNumSeqs: 128 } }));
     expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama405b-r0-node-a", "rocm-vllm-llama405b-r0-node-b"]);
     // The worker's own settings did not change: its generation label did.
     expect(x.d.changed["rocm-vllm-llama405b-r0-node-b"]).toEqual(["labels"]);
     expect(changedOf(x, NODE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
+  });
+
+  it("a vLLM option of a native multi-node deployment re-forms every rank, not the weight downloads", async () => {
+    const base = example("llama405b-2node");
+    const x = await diff(base, edit(base, { deployment: { maxNumSeqs: 128 } }));
+    expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama405b-r0-node-a", "rocm-vllm-llama405b-r0-node-b"]);
+    for (const c of changedOf(x, CONTAINER)) expect(x.d.changed[c]).toEqual(["command", "labels"]);
+    expect(changedOf(x, NODE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
+    expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
+  });
+
+  it("switching the executor (Ray on 0.11.0 → native on 0.11.1) replaces each node's container in place", async () => {
+    const ray = rayExample();
+    const x = await diff(ray, example("llama405b-2node"));
+    expect(x.d.added.filter((n) => x.types.get(n) === CONTAINER)).toEqual([]);
+    expect(x.d.removed.filter((n) => x.types.get(n) === CONTAINER)).toEqual([]);
+    for (const c of ["rocm-vllm-llama405b-r0-node-a", "rocm-vllm-llama405b-r0-node-b"]) {
+      expect(x.d.changed[c]).toEqual(expect.arrayContaining(["command", "image", "labels", "name"]));
+    }
+    const after = await runProgram(example("llama405b-2node"));
+    for (const node of ["node-a", "node-b"]) {
+      const c = after.resources.find((r) => r.name === `rocm-vllm-llama405b-r0-${node}`);
+      expect(c?.type).toBe(CONTAINER);
+      expect(JSON.stringify(c?.aliases)).toContain("rocm-vllm:index:RayCluster::rocm-vllm-llama405b");
+    }
   });
 
   it("a new image is pulled on every node and restarts every container; downloads and gates run again", async () => {
@@ -127,7 +155,10 @@ describe("what restarts when", () => {
       },
       deployments: [{ name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct", parallelism: { tensor: 8 } }],
     };
-    const ray = edit(single, { deployment: { parallelism: { tensor: 8, pipeline: 2 } } });
+    const ray = edit(single, {
+      cluster: { image: "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006" },
+      deployment: { parallelism: { tensor: 8, pipeline: 2 } },
+    });
     const x = await diff(single, ray);
     expect(x.d.changed["rocm-vllm-llama70b-r0-node-a"]).toEqual(expect.arrayContaining(["command", "name"]));
     expect(x.d.added.filter((n) => x.types.get(n) === CONTAINER)).toEqual(["rocm-vllm-llama70b-r0-node-b"]);

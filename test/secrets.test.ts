@@ -6,17 +6,23 @@
  * Every example stack is run with both secrets set. The CLI only ever sees ciphertext (`{secure: ...}`), so it must
  * print neither the ciphertext nor a token it might find in its own environment; the Pulumi program sees the
  * plaintext canaries, which may appear only inside values Pulumi treats as secret.
+ *
+ * Secrets put in the wrong place (`MISPLACED`: a token under an unknown key, a private key in an SSH field, a flag and
+ * its token in one extraArgs item, a multi-line token in extraEnv, extraArgs as one string, a random-looking key under
+ * an innocent name, a Pulumi secret inside structured config) are refused on every face, `plan`, `plan --json`,
+ * `diff` (either side), `diff --json`, `export` and the program's error, with the line naming where the secret is and
+ * never the secret.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
 import type { Plan } from "../planner/types";
-import { mixedCluster, toStackYaml } from "./support/arbitraries";
+import { mixedCluster, type RawStack, toStackYaml } from "./support/arbitraries";
 import { type CliResult, ROOT, runCliBatch } from "./support/runCli";
-import { exampleStacks } from "./support/stackConfigs";
+import { exampleStacks, rawCluster, rawDeployment } from "./support/stackConfigs";
 
 const HF_CANARY = "hf_CANARY_1234";
 const REGISTRY_CANARY = "dckr_pat_REGISTRY_CANARY_5678";
@@ -45,6 +51,15 @@ const CLI_ENV = {
   ROCM_VLLM_REGISTRY_PASSWORD: REGISTRY_CANARY,
 };
 
+/** Runs CLI invocations in one batch (cwd DIR, the tempting environment), by key. */
+async function runKeyed(jobs: { key: string; args: string[] }[]): Promise<Map<string, CliResult>> {
+  const rs = await runCliBatch(
+    jobs.map((j) => ({ args: j.args, cwd: DIR })),
+    CLI_ENV,
+  );
+  return new Map(jobs.map((j, i) => [j.key, rs[i]]));
+}
+
 const files = (name: string, side: 0 | 1) => join(DIR, `Pulumi.${name}.${side === 0 ? "a" : "b"}.yaml`);
 const results = new Map<string, CliResult>();
 
@@ -60,13 +75,7 @@ beforeAll(async () => {
     { key: `diff --json ${name}`, args: ["diff", files(name, 0), files(name, 1), "--json"] },
     { key: `export ${name}`, args: ["export", files(name, 0), "--out", join(DIR, `out-${name}`)] },
   ]);
-  const rs = await runCliBatch(
-    jobs.map((j) => ({ args: j.args, cwd: DIR })),
-    CLI_ENV,
-  );
-  jobs.forEach((j, i) => {
-    results.set(j.key, rs[i]);
-  });
+  for (const [key, r] of await runKeyed(jobs)) results.set(key, r);
 }, 120_000);
 
 const result = (key: string): CliResult => {
@@ -189,6 +198,144 @@ describe("secrets in the Pulumi program under mocks", () => {
         if (LEAKS.test(JSON.stringify(value) ?? "")) expect(run.secretOutputs).toContain(key);
       }
       expect(JSON.stringify(run.outputs)).not.toMatch(LEAKS);
+    });
+  }
+});
+
+/** Credentials in the formats people paste, each carrying CANARY so a leak of any part of it is seen. */
+const MISPLACED_HF = "hf_CANARYaBcDeFgHiJkLmNoPqRsTuVwXy01";
+const MISPLACED_API = "sk-CANARYproj8f7e6d5c4b3a2910ZyXwVu";
+const MISPLACED_PEM =
+  "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQCANARY\n-----END OPENSSH PRIVATE KEY-----\n";
+/** No known prefix, an innocent key name: only its randomness gives it away. */
+const MISPLACED_RANDOM = "Zq8Xw3CANARYv7Lp2Rt9Kd4Mn6Bh1Fj5";
+
+interface Misplaced {
+  name: string;
+  stack: RawStack;
+  /** The path the refusal names, so the user finds the line. */
+  path: string;
+}
+
+const misplaced = (
+  name: string,
+  path: string,
+  cluster: Record<string, unknown>,
+  deployment: Record<string, unknown> = {},
+): Misplaced => ({
+  name,
+  path,
+  stack: { cluster: rawCluster(cluster), deployments: [rawDeployment(deployment)], hasHfToken: false },
+});
+
+const MISPLACED: Misplaced[] = [
+  misplaced("hf-token-under-cluster", "rocm-vllm:cluster.hfToken", { hfToken: MISPLACED_HF }),
+  misplaced("hf-token-under-deployment", "rocm-vllm:deployments[0].hfToken", {}, { hfToken: MISPLACED_HF }),
+  misplaced("private-key-as-ssh-privateKey", "rocm-vllm:cluster.ssh.privateKey", {
+    ssh: { privateKey: MISPLACED_PEM },
+  }),
+  misplaced("private-key-in-identityFile", "rocm-vllm:cluster.ssh.identityFile", {
+    ssh: { identityFile: MISPLACED_PEM },
+  }),
+  misplaced(
+    "hf-token-flag-and-value-in-one-item",
+    "rocm-vllm:deployments[0].extraArgs[0]",
+    {},
+    {
+      extraArgs: [`--hf-token ${MISPLACED_HF}`],
+    },
+  ),
+  misplaced(
+    "api-key-flag-and-value-in-one-item",
+    "rocm-vllm:deployments[0].extraArgs[0]",
+    {},
+    {
+      extraArgs: [`--api-key ${MISPLACED_API}`],
+    },
+  ),
+  misplaced(
+    "extra-args-as-a-string",
+    "rocm-vllm:deployments[0].extraArgs",
+    {},
+    {
+      extraArgs: `--api-key ${MISPLACED_API}`,
+    },
+  ),
+  misplaced(
+    "multi-line-hf-token-in-extra-env",
+    "rocm-vllm:deployments[0].extraEnv.HF_TOKEN",
+    {},
+    {
+      extraEnv: { HF_TOKEN: `${MISPLACED_HF}\n` },
+    },
+  ),
+  misplaced(
+    "multi-line-random-value-in-extra-env",
+    "rocm-vllm:deployments[0].extraEnv.MY_SETTING",
+    {},
+    {
+      extraEnv: { MY_SETTING: `${MISPLACED_RANDOM}\n` },
+    },
+  ),
+  misplaced("random-value-under-unknown-key", "rocm-vllm:cluster.extra", { extra: MISPLACED_RANDOM }),
+  // `pulumi config set --secret --path 'deployments[0].extraArgs[1]'`: the CLI sees the secure value, the program the
+  // plaintext (the mocks' encryption is the identity) in a key marked secret as a whole.
+  misplaced(
+    "pulumi-secret-inside-deployments",
+    "rocm-vllm:deployments",
+    {},
+    {
+      extraArgs: ["--api-key", { secure: MISPLACED_API }],
+    },
+  ),
+];
+
+describe("secrets put in the wrong place are never echoed", () => {
+  const good = join(ROOT, "stacks", "Pulumi.llama70b-mi300x.yaml");
+  const file = (m: Misplaced) => join(DIR, `Pulumi.misplaced-${m.name}.yaml`);
+  const faces = (m: Misplaced) => [
+    { face: "plan", args: ["plan", file(m)] },
+    { face: "plan --json", args: ["plan", file(m), "--json"] },
+    { face: "diff (new side)", args: ["diff", good, file(m)] },
+    { face: "diff (old side)", args: ["diff", file(m), good] },
+    { face: "diff --json", args: ["diff", good, file(m), "--json"] },
+    { face: "export", args: ["export", file(m), "--out", join(DIR, `out-misplaced-${m.name}`)] },
+  ];
+  const cli = new Map<string, CliResult>();
+
+  beforeAll(async () => {
+    for (const m of MISPLACED) writeFileSync(file(m), toStackYaml(m.stack));
+    const jobs = MISPLACED.flatMap((m) => faces(m).map((f) => ({ key: `${m.name} ${f.face}`, args: f.args })));
+    for (const [key, r] of await runKeyed(jobs)) cli.set(key, r);
+  }, 120_000);
+
+  it("the corpus holds every shape, each with the secret really in its stack file", () => {
+    expect(MISPLACED.length).toBe(11);
+    for (const m of MISPLACED) expect(readFileSync(file(m), "utf8"), m.name).toMatch(LEAKS);
+  });
+
+  for (const m of MISPLACED) {
+    it(`${m.name}: refused on every CLI face, naming ${m.path}, never the secret`, () => {
+      for (const f of faces(m)) {
+        const r = cli.get(`${m.name} ${f.face}`) as CliResult;
+        expect(r.code, `${f.face}: ${r.stderr}`).toBe(1);
+        expect(`${r.stdout}${r.stderr}`, f.face).not.toMatch(LEAKS);
+        expect(r.stderr, f.face).toContain(`${m.path}: `);
+      }
+      expect(existsSync(join(DIR, `out-misplaced-${m.name}`))).toBe(false);
+    });
+
+    it(`${m.name}: the program refuses it with the plan's lines, never the secret, and registers nothing`, async () => {
+      const mocks = await import("./support/pulumiMocks");
+      const failure = await mocks.runProgram({ cluster: m.stack.cluster, deployments: m.stack.deployments }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(failure).toBeInstanceOf(mocks.ProgramFailure);
+      const { message, resources } = failure as InstanceType<typeof mocks.ProgramFailure>;
+      expect(message).not.toMatch(LEAKS);
+      expect(message.trim()).toBe(cli.get(`${m.name} plan`)?.stderr.trim());
+      expect(resources.filter((r) => r.type !== mocks.STACK_TYPE)).toEqual([]);
     });
   }
 });

@@ -5,6 +5,7 @@
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { problem, problemsFromZod, suggest } from "../problems";
+import { displayText, Hidden } from "../redact";
 import type { Problem } from "../types";
 import { CONFIG_NAMESPACE, clusterSchema, deploymentsSchema, type StackConfig } from "./schema";
 
@@ -26,6 +27,8 @@ const RETIRED_KEYS: Record<string, { message: string; fix: string }> = {
     fix: "load the key into ssh-agent (ssh-add) or set rocm-vllm:cluster.ssh.identityFile, then run: pulumi config rm sshPrivateKey",
   },
 };
+/** The structured keys: planned in plaintext, so no secret may be inside them. */
+const STRUCTURED_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY];
 
 export interface RawStackConfig {
   cluster: unknown;
@@ -63,7 +66,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
   for (const key of Object.keys(entries.values)) {
     const retired = RETIRED_KEYS[key];
     if (retired) {
-      problems.push(problem(key, "(not shown)", retired.message, retired.fix));
+      problems.push(problem(key, new Hidden(), retired.message, retired.fix));
       continue;
     }
     if (!key.startsWith(`${CONFIG_NAMESPACE}:`) || KNOWN_KEYS.includes(key)) continue;
@@ -71,7 +74,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
     problems.push(
       problem(
         key,
-        "(not shown)",
+        new Hidden(),
         "is not a rocm-vllm config key",
         guess ? `did you mean ${guess}?` : `use one of ${KNOWN_KEYS.join(", ")}`,
       ),
@@ -82,13 +85,15 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
       problems.push(
         problem(
           secretKey,
-          "(plaintext, not shown)",
+          new Hidden("plaintext, not shown"),
           "is stored in plaintext",
           `remove it and run: pulumi config set --secret ${secretKey.split(":")[1]} <value>`,
         ),
       );
     }
   }
+  const secretStructured = STRUCTURED_KEYS.filter((k) => entries.values[k] !== undefined && entries.isEncrypted(k));
+  for (const key of secretStructured) problems.push(secretInStructuredKey(key));
   const result = parseStackConfig({
     cluster: entries.values[CLUSTER_KEY],
     deployments: entries.values[DEPLOYMENTS_KEY],
@@ -96,7 +101,37 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
     hasRegistryPassword: entries.values[REGISTRY_PASSWORD_KEY] !== undefined,
   });
   if (problems.length === 0) return result;
-  return { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)] };
+  // A key refused for holding a secret is not validated further: its problems would be about (and could quote) it.
+  const other = result.ok ? [] : result.problems.filter((p) => !secretStructured.some((k) => p.path.startsWith(k)));
+  return { ok: false, problems: [...problems, ...other] };
+}
+
+/**
+ * A Pulumi secret inside `rocm-vllm:cluster` or `rocm-vllm:deployments` (`pulumi config set --secret --path …`) is
+ * refused rather than carried: every value of these keys may reach a container's command or environment, the plan,
+ * the exported scripts and `rocm-vllm diff` in plaintext, and the program is only told that the key as a whole holds
+ * a secret (Pulumi marks a structured value secure when any value inside it is), not which value. The CLI sees the
+ * `secure:` entries, the program sees a secret key: both say the same line.
+ */
+function secretInStructuredKey(key: string): Problem {
+  return problem(
+    key,
+    new Hidden("secret, not shown"),
+    "holds a Pulumi secret (a secure: value set with pulumi config set --secret --path); rocm-vllm puts every value of this key in plaintext into container commands, the plan, the Pulumi state and exported scripts",
+    "remove the secure: value; secrets go in their own keys: pulumi config set --secret hfToken <token> (Hugging Face), pulumi config set --secret registryPassword <token> (registry login); SSH keys go in ssh-agent; see README.md § Secrets",
+  );
+}
+
+/**
+ * Whether a stack-file value is, or holds, an encrypted value: a mapping whose only key is `secure` with a string,
+ * as Pulumi writes them (pulumi/pulumi `sdk/go/common/resource/config/value.go`, `isSecureValue`/`hasSecureValue`).
+ */
+export function hasSecureValue(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasSecureValue);
+  if (value === null || typeof value !== "object") return false;
+  const entries = Object.entries(value);
+  if (entries.length === 1 && entries[0][0] === "secure" && typeof entries[0][1] === "string") return true;
+  return entries.some(([, v]) => hasSecureValue(v));
 }
 
 /** Validates config values already read (from YAML or from `pulumi.Config`). */
@@ -141,7 +176,7 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
         return problem(
           where,
           e.code,
-          `is not valid YAML: ${e.message.split("\n")[0]}`,
+          `is not valid YAML: ${displayText(e.message.split("\n")[0], 160)}`,
           "fix the YAML syntax at that line",
         );
       }),
@@ -152,7 +187,7 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
     // Aliases are resolved here: an unknown anchor or an alias bomb (yaml's maxAliasCount) throws a ReferenceError.
     root = doc.toJS();
   } catch (e) {
-    const message = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    const message = displayText(e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e), 160);
     return {
       ok: false,
       problems: [
@@ -183,11 +218,5 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
     // Pulumi gives un-namespaced keys the project's namespace.
     values[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = value;
   }
-  return parseStackEntries({
-    values,
-    isEncrypted: (key) => {
-      const v = values[key];
-      return typeof v === "object" && v !== null && "secure" in v;
-    },
-  });
+  return parseStackEntries({ values, isEncrypted: (key) => hasSecureValue(values[key]) });
 }

@@ -5,6 +5,8 @@
  * `planner/rules` and report through the same `Problem` type. Objects are strict, so a typo is an error, not a
  * silently ignored key.
  */
+import { isIPv4, isIPv6 } from "node:net";
+import { posix } from "node:path";
 import { z } from "zod";
 import { guide } from "../sources";
 
@@ -13,22 +15,76 @@ export const dnsLabel = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a DNS label: lower-case letters, digits and '-'");
 
-const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-const ipv6 = /^[0-9a-fA-F:]+$/;
 const hostname =
   /^(?=.{1,253}$)[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*$/;
 
-/** True for literal IPv4/IPv6 addresses (the only values vLLM, Ray and RCCL accept as a node address). */
+/**
+ * True for a literal IPv4 address: the only node address rocm-vllm writes into Ray (`--address`,
+ * `--node-ip-address`), vLLM (`--data-parallel-address`, `VLLM_HOST_IP`), RCCL, nginx upstreams and endpoint URLs.
+ */
 export function isIpAddress(value: string): boolean {
-  return ipv4.test(value) || (value.includes(":") && ipv6.test(value));
+  return isIPv4(value);
 }
 
-const host = z.string().refine((h) => isIpAddress(h) || hostname.test(h), "must be an IP address or a DNS host name");
-const ipAddress = z.string().refine(isIpAddress, "must be an IPv4 or IPv6 address");
+/**
+ * Why an IPv6 node address is refused as the data-plane address: every place that address is written is planned for
+ * IPv4 (`host:port` without brackets in Ray's `--address`, nginx `server`, `http://` endpoints), and Ray itself only
+ * gained IPv6 support through the work tracked in ray-project/ray#54660. `nodes[].host` is only used for SSH (and the
+ * Docker provider's `ssh://[…]`) and may be IPv6 when `ip` gives the IPv4 address.
+ */
+export const IPV6_DATA_PLANE =
+  "is an IPv6 address; rocm-vllm writes node addresses into Ray, vLLM, RCCL and nginx settings as IPv4 only (Ray IPv6: ray-project/ray#54660)";
+
+/** SSH address: IPv4, IPv6 (SSH only: then `ip` is required) or a DNS name. `:::` and other non-addresses are refused. */
+const host = z.string().refine((h) => isIPv4(h) || isIPv6(h) || hostname.test(h), {
+  message: "must be an IPv4 address, an IPv6 address or a DNS host name",
+  params: { fix: "write the node's SSH address, e.g. 10.0.0.11 or gpu-1.example.internal" },
+});
+const ipAddress = z
+  .string()
+  .refine((h) => !isIPv6(h), {
+    message: IPV6_DATA_PLANE,
+    abort: true,
+    params: { fix: "write the node's IPv4 address here (host may stay IPv6: it is used for SSH only)" },
+  })
+  .refine(isIPv4, { message: "must be an IPv4 address", params: { fix: "write an address such as 10.0.0.11" } });
+
+/**
+ * Longest free-text values. Each is far above any real value and far below Linux's limit for one argument
+ * (MAX_ARG_STRLEN, 131072 bytes: linux `include/uapi/linux/binfmts.h`), which the whole Ray head script — one
+ * `bash -c` argument holding the `vllm serve` argv — must stay under.
+ */
+export const MAX_LENGTH = {
+  /** Hugging Face limits a repository name to 96 characters, an organisation to 42; paths are longer. */
+  model: 512,
+  servedModelName: 256,
+  /** Docker: repository name ≤ 255, tag ≤ 128, digest 71. */
+  image: 512,
+  /** Linux PATH_MAX is 4096 bytes including the terminating NUL. */
+  path: 4095,
+  extraArgItem: 16384,
+  extraArgsTotal: 65536,
+  extraArgsItems: 256,
+  extraEnvValue: 16384,
+  extraEnvTotal: 65536,
+  extraEnvEntries: 256,
+} as const;
+
+/**
+ * A value `vllm serve` (or another program) gets after a flag: one starting with `-` would be read as a flag of its own
+ * (`servedModelName: --trust-remote-code`), so it is refused wherever a value is expected.
+ */
+const notAFlag = (s: z.ZodString) =>
+  s.refine((v) => !v.startsWith("-"), {
+    message: "must not start with '-': the program it is passed to would read it as a flag",
+    abort: true,
+    params: { fix: "write the value itself; flags go in extraArgs" },
+  });
 
 /** Docker image reference: repository with a tag or a digest. Restricted to characters that need no quoting. */
 const image = z
   .string()
+  .max(MAX_LENGTH.image, { abort: true })
   .regex(
     /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/,
     // abort: a reference that is not one is not also reported as unpinned.
@@ -38,12 +94,45 @@ const image = z
 
 const absolutePath = z
   .string()
+  .max(MAX_LENGTH.path, { abort: true })
   .regex(/^\/[\w.\-/]*$/, "must be an absolute path of letters, digits, '.', '_', '-', '/'")
   .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+
+/**
+ * Host directories the model cache must not be: it is mounted read-write into every container, so these would hand
+ * every container the host's system files, devices or other users' data. Whole trees: the Filesystem Hierarchy
+ * Standard 3.0's system directories (https://refspecs.linuxfoundation.org/FHS_3.0/fhs/ch03.html), the kernel's virtual
+ * file systems and Docker's own state; exactly: the root and the top-level directories that hold other things.
+ */
+const SYSTEM_TREES = [
+  "/bin",
+  "/boot",
+  "/dev",
+  "/etc",
+  "/lib",
+  "/lib32",
+  "/lib64",
+  "/libx32",
+  "/proc",
+  "/run",
+  "/sbin",
+  "/sys",
+  "/usr",
+  "/var/run",
+  "/var/lib/docker",
+];
+const SYSTEM_DIRS = ["/", "/home", "/media", "/mnt", "/opt", "/root", "/srv", "/tmp", "/var", "/var/lib", "/var/cache"];
+
+/** True for a system directory (or a path inside a system tree) that must not become a container's cache mount. */
+export function isSystemPath(path: string): boolean {
+  const p = posix.normalize(path).replace(/(.)\/+$/, "$1");
+  return SYSTEM_DIRS.includes(p) || SYSTEM_TREES.some((t) => p === t || p.startsWith(`${t}/`));
+}
 
 /** Hugging Face id (`org/name`) or an absolute path inside the model cache. */
 const modelRef = z
   .string()
+  .max(MAX_LENGTH.model, { abort: true })
   .refine(
     (m) => /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(m) || (/^\/[\w.\-/]+$/.test(m) && !m.split("/").includes("..")),
     "must be a Hugging Face id like org/name or an absolute path",
@@ -75,6 +164,8 @@ export const dtypes = ["auto", "float16", "bfloat16"] as const;
 export const kvCacheDtypes = ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] as const;
 export const cudagraphModes = ["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"] as const;
 export const quickReduceModes = ["NONE", "FP", "INT8", "INT6", "INT4"] as const;
+/** How an engine spanning nodes runs: chosen from the release (`auto`), on a Ray cluster, or vLLM's own multi-node mode. */
+export const executors = ["auto", "ray", "native"] as const;
 export const speculativeMethods = [
   "eagle",
   "eagle3",
@@ -138,8 +229,7 @@ export const clusterSchema = z.strictObject({
     .optional(),
   network: z
     .strictObject({
-      interface: z
-        .string()
+      interface: notAFlag(z.string())
         .regex(/^[a-zA-Z0-9_.:-]{1,15}$/, "must be a network interface name such as ens50f0np0")
         .optional(),
       rdma: z.boolean().default(false),
@@ -152,10 +242,17 @@ export const clusterSchema = z.strictObject({
     })
     .default({ rdma: false }),
   nodes: z.array(nodeSchema).min(1, "needs at least one node"),
-  modelCache: absolutePath.default("/data/huggingface"),
+  modelCache: absolutePath
+    .refine((p) => !isSystemPath(p), {
+      message: "is a system directory, and the model cache is mounted read-write into every container",
+      params: { fix: "use a directory of its own, such as /data/huggingface" },
+    })
+    .default("/data/huggingface"),
   debug: z.strictObject({ rccl: z.boolean().default(false) }).default({ rccl: false }),
   /** Check every node (devices, driver, Docker, disk, network) before pulling the image. */
   preflight: z.boolean().default(true),
+  /** Whether the image has Ray, for custom images; default: what the version table says of the release's images. */
+  imageHasRay: z.boolean().optional(),
 });
 
 /** Model shape for models outside the catalog, so memory can still be checked. */
@@ -173,13 +270,17 @@ export const modelInfoSchema = z.strictObject({
   mla: z.strictObject({ kvLoraRank: positiveInt, ropeHeadDim: positiveInt }).optional(),
 });
 
-const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an upper-case environment variable name");
+const totalLength = (values: readonly string[]) => values.reduce((n, v) => n + v.length, 0);
+
+const envName = z
+  .string()
+  .max(128, { abort: true })
+  .regex(/^[A-Z_][A-Z0-9_]*$/, "must be an upper-case environment variable name");
 
 export const deploymentSchema = z.strictObject({
   name: dnsLabel,
   model: modelRef,
-  servedModelName: z
-    .string()
+  servedModelName: notAFlag(z.string().max(MAX_LENGTH.servedModelName, { abort: true }))
     .regex(/^[\w./-]+$/, "must be letters, digits, '.', '_', '-', '/'")
     .optional(),
   modelInfo: modelInfoSchema.optional(),
@@ -193,8 +294,9 @@ export const deploymentSchema = z.strictObject({
       expert: z.boolean().default(false),
       /** `internal`: one API server, vLLM spreads requests over the ranks; `external`: one endpoint per rank. */
       dataLoadBalancing: z.enum(["internal", "external"]).default("internal"),
+      executor: z.enum(executors).default("auto"),
     })
-    .default({ tensor: 1, pipeline: 1, data: 1, expert: false, dataLoadBalancing: "internal" }),
+    .default({ tensor: 1, pipeline: 1, data: 1, expert: false, dataLoadBalancing: "internal", executor: "auto" }),
   profile: z.enum(profiles).default("balanced"),
   attention: z.enum(attentionChoices).default("auto"),
   aiter: z.boolean().default(true),
@@ -222,15 +324,39 @@ export const deploymentSchema = z.strictObject({
     })
     .optional(),
   port: z.number().int().min(1024).max(65535).default(8000),
-  extraArgs: z.array(z.string().regex(/^[^\n\r\0]*$/, "must be a single line")).default([]),
-  extraEnv: z.record(envName, z.string().regex(/^[^\n\r\0]*$/, "must be a single line")).default({}),
+  extraArgs: z
+    .array(
+      z
+        .string()
+        .max(MAX_LENGTH.extraArgItem, { abort: true })
+        .regex(/^[^\n\r\0]*$/, "must be a single line"),
+    )
+    .max(MAX_LENGTH.extraArgsItems)
+    .refine((args) => totalLength(args) <= MAX_LENGTH.extraArgsTotal, {
+      message: `must total at most ${MAX_LENGTH.extraArgsTotal} characters (vllm serve's arguments share one command line)`,
+    })
+    .default([]),
+  extraEnv: z
+    .record(
+      envName,
+      z
+        .string()
+        .max(MAX_LENGTH.extraEnvValue, { abort: true })
+        .regex(/^[^\n\r\0]*$/, "must be a single line"),
+    )
+    .refine((env) => Object.keys(env).length <= MAX_LENGTH.extraEnvEntries, {
+      message: `must have at most ${MAX_LENGTH.extraEnvEntries} variables`,
+    })
+    .refine((env) => totalLength(Object.entries(env).flat()) <= MAX_LENGTH.extraEnvTotal, {
+      message: `must total at most ${MAX_LENGTH.extraEnvTotal} characters`,
+    })
+    .default({}),
   weights: z
     .strictObject({
       /** Download the weights on every node in a one-shot container before serving (default: on when spanning nodes). */
       predownload: z.boolean().optional(),
       /** Commit or tag of the Hugging Face repository, so every node caches the same files. */
-      revision: z
-        .string()
+      revision: notAFlag(z.string())
         .regex(/^[\w.\-/]{1,100}$/, "must be a commit hash, tag or branch name")
         .optional(),
     })

@@ -14,6 +14,7 @@ import { gpuContainerRuntime, HF_CACHE_IN_CONTAINER } from "../rules/containerRu
 import { downloadsFromHub, weightsPolicy } from "../rules/dayTwo";
 import type { Decisions } from "../rules/decisions";
 import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } from "../rules/engineArgs";
+import { chooseExecutor } from "../rules/executor";
 import { applyExtraEnv, checkExtraArgs } from "../rules/extraOptions";
 import { rayVisibilityOptOut, refuseVisibilityOverrides } from "../rules/gpuVisibility";
 import { memoryBudget } from "../rules/memory";
@@ -85,7 +86,9 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     );
   }
   if (out.problems.length > 0) return undefined;
-  const kind = selectKind({ d, shape });
+  const multiNode = chooseExecutor(out, d, shape, version, cluster);
+  if (out.problems.length > 0) return undefined;
+  const kind = selectKind({ d, shape, multiNode });
 
   hipAndBlasEnv(out);
   out.setEnv("HF_HOME", HF_CACHE_IN_CONTAINER, "modelCache", fact("hugging-face-cache"));

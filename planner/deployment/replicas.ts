@@ -3,6 +3,7 @@
  * serving processes (instances) with their readiness gates, and the Ray clusters.
  */
 import { stampGeneration } from "../kinds/containers";
+import type { ReservedPort } from "../kinds/kind";
 import type { Decisions } from "../rules/decisions";
 import { type NodeSlots, placeReplica, replicaPort } from "../rules/placement";
 import { readinessScript } from "../scripts/launchScripts";
@@ -11,6 +12,7 @@ import type { Decided } from "./decide";
 
 export interface Replicas {
   containers: { node: string; spec: ContainerSpec }[];
+  reservedPorts: ReservedPort[];
   instances: InstancePlan[];
   rayClusters: RayClusterPlan[];
   readiness: ReadinessCheck[];
@@ -24,7 +26,7 @@ export function layOutReplicas(
   byName: ReadonlyMap<string, NodePlan>,
 ): Replicas {
   const { d, kind, servedModelName } = decided;
-  const result: Replicas = { containers: [], instances: [], rayClusters: [], readiness: [] };
+  const result: Replicas = { containers: [], reservedPorts: [], instances: [], rayClusters: [], readiness: [] };
   for (let replica = 0; replica < d.replicas; replica++) {
     const placement = placeReplica(out, d.name, replica, decided.shape, candidates);
     if (!placement) break;
@@ -37,6 +39,7 @@ export function layOutReplicas(
     if (kind.grouped && layout.containers.length > 1) stampGeneration(layout.containers.map((c) => c.spec));
     result.containers.push(...layout.containers);
     if (layout.rayCluster) result.rayClusters.push(layout.rayCluster);
+    result.reservedPorts.push(...(layout.reservedPorts ?? []));
     for (const s of layout.serving) {
       const endpoint = `http://${s.node.ip}:${s.port}`;
       result.instances.push({
@@ -66,6 +69,7 @@ export function layOutReplicas(
           container: s.container.name,
           servedModelName,
           timeoutSeconds: d.timeouts.readySeconds,
+          ranks: s.ranks,
         }),
       });
     }

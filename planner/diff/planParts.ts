@@ -111,7 +111,7 @@ export function planParts(plan: Plan | undefined, secrets: SecretFingerprints = 
 
 /** Argv of the `vllm serve` a container runs: its command, or for a Ray head its instance's argv (inside a script). */
 export function servingArgv(spec: ContainerSpec, d: DeploymentParts | undefined): readonly string[] | undefined {
-  if (spec.role === "serve" || spec.role === "dp-engine") return spec.command;
+  if (spec.role === "serve" || spec.role === "dp-engine" || spec.role === "headless-rank") return spec.command;
   if (spec.role === "ray-head") return d?.instances.find((i) => i.container === spec.name)?.argv;
   return undefined;
 }

@@ -37,6 +37,7 @@ export type ImpactAction =
   | "in place"
   | "restart serving process"
   | "re-form the Ray cluster"
+  | "re-form the native multi-node group"
   | "re-form the data-parallel group"
   | "start serving process"
   | "stop serving process"

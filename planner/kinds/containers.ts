@@ -8,7 +8,7 @@ import type { ContainerRuntime } from "../rules/containerRuntime";
 import { visibleDevices } from "../rules/gpuVisibility";
 import type { Shape } from "../rules/parallelism";
 import type { ContainerSpec } from "../types";
-import type { DeploymentContext } from "./kind";
+import type { DeploymentContext, ReplicaInput, ServingProcess } from "./kind";
 
 /** Entry point that launches every container: images such as `vllm/vllm-openai-rocm` set `ENTRYPOINT ["vllm","serve"]`. */
 export const CONTAINER_ENTRYPOINT = ["/usr/bin/env"];
@@ -88,4 +88,18 @@ export function deploymentContext(i: DeploymentContextInput): DeploymentContext 
 export function stampGeneration(specs: ContainerSpec[]): void {
   const hash = createHash("sha256").update(JSON.stringify(specs)).digest("hex").slice(0, 16);
   for (const spec of specs) spec.labels = sortedByKey({ ...spec.labels, [LABELS.generation]: hash });
+}
+
+/** The serving process of a replica that is one engine over its whole placement, with the API on its first node. */
+export function servedFromFirstNode(r: ReplicaInput, argv: string[], container: ContainerSpec): ServingProcess {
+  const [first] = r.placement;
+  return {
+    node: first.node,
+    port: r.port,
+    gpus: first.gpus,
+    placement: r.placement.map((p) => ({ node: p.node.name, gpus: p.gpus })),
+    argv,
+    container,
+    replica: r.index,
+  };
 }

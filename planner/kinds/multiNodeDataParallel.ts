@@ -5,6 +5,7 @@
  */
 import { dataParallelNodeArgs } from "../rules/parallelism";
 import { dpRpcPort } from "../rules/placement";
+import { servedFromFirstNode } from "./containers";
 import type { DeploymentKindModule } from "./kind";
 
 export const multiNodeDataParallel: DeploymentKindModule = {
@@ -34,17 +35,7 @@ export const multiNodeDataParallel: DeploymentKindModule = {
     });
     return {
       containers: nodes.map(({ node, spec }) => ({ node, spec })),
-      serving: [
-        {
-          node: first.node,
-          port: r.port,
-          gpus: first.gpus,
-          placement: r.placement.map((p) => ({ node: p.node.name, gpus: p.gpus })),
-          argv: nodes[0].argv,
-          container: nodes[0].spec,
-          replica: r.index,
-        },
-      ],
+      serving: [servedFromFirstNode(r, nodes[0].argv, nodes[0].spec)],
     };
   },
 };

@@ -7,6 +7,7 @@
  */
 import { flagAbsence, REMOVED_FLAGS, type VllmVersionSpec } from "../catalog/vllmVersions";
 import { suggest } from "../problems";
+import { displayValue } from "../redact";
 import type { Decisions } from "./decisions";
 
 /** Flags derived from config keys: set the key, not the flag. */
@@ -23,7 +24,11 @@ export const PLANNED_FLAGS: Record<string, string> = {
   "--data-parallel-rank": "parallelism.dataLoadBalancing",
   "--headless": "nodes",
   "--enable-expert-parallel": "parallelism.expert",
-  "--distributed-executor-backend": "parallelism",
+  "--distributed-executor-backend": "parallelism.executor",
+  "--nnodes": "parallelism.executor",
+  "--node-rank": "parallelism.executor",
+  "--master-addr": "parallelism.executor",
+  "--master-port": "parallelism.executor",
   "--quantization": "quantization",
   "--kv-cache-dtype": "kvCacheDtype",
   "--max-model-len": "maxModelLen",
@@ -49,14 +54,14 @@ const WIRING_ENV = new Set(["VLLM_HOST_IP", "HF_HOME", "RAY_ADDRESS"]);
 /**
  * `extraArgs` and `extraEnv` are plaintext everywhere: the plan, the Pulumi state, exported scripts, `docker inspect`.
  * A Hugging Face token has a secret of its own (`rocm-vllm:hfToken`), so these ways of passing one are refused; other
- * credentials are warned about. Values of either are never echoed in a problem or warning.
+ * credentials are warned about. Problems and warnings show values through `displayValue` (planner/redact.ts), which
+ * masks credentials.
  */
 const HF_TOKEN_FLAGS = new Set(["--hf-token"]);
 const HF_TOKEN_ENV = new Set(["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]);
 const CREDENTIAL_FLAGS = new Set(["--api-key"]);
 const CREDENTIAL_ENV = /(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|ACCESS_KEY)(_|$)/;
 const HF_TOKEN_FIX = "remove it and run: pulumi config set --secret hfToken <token>";
-const NOT_SHOWN = "(not shown)";
 
 /** An extraArgs element for a problem: `--flag=value` shows only the flag, the value may be a credential. */
 const shownArg = (arg: string) => (arg.includes("=") ? `${arg.split("=")[0]}=…` : arg);
@@ -66,15 +71,24 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
   const known = [...version.serveFlags];
   extraArgs.forEach((arg, i) => {
     if (!arg.startsWith("--")) return;
-    const flag = arg.split("=")[0];
+    // `--flag=value` and, refused below, `--flag value` written as one item.
+    const flag = arg.split(/[=\s]/)[0];
     const base = flag.startsWith("--no-") && version.serveFlags.has(`--${flag.slice(5)}`) ? `--${flag.slice(5)}` : flag;
     const key = PLANNED_FLAGS[base];
     if (HF_TOKEN_FLAGS.has(base)) {
       out.refuse(
         `.extraArgs[${i}]`,
-        NOT_SHOWN,
+        arg,
         `${base} would put the Hugging Face token in plaintext in the plan, the Pulumi state and exported scripts`,
         HF_TOKEN_FIX,
+      );
+    } else if (/^\s/.test(arg.slice(flag.length))) {
+      // CPython argparse `_parse_optional`: an argument with a space "was meant to be a positional".
+      out.refuse(
+        `.extraArgs[${i}]`,
+        arg,
+        `${base} and its value are one item: vllm serve gets them as one argument, which argparse reads as a positional and rejects ("unrecognized arguments")`,
+        `write them as two items ("${base}", "<value>") or as one "${base}=<value>"`,
       );
     } else if (CREDENTIAL_FLAGS.has(base)) {
       out.warn(
@@ -130,7 +144,7 @@ export function applyExtraEnv(out: Decisions, extraEnv: Record<string, string>):
     if (HF_TOKEN_ENV.has(name)) {
       out.refuse(
         `.extraEnv.${name}`,
-        NOT_SHOWN,
+        value,
         "would put the Hugging Face token in plaintext in the plan, the Pulumi state and exported scripts",
         HF_TOKEN_FIX,
       );
@@ -151,7 +165,7 @@ export function applyExtraEnv(out: Decisions, extraEnv: Record<string, string>):
     if (planned !== undefined && planned !== value) {
       out.warn(
         "extra-env-override",
-        `extraEnv.${name}=${value} overrides the planned ${name}=${planned}`,
+        `extraEnv.${name}=${displayValue(value, name)} overrides the planned ${name}=${displayValue(planned)}`,
         `.extraEnv.${name}`,
       );
     }

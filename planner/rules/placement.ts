@@ -82,5 +82,10 @@ export function checkReplicaPorts(out: Decisions, port: number, replicas: number
 }
 /** Ray GCS port of a Ray head (one Ray deployment per node: Ray deployments take whole nodes). */
 export const RAY_GCS_PORT = 6379;
+/**
+ * torch.distributed store port of a native multi-node replica, on its node 0 (vLLM's `--master-port` default; one
+ * replica per node, since replicas spanning nodes take whole nodes).
+ */
+export const NATIVE_MASTER_PORT = 29501;
 /** Data-parallel RPC port of a multi-node DP replica (vLLM docs example value, + replica). */
 export const dpRpcPort = (replica: number) => 13345 + replica;

@@ -11,7 +11,7 @@ import {
 } from "../catalog/vllmVersions";
 import { type ClusterConfig, type DeploymentConfig, isIpAddress } from "../config/schema";
 import { problem, suggest } from "../problems";
-import type { NodePlan, Problem, Warning } from "../types";
+import type { ContainerSpec, NodePlan, Problem, Warning } from "../types";
 
 const CLUSTER = "rocm-vllm:cluster";
 const DEPLOYMENTS = "rocm-vllm:deployments";
@@ -89,7 +89,10 @@ export function resolveVllmVersion(
   return { version, spec: found.spec };
 }
 
-/** Node names and addresses are unique; a DNS host needs an explicit `ip` for VLLM_HOST_IP, Ray and RCCL. */
+/**
+ * Node names and addresses are unique; a DNS or IPv6 host needs an explicit IPv4 `ip` for VLLM_HOST_IP, Ray, RCCL and
+ * nginx (see `IPV6_DATA_PLANE`).
+ */
 export function resolveNodes(cluster: ClusterConfig, problems: Problem[]): NodePlan[] {
   const seen = { name: new Map<string, number>(), host: new Map<string, number>(), ip: new Map<string, number>() };
   return cluster.nodes.map((n, i) => {
@@ -100,8 +103,10 @@ export function resolveNodes(cluster: ClusterConfig, problems: Problem[]): NodeP
         problem(
           `${path}.ip`,
           undefined,
-          `host ${n.host} is a DNS name; vLLM, Ray and RCCL need the node's IP`,
-          "add ip: <address other nodes reach>",
+          n.host.includes(":")
+            ? `host ${n.host} is an IPv6 address, used for SSH only; Ray, vLLM, RCCL and nginx need the node's IPv4 address`
+            : `host ${n.host} is a DNS name; vLLM, Ray and RCCL need the node's IP`,
+          "add ip: <IPv4 address other nodes reach>",
         ),
       );
     for (const [key, value] of [
@@ -170,6 +175,11 @@ export function checkDeploymentRefs(
   });
 }
 
+/** The config key a container's ports come from: the deployment's `port`, or its `loadBalancer.port`. */
+export function portConfigPath(c: ContainerSpec, deploymentIndex: ReadonlyMap<string, number>): string {
+  return `${DEPLOYMENTS}[${deploymentIndex.get(c.deployment)}].${c.role === "load-balancer" ? "loadBalancer.port" : "port"}`;
+}
+
 /** Two containers on one host (host networking) must not listen on the same port. */
 export function checkPortClashes(
   nodes: readonly NodePlan[],
@@ -187,7 +197,7 @@ export function checkPortClashes(
         }
         problems.push(
           problem(
-            `${DEPLOYMENTS}[${deploymentIndex.get(c.deployment)}].${c.role === "load-balancer" ? "loadBalancer.port" : "port"}`,
+            portConfigPath(c, deploymentIndex),
             port,
             `port ${port} on node ${node.name} is used by both ${other.container} (${other.deployment}) and ${c.name} (${c.deployment}) (host networking)`,
             "give the deployments ports that do not overlap (replicas use port, port+1, …)",

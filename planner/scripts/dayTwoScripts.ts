@@ -15,6 +15,8 @@ export interface PreflightInput {
   weightsGiB: number;
   /** Oldest Docker Engine accepted, `major.minor`. */
   minDocker: [number, number];
+  /** Ports a planned container binds that no other process may hold (free, or held by that container). */
+  ports?: { port: number; container: string; purpose: string }[];
 }
 
 /** Checks in words, in the order `preflightScript` runs them. */
@@ -28,7 +30,27 @@ export function preflightChecks(i: PreflightInput): string[] {
     `${i.weightsGiB} GiB free under ${i.modelCache} for weights`,
     i.interface ? `interface ${i.interface} exists and carries ${i.ip}` : `an interface carries ${i.ip}`,
     ...(i.rdma ? ["/dev/infiniband exists (RDMA)"] : []),
+    ...(i.ports ?? []).map((p) => `port ${p.port} free or held by ${p.container} (${p.purpose})`),
     "curl is installed (readiness gate)",
+  ];
+}
+
+/**
+ * Listening TCP ports are read from /proc/net/tcp{,6} (no ss/netstat needed); with host networking the containers'
+ * sockets are the host's. A port in use passes only while its planned container runs (a redeploy).
+ */
+function portChecks(ports: NonNullable<PreflightInput["ports"]>): string[] {
+  if (ports.length === 0) return [];
+  return [
+    'listening() { awk -v p="$(printf \':%04X\' "$1")" \'$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }\' /proc/net/tcp /proc/net/tcp6 2>/dev/null; }',
+    ...ports.flatMap((p) => {
+      const name = shellQuote(p.container);
+      return [
+        `if ! listening ${p.port}; then ok "port ${p.port} free"`,
+        `elif [ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" = true ]; then ok ${shellQuote(`port ${p.port} held by ${p.container}`)}`,
+        `else bad ${shellQuote(`port ${p.port} is in use by a process outside the plan; ${p.container} needs it (${p.purpose})`)}; fi`,
+      ];
+    }),
   ];
 }
 
@@ -75,6 +97,7 @@ export function preflightScript(i: PreflightInput): string {
           'if [ -d /dev/infiniband ]; then ok "/dev/infiniband present"; else bad "/dev/infiniband missing but network.rdma is true"; fi',
         ]
       : []),
+    ...portChecks(i.ports ?? []),
     'if command -v curl >/dev/null 2>&1; then ok "curl present"; else bad "curl missing: the readiness gate needs it"; fi',
     'exit "$fail"',
     "",

@@ -97,6 +97,14 @@ export interface ReadinessScriptInput {
   container: string;
   servedModelName: string;
   timeoutSeconds: number;
+  /** Nodes of an engine spanning nodes whose ranks meet at this one, by node rank (named when the gate fails). */
+  ranks?: { node: string; ip: string; container: string }[];
+}
+
+/** Names the nodes of an engine by node rank: node 0 waits for every other rank, so a missing one stalls it. */
+function ranksLine(deployment: string, ranks: NonNullable<ReadinessScriptInput["ranks"]>): string {
+  const listed = ranks.map((r, k) => `node rank ${k} = ${r.node} (${r.ip}, container ${r.container})`).join("; ");
+  return `rocm-vllm: ${deployment} is one engine over ${ranks.length} nodes and serves only once every node rank has joined node rank 0: ${listed}`;
 }
 
 /** Restarts after which the readiness gate stops waiting: the container is crash-looping, not loading. */
@@ -125,6 +133,7 @@ export function readinessScript(i: ReadinessScriptInput): string {
     "fail_with_log() {",
     `  echo ${shellQuote(`rocm-vllm: ${i.deployment} on ${i.node} (container ${i.container})`)} "$1; last log lines:" >&2`,
     `  docker logs --tail 40 ${name} 2>&1 | sed 's/^/  /' >&2`,
+    ...(i.ranks ? [`  echo ${shellQuote(ranksLine(i.deployment, i.ranks))} >&2`] : []),
     "  exit 1",
     "}",
     "while :; do",

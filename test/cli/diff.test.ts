@@ -151,7 +151,9 @@ describe("rocm-vllm diff --base <git-ref>", () => {
         "stacks/Pulumi.llama8b-packed.yaml",
       ]);
       expect(stacks[0].summary).toMatch(/^mla-0 added; deepseek-r1: added on 1 node \(model load\); 1 image pull$/);
-      expect(stacks[1].summary).toBe("llama405b: re-form Ray cluster on 2 nodes (model reload); 0 image pulls");
+      expect(stacks[1].summary).toBe(
+        "llama405b: re-form native multi-node group on 2 nodes (model reload); 0 image pulls",
+      );
       expect(stacks[2].summary).toBe("pack-0 removed; llama8b: removed from 1 node; 0 image pulls");
       const text = run([], { base: "HEAD" }, dir);
       expect(text.stdout).toContain("stacks/Pulumi.llama405b-2node.yaml (HEAD → working tree)\n");

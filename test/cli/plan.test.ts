@@ -29,6 +29,9 @@ describe("rocm-vllm plan", () => {
     expect(r.stdout).toContain("gates       readiness (/health, /v1/models, 3600s), then one completion per instance");
     expect(r.stdout).toContain("rocm-vllm-llama405b-weights  one-shot weights after image · secrets HF_TOKEN");
     expect(r.stdout).toMatch(/preflight {3}\/dev\/kfd exists .* interface ens50f0np0 exists and carries 10\.0\.0\.12/);
+    expect(r.stdout).toContain(
+      "native      node rank 0 node-a serves and holds the store at 10.0.0.11:29501; headless node ranks 1 node-b",
+    );
   });
   it("--json prints one object with nodes, deployments and warnings", () => {
     const r = cli("plan", "stacks/Pulumi.llama405b-2node.yaml", "--json");

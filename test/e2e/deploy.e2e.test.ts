@@ -1,7 +1,7 @@
 /**
  * `rocm-vllm export` end to end: the exported scripts, unchanged, against real Docker Engines on simulated hosts with
- * their own addresses (see globalSetup.ts), running the test image whose `ray` and `vllm` are stand-ins
- * (test/e2e/standins). Every scenario starts from hosts without containers and has its own time limit.
+ * their own addresses (see globalSetup.ts), running the test images whose `vllm` (and, in the Ray image, `ray`) are
+ * stand-ins (test/e2e/standins). Every scenario starts from hosts without containers and has its own time limit.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -16,6 +16,8 @@ import {
   docker,
   E2E_IMAGE,
   E2E_NGINX_IMAGE,
+  E2E_RAY_IMAGE,
+  E2E_RAY_VLLM_VERSION,
   E2E_VLLM_VERSION,
   exportStack,
   HOSTS,
@@ -112,11 +114,29 @@ beforeEach(async () => {
 afterAll(removeExports);
 
 describe("the test stacks", () => {
-  it("run the image, vLLM release and balancer image the test built", async () => {
-    for (const stack of ["e2e-2node", "e2e-2node-short", "e2e-packed", "e2e-dp", "e2e-preflight"]) {
+  it("run the images, vLLM releases and balancer image the test built: Ray only where the image has it", async () => {
+    const ray = { image: E2E_RAY_IMAGE, version: E2E_RAY_VLLM_VERSION };
+    const native = { image: E2E_IMAGE, version: E2E_VLLM_VERSION };
+    const stacks = {
+      "e2e-2node": ray,
+      "e2e-2node-short": ray,
+      "e2e-native": native,
+      "e2e-native-short": native,
+      "e2e-packed": native,
+      "e2e-dp": native,
+      "e2e-dp-external": native,
+      "e2e-preflight": native,
+    };
+    expect(Object.keys(stacks).sort()).toEqual(
+      readdirSync(join(__dirname, "stacks"))
+        .map((f) => f.replace(/^Pulumi\.|\.yaml$/g, ""))
+        .sort(),
+    );
+    for (const [stack, expected] of Object.entries(stacks)) {
       const plan = await planOf(stack);
-      expect(plan.cluster.image).toBe(E2E_IMAGE);
-      expect(plan.cluster.vllmVersion).toBe(E2E_VLLM_VERSION);
+      expect(plan.cluster.image).toBe(expected.image);
+      expect(plan.cluster.vllmVersion).toBe(expected.version);
+      for (const d of plan.deployments) expect(d.kind === "ray").toBe(expected === ray);
       for (const n of plan.nodes) {
         expect(Object.values(HOSTS)).toContain(n.host);
         for (const s of n.services) expect(s.image).toBe(E2E_NGINX_IMAGE);
@@ -126,7 +146,8 @@ describe("the test stacks", () => {
 });
 
 describe("the stand-ins", () => {
-  const standin = (...cmd: string[]) =>
+  const standin = (...cmd: string[]) => standinIn(E2E_IMAGE, ...cmd);
+  const standinIn = (image: string, ...cmd: string[]) =>
     run(
       "docker",
       [
@@ -142,11 +163,28 @@ describe("the stand-ins", () => {
         "/dev/dri",
         "--entrypoint",
         "/usr/bin/env",
-        E2E_IMAGE,
+        image,
         ...cmd,
       ],
       { timeoutMs: 60_000 },
     );
+
+  it("the main test image has no Ray at all, like official vLLM images from 0.18.0; the Ray image has it", async () => {
+    const noRay = await standin("sh", "-c", "command -v ray; python3 -c 'import ray' 2>&1");
+    expect(noRay.code).not.toBe(0);
+    expect(noRay.stdout).toContain("No module named 'ray'");
+    const withRay = await standinIn(E2E_RAY_IMAGE, "sh", "-c", "command -v ray && python3 -c 'import ray'");
+    expect(withRay.code, withRay.output).toBe(0);
+  });
+
+  it("vllm serve rejects the native multi-node flags on a release without them, and --headless on its own", async () => {
+    const old = await standinIn(E2E_RAY_IMAGE, "vllm", "serve", "org/model", "--nnodes", "2", "--node-rank", "0");
+    expect(old.code).toBe(2);
+    expect(old.stdout).toContain("unrecognized arguments: --nnodes 2 --node-rank 0");
+    const headless = await standin("vllm", "serve", "org/model", "--headless");
+    expect(headless.code).toBe(1);
+    expect(headless.stdout).toContain("--headless needs --data-parallel-size > 1 or --nnodes > 1");
+  });
 
   it("vllm serve rejects flags its release does not have, like argparse", async () => {
     const typo = await standin("vllm", "serve", "org/model", "--tensor-parallel-sise", "8");
@@ -159,7 +197,8 @@ describe("the stand-ins", () => {
   });
 
   it("vllm serve on Ray refuses to serve while the cluster has fewer GPUs than TP x PP", async () => {
-    const r = await standin(
+    const r = await standinIn(
+      E2E_RAY_IMAGE,
       "VLLM_STANDIN_RAY_WAIT_SECONDS=3",
       "bash",
       "-c",
@@ -380,6 +419,122 @@ describe("rocm-vllm export on simulated hosts", () => {
     );
     expect(ready.stderr).toContain(
       "Ray cluster incomplete after 10s: 1/2 nodes, 8/16 GPUs; missing: gpu-b (10.77.0.12)",
+    );
+    expect(ready.ms).toBeLessThan(60_000);
+  }, 120_000);
+
+  it("two-node TP8 x PP2 natively, without Ray: node rank 0 serves once the headless rank joined; a redeploy re-forms both", async () => {
+    const plan: Plan = await planOf("e2e-native");
+    expect(plan.deployments[0]?.kind).toBe("native-multi-node");
+    const dir = await exportStack("e2e-native");
+    const secrets = { HF_TOKEN: "hf_e2e_native" };
+    const first = await runScript(dir, "deploy.sh", secrets, 150_000);
+    expect(first.code, first.output).toBe(0);
+    expect(first.output).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
+    expect(first.output).toContain("rocm-vllm: smoke test of llama405b on port 8000 passed");
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
+    for (const node of plan.nodes) {
+      for (const spec of node.containers) await expectAsPlanned(simHost(plan, node.name), spec, first.output, secrets);
+    }
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-llama405b"]);
+    expect(await containerNames("h2")).toEqual(["rocm-vllm-llama405b-rank1"]);
+
+    // Rank 0 waited for the other node at its own address, then served; the headless rank never serves HTTP.
+    const rank0 = await docker("h1", "logs", "rocm-vllm-llama405b");
+    expect(rank0).toContain("node rank 1 (ranks 8-15) joined from 10.77.0.12 (VLLM_HOST_IP=10.77.0.12, 8 GPUs)");
+    expect(rank0).toContain("all 16 ranks of 2 nodes joined at 10.77.0.11:29501; this node holds ranks 0-7");
+    expect(rank0.indexOf("all 16 ranks")).toBeLessThan(rank0.indexOf("Starting vLLM API server"));
+    const rank1 = await docker("h2", "logs", "rocm-vllm-llama405b-rank1");
+    expect(rank1).toContain(
+      "Launching vLLM (v0.11.1) headless multiproc executor, with head node address 10.77.0.11:29501 for torch.distributed process group.",
+    );
+    expect(rank1).toContain("this node holds ranks 8-15");
+    expect(rank1).not.toContain("Starting vLLM API server");
+    // No Ray anywhere: not in the image, not in the containers' commands.
+    const ray = await run("docker", [
+      "-H",
+      `unix://${STATE}/hosts/h1/docker.sock`,
+      "exec",
+      "rocm-vllm-llama405b",
+      "sh",
+      "-c",
+      "command -v ray",
+    ]);
+    expect(ray.code).not.toBe(0);
+    for (const n of plan.nodes) for (const c of n.containers) expect(c.command.join(" ")).not.toContain("ray");
+
+    // A second deploy replaces both ranks (one group, one generation) and they meet again.
+    const before = [
+      (await inspect("h1", "rocm-vllm-llama405b")).Id,
+      (await inspect("h2", "rocm-vllm-llama405b-rank1")).Id,
+    ];
+    const second = await runScript(dir, "deploy.sh", secrets, 150_000);
+    expect(second.code, second.output).toBe(0);
+    const after = [
+      (await inspect("h1", "rocm-vllm-llama405b")).Id,
+      (await inspect("h2", "rocm-vllm-llama405b-rank1")).Id,
+    ];
+    expect(after[0]).not.toBe(before[0]);
+    expect(after[1]).not.toBe(before[1]);
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
+  }, 360_000);
+
+  it("a headless rank started before node rank 0 keeps retrying, and joins once rank 0 appears, without restarting", async () => {
+    const plan = await planOf("e2e-native");
+    const dir = await exportStack("e2e-native");
+    const secrets = { HF_TOKEN: "hf_e2e_headless_first" };
+
+    const headless = await onNode("gpu-b", HOSTS.h2, nodeScriptInput(dir, "gpu-b", "up", secrets));
+    expect(headless.code, headless.output).toBe(0);
+    await waitFor(
+      "the headless rank to retry an absent node rank 0",
+      async () => {
+        const log = (
+          await run("docker", ["-H", `unix://${STATE}/hosts/h2/docker.sock`, "logs", "rocm-vllm-llama405b-rank1"])
+        ).output;
+        return log.includes("The client socket has failed to connect to [10.77.0.11]:29501") ? log : undefined;
+      },
+      45_000,
+    );
+    const waiting = await inspect("h2", "rocm-vllm-llama405b-rank1");
+
+    const rank0 = await onNode("gpu-a", HOSTS.h1, nodeScriptInput(dir, "gpu-a", "up", secrets));
+    expect(rank0.code, rank0.output).toBe(0);
+    const check = plan.deployments[0]?.readiness[0];
+    if (!check) throw new Error("no readiness check");
+    const ready = await onNode(check.node, check.host, check.script, 150_000);
+    expect(ready.code, ready.output).toBe(0);
+    expect(ready.stdout).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
+
+    const joined = await inspect("h2", "rocm-vllm-llama405b-rank1");
+    expect(joined.Id).toBe(waiting.Id);
+    expect(joined.RestartCount).toBe(0);
+    expect(joined.State.StartedAt).toBe(waiting.State.StartedAt);
+    expect(await docker("h2", "logs", "rocm-vllm-llama405b-rank1")).toContain("this node holds ranks 8-15");
+  }, 240_000);
+
+  it("node rank 0 alone times out naming the missing node rank, and readiness fails naming its node", async () => {
+    const plan = await planOf("e2e-native-short");
+    const dir = await exportStack("e2e-native-short");
+    const rank0 = await onNode("gpu-a", HOSTS.h1, nodeScriptInput(dir, "gpu-a", "up", { HF_TOKEN: "hf_e2e_alone" }));
+    expect(rank0.code, rank0.output).toBe(0);
+
+    const check = plan.deployments[0]?.readiness[0];
+    if (!check) throw new Error("no readiness check");
+    expect(check.timeoutSeconds).toBe(30);
+    const ready = await onNode(check.node, check.host, check.script, 90_000);
+    expect(ready.code).toBe(1);
+    expect(ready.stderr).toMatch(
+      /rocm-vllm: llama405b on gpu-a \(container rocm-vllm-llama405b\) (not ready after 30s|crashed and restarted \d+ times)/,
+    );
+    expect(ready.stderr).toContain(
+      "torch.distributed.DistStoreError: Timed out after 10 seconds waiting for clients. 8/16 clients joined.",
+    );
+    expect(ready.stderr).toContain(
+      "missing node rank 1 (ranks 8-15): no vllm serve --node-rank 1 reached 10.77.0.11:29501",
+    );
+    expect(ready.stderr).toContain(
+      "node rank 0 = gpu-a (10.77.0.11, container rocm-vllm-llama405b); node rank 1 = gpu-b (10.77.0.12, container rocm-vllm-llama405b-rank1)",
     );
     expect(ready.ms).toBeLessThan(60_000);
   }, 120_000);

@@ -6,12 +6,14 @@
  * for the fields and the provider source). A difference would replace the container on every `pulumi up`; the test
  * names the field. Jobs (weight downloads, benchmarks) are commands, not containers the provider keeps.
  */
+import { readdirSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Plan } from "../../planner/types";
 import { CONTAINER, NODE_COMMAND, readStackFile, runProgram } from "../support/pulumiMocks";
 import { createBody, driftedFields, type InspectJson, readState } from "./providerModel";
-import { docker, E2E, HOSTS, type HostName, planOf, STATE } from "./support";
+import { cli, docker, E2E, HOSTS, type HostName, planOf, ROOT, STATE } from "./support";
 
 /** Calls a simulated host's Docker Engine API on its socket, at the version the provider negotiates with it. */
 function api(host: HostName, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
@@ -38,7 +40,11 @@ function api(host: HostName, method: string, path: string, body?: unknown): Prom
   });
 }
 
-const STACKS = ["e2e-2node", "e2e-packed", "e2e-dp", "e2e-dp-external"];
+/** Every e2e test stack: between them they run every kind of long-running container (checked below). */
+const STACKS = readdirSync(join(E2E, "stacks"))
+  .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+  .filter((s): s is string => s !== undefined)
+  .sort();
 const created: { host: HostName; id: string }[] = [];
 
 afterAll(async () => {
@@ -94,12 +100,23 @@ describe("the Docker provider reads back exactly what the program registers", ()
     }, 120_000);
   }
 
-  it("covers every long-running container role the plans produce", async () => {
-    const roles = new Set<string>();
-    for (const stack of STACKS) {
-      for (const n of (await planOf(stack)).nodes) for (const c of [...n.containers, ...n.services]) roles.add(c.role);
-    }
-    expect([...roles].sort()).toEqual(["dp-engine", "load-balancer", "ray-head", "ray-worker", "serve"]);
+  it("covers every kind of long-running container the example stacks run", async () => {
+    const roles = async (files: string[]) => {
+      const out = new Set<string>();
+      for (const file of files) {
+        const r = await cli("plan", "--json", file);
+        if (r.code !== 0) throw new Error(`plan ${file}: ${r.stderr}`);
+        for (const n of (JSON.parse(r.stdout) as Plan).nodes) {
+          for (const c of [...n.containers, ...n.services]) out.add(c.role);
+        }
+      }
+      return [...out].sort();
+    };
+    const examples = join(ROOT, "stacks");
+    const exampleRoles = await roles(readdirSync(examples).map((f) => join(examples, f)));
+    const checked = await roles(STACKS.map((s) => join(E2E, "stacks", `Pulumi.${s}.yaml`)));
+    expect(exampleRoles.length).toBeGreaterThan(2);
+    expect(checked).toEqual(expect.arrayContaining(exampleRoles));
   });
 
   it("would catch the daemon's own additions (label=disable with host IPC) if the plan left them out", async () => {

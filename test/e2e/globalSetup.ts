@@ -5,8 +5,9 @@
  *    system of the test image (minutes on the first run of a machine, instant afterwards);
  * 2. leftovers of an interrupted earlier run are removed (sim-hosts.sh down only touches what it recorded);
  * 3. two simulated hosts come up, each with its own address, network namespace, dockerd and sshd, plus stand-in GPU
- *    device nodes; the test image (cached base + stand-in ray/vllm) is imported into each daemon under the stacks'
- *    names; an ssh-agent holds the client key (its pid is recorded, so `sim-hosts.sh down` stops it too).
+ *    device nodes; the test images (cached base + stand-in vllm, one also with the stand-in ray) are imported into
+ *    each daemon under the stacks' names; an ssh-agent holds the client key (its pid is recorded, so
+ *    `sim-hosts.sh down` stops it too).
  *
  * The returned teardown removes everything again. If vitest is killed before it can run it (CI's `timeout`), a
  * detached reaper (`sim-hosts.sh reap`) notices this process is gone and removes everything instead.
@@ -15,7 +16,18 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { E2E, E2E_IMAGE, E2E_NGINX_IMAGE, E2E_VLLM_VERSION, GPUS_PER_HOST, HOSTS, run, SIM_HOSTS } from "./support";
+import {
+  E2E,
+  E2E_IMAGE,
+  E2E_NGINX_IMAGE,
+  E2E_RAY_IMAGE,
+  E2E_RAY_VLLM_VERSION,
+  E2E_VLLM_VERSION,
+  GPUS_PER_HOST,
+  HOSTS,
+  run,
+  SIM_HOSTS,
+} from "./support";
 
 const RUN_ID = `${process.pid}-${randomBytes(4).toString("hex")}`;
 
@@ -68,17 +80,20 @@ export default function setup(): () => Promise<void> {
     step("start an ssh-agent holding the client key", SIM_HOSTS, ["agent"], 30_000);
     const tar = join(work, "image.tar");
     step(
-      "build the test image (cached base + stand-ins)",
+      `build the test image of vLLM ${E2E_VLLM_VERSION} without Ray (cached base + stand-in vllm)`,
       join(E2E, "build-image.sh"),
-      [E2E_VLLM_VERSION, tar],
+      ["--without-ray", E2E_VLLM_VERSION, tar],
       15 * 60_000,
     );
+    step("import it into every daemon", SIM_HOSTS, ["load-image", tar, E2E_IMAGE, E2E_NGINX_IMAGE], 300_000);
+    const rayTar = join(work, "image-ray.tar");
     step(
-      "import the test image into every daemon",
-      SIM_HOSTS,
-      ["load-image", tar, E2E_IMAGE, E2E_NGINX_IMAGE],
-      300_000,
+      `build the test image of vLLM ${E2E_RAY_VLLM_VERSION} with Ray (cached base + stand-in vllm and ray)`,
+      join(E2E, "build-image.sh"),
+      [E2E_RAY_VLLM_VERSION, rayTar],
+      15 * 60_000,
     );
+    step("import it into every daemon", SIM_HOSTS, ["load-image", rayTar, E2E_RAY_IMAGE], 300_000);
   } catch (e) {
     stopReaper();
     down();

@@ -20,9 +20,15 @@ export type HostName = keyof typeof HOSTS;
 /** GPUs (render nodes) of every simulated host. */
 export const GPUS_PER_HOST = 8;
 
-/** What the test image pretends to be; the test stacks name these images (checked by a test). */
+/**
+ * What the test images pretend to be; the test stacks name these images (checked by a test). The main image is vLLM
+ * 0.11.1 WITHOUT Ray (a regression to the Ray path fails loudly there); the Ray image is vLLM 0.11.0, whose images
+ * ship Ray and run it across nodes (0.11.1 cannot: vllm#28997).
+ */
 export const E2E_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.1_e2e";
 export const E2E_VLLM_VERSION = "0.11.1";
+export const E2E_RAY_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.0_e2e";
+export const E2E_RAY_VLLM_VERSION = "0.11.0";
 export const E2E_NGINX_IMAGE = "rocm-vllm-e2e/nginx:bookworm";
 
 export const stackFile = (name: string) => join(E2E, "stacks", `Pulumi.${name}.yaml`);
@@ -34,6 +40,11 @@ export interface RunResult {
   /** stdout and stderr interleaved as they arrived. */
   output: string;
   ms: number;
+  /**
+   * Errors of the pipes to and from the command (`EPIPE` when it exits without reading all of its input), recorded
+   * instead of thrown: an unhandled stream error would crash the test worker and fail a run whose tests all passed.
+   */
+  streamErrors: string[];
 }
 
 export interface RunOptions {
@@ -88,14 +99,16 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     let stdout = "";
     let stderr = "";
     let output = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      output += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-      output += d.toString();
-    });
+    const streamErrors: string[] = [];
+    for (const [name, stream] of [
+      ["stdin", child.stdin],
+      ["stdout", child.stdout],
+      ["stderr", child.stderr],
+    ] as const) {
+      stream.on("error", (e: NodeJS.ErrnoException) => {
+        streamErrors.push(`${name}: ${e.code ?? e.message}`);
+      });
+    }
     const timer = setTimeout(() => {
       output += `\n[e2e] killed after ${opts.timeoutMs} ms\n`;
       if (pgid !== undefined) {
@@ -106,14 +119,31 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
         }
       }
     }, opts.timeoutMs ?? 120_000);
+    // Resolved once the command has exited and its stdin is closed: an EPIPE on stdin can come after the exit.
+    let pending = 2;
+    let exitCode: number | null = null;
+    const settle = () => {
+      if (--pending > 0) return;
+      clearTimeout(timer);
+      if (pgid !== undefined) running.delete(pgid);
+      resolve({ code: exitCode, stdout, stderr, output, ms: Date.now() - started, streamErrors });
+    };
+    child.stdin.on("close", settle);
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      output += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      output += d.toString();
+    });
     child.on("error", (e) => {
       clearTimeout(timer);
       reject(e);
     });
     child.on("close", (code) => {
-      clearTimeout(timer);
-      if (pgid !== undefined) running.delete(pgid);
-      resolve({ code, stdout, stderr, output, ms: Date.now() - started });
+      exitCode = code;
+      settle();
     });
     child.stdin.end(opts.input ?? "");
   });

@@ -4,10 +4,11 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseBenchmarkResult } from "../../planner/scripts/dayTwoScripts";
+import { parseBenchmarkResult, preflightScript } from "../../planner/scripts/dayTwoScripts";
 import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "rv-day2-"));
@@ -47,6 +48,7 @@ describe("preflight", () => {
       "757 GiB free under /data/huggingface for weights",
       "interface ens50f0np0 exists and carries 10.0.0.11",
       "/dev/infiniband exists (RDMA)",
+      "port 29501 free or held by rocm-vllm-llama70b (torch.distributed store of llama70b, where its node ranks meet)",
       "curl is installed (readiness gate)",
     ]);
     expect(pf?.script).toContain("grep -qF ' 10.0.0.11/'");
@@ -70,6 +72,49 @@ describe("preflight", () => {
     // The interface check prints two lines (present, carries the address); every other check one.
     expect(lines).toHaveLength((preflight?.checks.length ?? 0) + 1);
     for (const line of lines) expect(line).toMatch(/^rocm-vllm preflight node-a: (ok|FAIL): /);
+  });
+});
+
+describe("preflight of a native multi-node group", () => {
+  it("checks node 0's master port: free, or held by its own rank 0 container, else FAIL naming what needs it", async () => {
+    const plan = planOk(twoNodes, [llama405]);
+    expect(plan.deployments[0].kind).toBe("native-multi-node");
+    expect(plan.nodes[0].preflight?.checks).toContain(
+      "port 29501 free or held by rocm-vllm-llama70b (torch.distributed store of llama70b, where its node ranks meet)",
+    );
+    expect(plan.nodes[1].preflight?.checks.some((c) => c.startsWith("port "))).toBe(false);
+    expect(shellcheck(plan.nodes[0].preflight?.script ?? "")).toBe("");
+
+    // The same check against a real listener on a free port, with a stand-in docker saying whether the container runs.
+    const server = net.createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const port = (server.address() as net.AddressInfo).port;
+    const script = preflightScript({
+      node: "n",
+      ip: "127.0.0.1",
+      gpus: 0,
+      rdma: false,
+      modelCache: "/",
+      imageGiB: 0,
+      weightsGiB: 0,
+      minDocker: [0, 0],
+      ports: [{ port, container: "rank0", purpose: "the store" }],
+    });
+    const bin = mkdtempSync(join(tmpdir(), "rv-fake-docker-"));
+    const run = (running: boolean) => {
+      writeFileSync(join(bin, "docker"), `#!/bin/sh\necho ${running}\n`, { mode: 0o755 });
+      const r = spawnSync("sh", ["-c", script], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin` } });
+      return `${r.stdout}${r.stderr}`.split("\n").filter((l) => l.includes(`port ${port}`));
+    };
+    try {
+      expect(run(false)).toEqual([
+        `rocm-vllm preflight n: FAIL: port ${port} is in use by a process outside the plan; rank0 needs it (the store)`,
+      ]);
+      expect(run(true)).toEqual([`rocm-vllm preflight n: ok: port ${port} held by rank0`]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    expect(run(false)).toEqual([`rocm-vllm preflight n: ok: port ${port} free`]);
   });
 });
 

@@ -65,15 +65,15 @@ describe("planDiff: changed settings", () => {
     expect(d.changes).toEqual([
       { path: "rocm-vllm:cluster.nodes[1]", before: null, after: { name: "node-c", host: "10.0.0.13", gpus: 8 } },
     ]);
-    // The deployment uses all nodes in order, so its Ray worker moves from node-b to node-c.
+    // The deployment uses all nodes in order, so its headless rank moves from node-b to node-c.
     expect(d.impact.filter((i) => i.action !== "no change").map((i) => `${i.target}: ${i.action}`)).toEqual([
       "node-c: node added",
       "node-b: release image",
       "node-b: re-run preflight checks",
-      "llama405b@node-a: re-form the Ray cluster",
-      "llama405b@node-c: re-form the Ray cluster",
+      "llama405b@node-a: re-form the native multi-node group",
+      "llama405b@node-c: re-form the native multi-node group",
       "llama405b@node-c: run weights download",
-      "llama405b@node-b: re-form the Ray cluster",
+      "llama405b@node-b: re-form the native multi-node group",
       "llama405b@node-b: drop weights download",
     ]);
   });

@@ -209,6 +209,42 @@ describe("invariants of every plan built from a valid config", () => {
     );
   });
 
+  it("runs an engine spanning nodes as one group: Ray where the release runs it across nodes, else native ranks meeting at node 0", () => {
+    const kinds = new Set<string>();
+    fc.assert(
+      fc.property(validStackArb, (stack) => {
+        const plan = planValid(stack);
+        const byName = new Map(plan.nodes.map((n) => [n.name, n]));
+        for (const d of plan.deployments.filter((x) => x.kind === "ray" || x.kind === "native-multi-node")) {
+          kinds.add(d.kind);
+          // 0.10.2 and 0.11.0 images run Ray across nodes; 0.11.1 cannot (vllm#28997) and runs natively.
+          expect(d.kind).toBe(plan.cluster.vllmVersion === "0.11.1" ? "native-multi-node" : "ray");
+          for (const instance of d.instances) {
+            const group = instance.placement.map((p) =>
+              byName.get(p.node)?.containers.find((c) => c.deployment === d.name && c.replica === instance.replica),
+            );
+            expect(new Set(group.map((c) => c?.labels["rocm-vllm.generation"])).size).toBe(1);
+            if (d.kind !== "native-multi-node") continue;
+            const master = byName.get(instance.placement[0].node)?.ip;
+            group.forEach((c, rank) => {
+              const argv = c?.command ?? [];
+              const at = (f: string) => argv[argv.indexOf(f) + 1];
+              expect([at("--nnodes"), at("--node-rank"), at("--master-addr")]).toEqual([
+                String(instance.placement.length),
+                String(rank),
+                master,
+              ]);
+              expect(argv.includes("--port")).toBe(rank === 0);
+              expect(argv.includes("--headless")).toBe(rank > 0);
+            });
+          }
+        }
+      }),
+      { numRuns: RUNS },
+    );
+    expect([...kinds].sort()).toEqual(["native-multi-node", "ray"]);
+  });
+
   it("holds only finite numbers, so the JSON plan round-trips exactly", () => {
     fc.assert(
       fc.property(validStackArb, (stack) => {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { shellJoin, shellQuote, shellQuoteAlways } from "../../planner/scripts/shellQuote";
-import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
+import { planOk, rawCluster, rawDeployment, rayCluster } from "../support/stackConfigs";
 
 function shellcheck(script: string, shell: "sh" | "bash"): string {
   const file = join(mkdtempSync(join(tmpdir(), "rv-sc-")), "script.sh");
@@ -20,7 +20,7 @@ function shellcheck(script: string, shell: "sh" | "bash"): string {
 
 describe("launch scripts", () => {
   const plan = planOk(
-    rawCluster({
+    rayCluster({
       nodes: [
         { name: "node-a", host: "10.0.0.11" },
         { name: "node-b", host: "10.0.0.12" },
@@ -108,6 +108,31 @@ describe("launch scripts", () => {
     );
     expect(r.stderr).toContain("was waiting for /health on port 40001 (model loading)");
   }, 70_000);
+  it("native multi-node readiness names every node of the engine by node rank when it fails; shellcheck-clean", () => {
+    const native = planOk(rawCluster({ nodes: [...plan.nodes.map((n) => ({ name: n.name, host: n.host }))] }), [
+      rawDeployment({ model: "meta-llama/Llama-3.1-405B-Instruct", parallelism: { tensor: 8, pipeline: 2 } }),
+    ]);
+    const [check] = native.deployments[0].readiness;
+    expect(shellcheck(check.script, "sh")).toBe("");
+    const bin = mkdtempSync(join(tmpdir(), "rv-fake-docker-"));
+    writeFileSync(
+      join(bin, "docker"),
+      '#!/bin/sh\ncase "$1 $3" in "inspect {{.State.Running}}") echo true;; "inspect {{.RestartCount}}") echo 3;; *) echo "Timed out waiting for clients";; esac\n',
+      { mode: 0o755 },
+    );
+    const r = spawnSync("sh", ["-c", check.script], {
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("  Timed out waiting for clients\n");
+    expect(r.stderr).toContain(
+      "rocm-vllm: llama70b is one engine over 2 nodes and serves only once every node rank has joined node rank 0: node rank 0 = node-a (10.0.0.11, container rocm-vllm-llama70b); node rank 1 = node-b (10.0.0.12, container rocm-vllm-llama70b-rank1)",
+    );
+    // Single-engine gates have nothing to name.
+    expect(plan.deployments[0].readiness[0].script).not.toContain("node rank");
+  });
   it("Ray worker leaves promptly on SIGTERM although it runs as the shell (PID 1 in the container)", async () => {
     const bin = mkdtempSync(join(tmpdir(), "rv-fake-ray-"));
     writeFileSync(join(bin, "ray"), '#!/bin/sh\ncase "$*" in *--block*) exec sleep 300;; esac\n', { mode: 0o755 });

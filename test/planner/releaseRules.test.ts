@@ -98,15 +98,20 @@ describe("async scheduling", () => {
     );
   });
   it("on Ray: refused with the v1 executor (to 0.20.x, where RayExecutorV2 is opt-in), allowed from 0.21.0 (vllm#41421)", () => {
+    // Official images have no Ray from 0.18.0: Ray needs an image with it and an explicit executor.
     const d = {
       model: "meta-llama/Llama-3.1-405B-Instruct",
-      parallelism: { tensor: 8, pipeline: 2 },
+      parallelism: { tensor: 8, pipeline: 2, executor: "ray" },
       asyncScheduling: true,
     };
-    const [refusal] = problems("0.20.2", d, TWO_NODES);
+    const withRay = { ...TWO_NODES, imageHasRay: true };
+    const [refusal] = problems("0.20.2", d, withRay);
     expect(refusal).toMatch(/default Ray executor does not run async scheduling.*VLLM_USE_RAY_V2_EXECUTOR_BACKEND=1/);
-    expect(problems("0.19.1", d, TWO_NODES)[0]).toMatch(/only with the mp executor, not Ray/);
-    expect(problems("0.21.0", d, TWO_NODES)).toEqual([]);
+    expect(problems("0.19.1", d, withRay)[0]).toMatch(/only with the mp executor, not Ray/);
+    expect(problems("0.21.0", d, withRay)).toEqual([]);
+    // The same deployment on the native executor (auto on these images) runs async scheduling.
+    const native = { ...d, parallelism: { tensor: 8, pipeline: 2 } };
+    expect(problems("0.20.2", native, TWO_NODES)).toEqual([]);
   });
   it("with speculative decoding: EAGLE/MTP accepted from 0.11.2, draft models from 0.15.0, n-gram never", () => {
     const spec = (method: string) => ({

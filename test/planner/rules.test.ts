@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { asDaemonStores } from "../../planner/rules/containerRuntime";
 import type { DeploymentPlan, Plan } from "../../planner/types";
-import { planOk, planRaw, problemsOf, rawCluster, rawDeployment } from "../support/stackConfigs";
+import { planOk, planRaw, problemsOf, RAY_IMAGE, rawCluster, rawDeployment } from "../support/stackConfigs";
 
 const dep = (plan: Plan, i = 0): DeploymentPlan => plan.deployments[i];
 const argv = (plan: Plan, i = 0) => dep(plan, i).instances[0].argv;
@@ -22,6 +22,8 @@ const twoNodes = (extra: Record<string, unknown> = {}) =>
     ],
     ...extra,
   });
+/** Two nodes on a release whose images run Ray across nodes (executor auto → ray). */
+const twoRayNodes = (extra: Record<string, unknown> = {}) => twoNodes({ image: RAY_IMAGE, ...extra });
 const paths = (ps: { path: string }[]) => ps.map((p) => p.path);
 
 describe("rule 1: GPU container runtime", () => {
@@ -194,7 +196,7 @@ describe("rule 5: GPU visibility", () => {
     expect(env(planOk(rawCluster(), [rawDeployment()])).CUDA_VISIBLE_DEVICES).toBeUndefined();
   });
   it("opts Ray out of setting HIP/ROCR visibility on Ray deployments only", () => {
-    const ray = planOk(twoNodes(), [
+    const ray = planOk(twoRayNodes(), [
       rawDeployment({ parallelism: { tensor: 8, pipeline: 2 }, model: "meta-llama/Llama-3.1-405B-Instruct" }),
     ]);
     for (const c of containers(ray)) {
@@ -204,6 +206,10 @@ describe("rule 5: GPU visibility", () => {
       });
     }
     expect(env(planOk(rawCluster(), [rawDeployment()])).RAY_EXPERIMENTAL_NOSET_HIP_VISIBLE_DEVICES).toBeUndefined();
+    const native = planOk(twoNodes(), [
+      rawDeployment({ parallelism: { tensor: 8, pipeline: 2 }, model: "meta-llama/Llama-3.1-405B-Instruct" }),
+    ]);
+    for (const c of containers(native)) expect(c.env.RAY_EXPERIMENTAL_NOSET_HIP_VISIBLE_DEVICES).toBeUndefined();
   });
 });
 
@@ -299,7 +305,7 @@ describe("rules 9–13: parallelism", () => {
     expect(plan.warnings.map((w) => w.code)).toContain("tensor-beyond-xgmi");
   });
   it("10: runs TP×PP across nodes on Ray with the head on the first node", () => {
-    const plan = planOk(twoNodes(), [
+    const plan = planOk(twoRayNodes(), [
       rawDeployment({ parallelism: { tensor: 8, pipeline: 2 }, model: "meta-llama/Llama-3.1-405B-Instruct" }),
     ]);
     const d = dep(plan);

@@ -250,12 +250,41 @@ export function installMocks(): Promise<void> {
   return installed;
 }
 
-/** Stack config as `pulumi` passes it to the program: every value a string, objects as JSON. */
+/**
+ * A structured value as the engine decrypts it: every `{secure: x}` inside replaced by its plaintext. The mocks'
+ * encryption is the identity (`{secure: x}` decrypts to `x`), so a test chooses the plaintext a secret holds.
+ */
+function decryptStructured(value: unknown): { value: unknown; secure: boolean } {
+  if (Array.isArray(value)) {
+    const items = value.map(decryptStructured);
+    return { value: items.map((i) => i.value), secure: items.some((i) => i.secure) };
+  }
+  if (value === null || typeof value !== "object") return { value, secure: false };
+  const entries = Object.entries(value);
+  if (entries.length === 1 && entries[0][0] === "secure" && typeof entries[0][1] === "string") {
+    return { value: entries[0][1], secure: true };
+  }
+  const items = entries.map(([k, v]) => [k, decryptStructured(v)] as const);
+  return { value: Object.fromEntries(items.map(([k, i]) => [k, i.value])), secure: items.some(([, i]) => i.secure) };
+}
+
+/**
+ * Stack config as `pulumi` passes it to the program: every value a string, objects as JSON. A structured key with a
+ * secure value anywhere inside is passed decrypted and listed as a secret key as a whole, as the engine does
+ * (pulumi/pulumi `sdk/go/common/resource/config/value.go`: `hasSecureValue` makes the whole value secure).
+ */
 function stackConfigMap(stack: StackInput): { config: Record<string, string>; secretKeys: string[] } {
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
-  if (stack.cluster !== undefined) config[`${PROJECT}:cluster`] = JSON.stringify(stack.cluster);
-  if (stack.deployments !== undefined) config[`${PROJECT}:deployments`] = JSON.stringify(stack.deployments);
+  for (const [key, raw] of [
+    ["cluster", stack.cluster],
+    ["deployments", stack.deployments],
+  ] as const) {
+    if (raw === undefined) continue;
+    const { value, secure } = decryptStructured(raw);
+    config[`${PROJECT}:${key}`] = secure && typeof value === "string" ? value : JSON.stringify(value);
+    if (secure) secretKeys.push(`${PROJECT}:${key}`);
+  }
   for (const [key, value] of [
     ["hfToken", stack.hfToken],
     ["sshPrivateKey", stack.sshPrivateKey],

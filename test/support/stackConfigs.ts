@@ -23,6 +23,14 @@ export function rawCluster(overrides: RawCluster = {}): RawCluster {
   };
 }
 
+/** An image of a release whose images ship Ray and run it across nodes (0.11.1 cannot: vllm#28997). */
+export const RAY_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006";
+
+/** `rawCluster` on a release where an engine spanning nodes runs on Ray by default. */
+export function rayCluster(overrides: RawCluster = {}): RawCluster {
+  return rawCluster({ image: RAY_IMAGE, ...overrides });
+}
+
 export function rawDeployment(overrides: RawDeployment = {}): RawDeployment {
   return { name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct", parallelism: { tensor: 8 }, ...overrides };
 }
