@@ -30,7 +30,7 @@ function renderMemory(d: DeploymentPlan): string[] {
   const usable = Math.round(m.gpuMemoryUtilization * m.hbmGiB * 10) / 10;
   return [
     `  memory      weights ${m.weightsPerGpuGiB} GiB/GPU + ${m.overheadPerGpuGiB} GiB overhead of ${usable} GiB usable (${m.gpuMemoryUtilization} × ${m.hbmGiB} GiB)`,
-    `              KV cache ${m.kvBudgetPerGpuGiB} GiB/GPU = ${fmt(m.kvCacheTokens ?? 0)} tokens per engine (${fmt(m.kvBytesPerTokenPerGpu ?? 0)} B/token/GPU); demand maxNumSeqs × maxModelLen = ${fmt(m.kvDemandTokens ?? 0)}`,
+    `              KV cache ${m.kvBudgetPerGpuGiB} GiB/GPU = ${fmt(m.kvCacheTokens ?? 0)} tokens per engine (${fmt(m.kvBytesPerTokenPerGpu ?? 0)} B/token/GPU), ${fmt(m.maxLengthSequences ?? 0)} max-length sequences at once`,
     ...m.notes.map((n) => `              ${pc.dim(n)}`),
   ];
 }

@@ -15,8 +15,10 @@ import type { ReservedPort } from "./kinds/kind";
 import { checkpointGiB, IMAGE_DISK_GIB, MIN_DOCKER } from "./rules/dayTwo";
 import { Decisions } from "./rules/decisions";
 import { imageWarnings } from "./rules/images";
+import { checkNodeGpuCounts, partitionedGpu } from "./rules/partition";
 import { emptySlots } from "./rules/placement";
 import { checkRayDefaultPorts } from "./rules/rayPorts";
+import { rdmaWarnings, verbsLibraries } from "./rules/rccl";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
 import { preflightChecks, preflightScript } from "./scripts/dayTwoScripts";
 import type { NodePlan, Plan, Problem, Warning } from "./types";
@@ -33,11 +35,12 @@ export interface PlanResult {
 export function buildPlan(config: StackConfig): PlanResult {
   const problems: Problem[] = [];
   const { cluster } = config;
-  const gpu = GPUS[cluster.gpu];
+  const gpu = partitionedGpu(GPUS[cluster.gpu], cluster.partition);
   const versionWarnings: Warning[] = [];
   const resolved = resolveVllmVersion(cluster, problems, versionWarnings);
   const version = resolved?.spec;
   const nodes = resolveNodes(cluster, problems);
+  checkNodeGpuCounts(cluster, gpu, problems);
   checkDeploymentRefs(config.deployments, nodes, problems);
   const plan: Plan = {
     planVersion: 1,
@@ -45,6 +48,7 @@ export function buildPlan(config: StackConfig): PlanResult {
       gpu: gpu.displayName,
       gpuArch: gpu.gfx,
       hbmGiB: gpu.hbmGiB,
+      ...(cluster.partition !== "spx" ? { partition: cluster.partition } : {}),
       image: cluster.image,
       vllmVersion: resolved?.version ?? "unknown",
       ...(version && version.version !== resolved?.version ? { vllmCheckedAgainst: version.version } : {}),
@@ -120,18 +124,24 @@ export function buildPlan(config: StackConfig): PlanResult {
   const deploymentIndex = new Map(config.deployments.map((d, i) => [d.name, i]));
   checkPortClashes(nodes, deploymentIndex, problems);
   checkRayDefaultPorts(nodes, deploymentIndex, problems);
+  warnings.push(...rdmaWarnings(cluster.network, nodes.some(usesRdma)));
   plan.warnings = warnings;
   return { plan, problems };
 }
 
+/** A node runs a container of a deployment whose ranks talk over RDMA (it maps `/dev/infiniband`). */
+const usesRdma = (node: NodePlan) => node.containers.some((c) => c.devices.includes("/dev/infiniband"));
+
 /** Host checks of a node before anything is pulled: devices, driver, Docker, disk for image and weights, network. */
 function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number, ports: ReservedPort[]) {
+  const rdma = usesRdma(node);
   const input = {
     node: node.name,
     ip: node.ip,
     gpus: node.gpus,
     interface: cluster.network.interface,
-    rdma: cluster.network.rdma,
+    rdma,
+    rdmaLibraries: rdma ? [...verbsLibraries(cluster.network)] : [],
     modelCache: cluster.modelCache,
     imageGiB: IMAGE_DISK_GIB,
     weightsGiB,

@@ -20,7 +20,7 @@ export interface Problem {
 
 /** A recommendation that was not followed, or a fact the operator should know. Never blocks a deployment. */
 export interface Warning {
-  /** Stable machine-readable code, e.g. `kv-demand-exceeds-budget`. */
+  /** Stable machine-readable code, e.g. `max-num-seqs-unreachable`. */
   code: string;
   message: string;
   path: string;
@@ -185,8 +185,8 @@ export interface MemoryBudget {
   kvBytesPerTokenPerGpu?: number;
   /** Tokens the KV cache of one engine (one TP×PP group) can hold. */
   kvCacheTokens?: number;
-  /** Tokens requested by `maxNumSeqs × maxModelLen`. */
-  kvDemandTokens?: number;
+  /** Sequences of `maxModelLen` tokens the KV cache of one engine holds at once. */
+  maxLengthSequences?: number;
   /** How the numbers were derived, in words. */
   notes: string[];
 }
@@ -272,7 +272,10 @@ export interface DeploymentPlan {
 export interface ClusterSummary {
   gpu: string;
   gpuArch: string;
+  /** HBM of one (logical) GPU in GiB. */
   hbmGiB: number;
+  /** Compute partition mode, when the GPUs are partitioned (`dpx`, `qpx`, `cpx`). */
+  partition?: string;
   image: string;
   /** vLLM release the image runs (`vllmVersion`, else read from the image tag). */
   vllmVersion: string;

@@ -149,6 +149,7 @@ export const attentionChoices = [
   "aiter-unified",
   "triton-unified",
   "triton-prefill-decode",
+  "triton-mla",
 ] as const;
 export const quantizations = [
   "none",
@@ -239,8 +240,14 @@ export const clusterSchema = z.strictObject({
         .string()
         .regex(/^[\^=]?[a-zA-Z0-9_:,]+$/, "must be a list like mlx5_0,mlx5_1")
         .optional(),
+      /** Vendor of the RDMA NICs: decides which host verbs provider libraries are bind-mounted (`pollara`, `broadcom`). */
+      nic: z.enum(["mellanox", "pollara", "broadcom"]).optional(),
+      /** Host paths of the RDMA verbs libraries to bind-mount read-only at the same path (overrides `nic`'s list). */
+      verbsLibraries: z.array(absolutePath).optional(),
     })
     .default({ rdma: false }),
+  /** Compute partition mode of the GPUs (`amd-smi set --compute-partition`): logical GPUs per physical GPU. */
+  partition: z.enum(["spx", "dpx", "qpx", "cpx"]).default("spx"),
   nodes: z.array(nodeSchema).min(1, "needs at least one node"),
   modelCache: absolutePath
     .refine((p) => !isSystemPath(p), {
@@ -255,6 +262,21 @@ export const clusterSchema = z.strictObject({
   imageHasRay: z.boolean().optional(),
 });
 
+/** Stored formats of a checkpoint (`modelInfo.format`); the catalog's `STORED_FORMATS` gives each one's meaning. */
+export const storedFormats = [
+  "bf16",
+  "fp16",
+  "fp8",
+  "quark-fp8",
+  "quark-mxfp4",
+  "mxfp4",
+  "awq",
+  "gptq",
+  "compressed-tensors-w4a16",
+  "compressed-tensors-w8a8",
+] as const;
+export const modelFamilies = ["llama", "mixtral", "deepseek", "qwen", "gpt-oss", "llama4", "other"] as const;
+
 /** Model shape for models outside the catalog, so memory can still be checked. */
 export const modelInfoSchema = z.strictObject({
   paramsB: z.number().positive(),
@@ -262,12 +284,20 @@ export const modelInfoSchema = z.strictObject({
   heads: positiveInt,
   kvHeads: positiveInt,
   headDim: positiveInt,
-  bytesPerParam: z.number().positive().max(4).default(2),
+  /** How the checkpoint is stored: decides which `quantization` values vLLM accepts and what is loaded. */
+  format: z.enum(storedFormats).default("bf16"),
+  /** Bytes per parameter as loaded (default: from `format`). */
+  bytesPerParam: z.number().positive().max(4).optional(),
   maxContext: positiveInt.default(131072),
   moe: z.boolean().default(false),
   /** Share of parameters in routed experts (0..1), for expert-parallel memory accounting. */
   expertFraction: z.number().min(0).max(1).default(0),
+  /** Multi-head latent attention (DeepSeek V2/V3, Kimi K2): the latent's shape. Absent = GQA/MHA. */
   mla: z.strictObject({ kvLoraRank: positiveInt, ropeHeadDim: positiveInt }).optional(),
+  /** Model family where a rule depends on it (gpt-oss: AITER unified attention; llama4: chunked attention). */
+  family: z.enum(modelFamilies).default("other"),
+  /** The checkpoint ships calibrated FP8 KV-cache scales (`kv_cache_scheme: static`). */
+  kvCacheScales: z.boolean().default(false),
 });
 
 const totalLength = (values: readonly string[]) => values.reduce((n, v) => n + v.length, 0);

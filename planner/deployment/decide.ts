@@ -20,7 +20,7 @@ import { rayVisibilityOptOut, refuseVisibilityOverrides } from "../rules/gpuVisi
 import { memoryBudget } from "../rules/memory";
 import { dataLoadBalancing, parallelismArgs, resolveShape, type Shape } from "../rules/parallelism";
 import { hipAndBlasEnv, rcclChannels } from "../rules/performanceEnv";
-import { checkReplicaPorts, type NodeSlots } from "../rules/placement";
+import { checkReplicaPorts, type GpuShare, gpuShare, type NodeSlots } from "../rules/placement";
 import {
   kvCacheDtype,
   quantizationArgs,
@@ -59,6 +59,8 @@ export interface Decided {
   secretEnv: string[];
   /** Builders of argv and containers for the kind. */
   ctx: DeploymentContext;
+  /** How much of each GPU one instance takes, for GPU sharing. */
+  share: GpuShare;
 }
 
 function resolveModel(out: Decisions, d: DeploymentConfig): ModelEntry | undefined {
@@ -94,11 +96,12 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
   out.setEnv("HF_HOME", HF_CACHE_IN_CONTAINER, "modelCache", fact("hugging-face-cache"));
   rcclChannels(out, shape.gpusPerReplica, shape.spansNodes);
   socketInterface(out, cluster.network, shape.spansNodes);
-  rdmaEnv(out, cluster.network);
+  rdmaEnv(out, cluster.network, shape.spansNodes);
   rcclDebug(out, cluster.debug);
   if (kind.executor === "ray") rayVisibilityOptOut(out, version);
   refuseVisibilityOverrides(out, d.extraEnv, version);
-  const backend = chooseAttention(out, d, attentionTraits(d.model, model?.arch), shape.tensor, version);
+  const traits = attentionTraits(model?.arch);
+  const backend = chooseAttention(out, d, traits, shape.tensor, version);
   parallelismArgs(out, shape, kind.executor, version, model?.arch, d.model);
   dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined, version, model?.arch);
   quantizationArgs(out, d, model, gpu);
@@ -106,15 +109,15 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
   kvCacheDtype(out, d, model, version);
   quickReduce(out, d, shape.tensor);
   batchedTokens(out, d);
-  cudagraphMode(out, d, backend);
+  cudagraphMode(out, d, backend, traits.known || d.attention !== "auto");
   asyncScheduling(out, d, shape, kind.executor, version);
   explicitEngineArgs(out, d, version);
   speculativeConfig(out, d, version);
   const memory = memoryBudget(out, d, model, shape, gpu, version);
   const predownload = weightsPolicy(out, d, shape);
-  checkReplicaPorts(out, d.port, d.replicas);
+  checkReplicaPorts(out, d.port, d.replicas, shape, d.parallelism.dataLoadBalancing === "external");
   checkExtraArgs(out, d.extraArgs, version);
-  applyExtraEnv(out, d.extraEnv);
+  applyExtraEnv(out, d.extraEnv, version);
   if (out.problems.length > 0) return undefined;
 
   const servedModelName =
@@ -130,7 +133,8 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     env: out.env,
     servedModelName,
     secretEnv,
-    runtime: gpuContainerRuntime(cluster, out.reasons),
+    runtime: gpuContainerRuntime(cluster, out.reasons, shape.spansNodes),
   });
-  return { d, model, shape, kind, backend, memory, predownload, downloads, servedModelName, secretEnv, ctx };
+  const share = gpuShare(d.gpuMemoryUtilization ?? version.defaultGpuMemoryUtilization, gpu.hbmGiB);
+  return { d, model, shape, kind, backend, memory, predownload, downloads, servedModelName, secretEnv, ctx, share };
 }

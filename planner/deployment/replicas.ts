@@ -28,7 +28,7 @@ export function layOutReplicas(
   const { d, kind, servedModelName } = decided;
   const result: Replicas = { containers: [], reservedPorts: [], instances: [], rayClusters: [], readiness: [] };
   for (let replica = 0; replica < d.replicas; replica++) {
-    const placement = placeReplica(out, d.name, replica, decided.shape, candidates);
+    const placement = placeReplica(out, d.name, replica, decided.shape, candidates, decided.share);
     if (!placement) break;
     const layout = kind.replica(decided.ctx, {
       index: replica,

@@ -16,7 +16,7 @@ export const multiNodeDataParallel: DeploymentKindModule = {
   grouped: true,
   replica(ctx, r) {
     const [first] = r.placement;
-    const rpcPort = dpRpcPort(r.index);
+    const rpcPort = dpRpcPort(ctx.d.port, r.index);
     const nodes = r.placement.map((p, k) => {
       const argv = ctx.serveArgv({
         port: k === 0 ? r.port : undefined,

@@ -9,7 +9,10 @@ export interface PreflightInput {
   ip: string;
   gpus: number;
   interface?: string;
+  /** The node runs ranks that talk over RDMA: check `/dev/infiniband` and the verbs libraries to mount. */
   rdma: boolean;
+  /** Host RDMA verbs libraries bind-mounted into its containers; a missing one would be created empty by Docker. */
+  rdmaLibraries?: string[];
   modelCache: string;
   imageGiB: number;
   weightsGiB: number;
@@ -30,6 +33,7 @@ export function preflightChecks(i: PreflightInput): string[] {
     `${i.weightsGiB} GiB free under ${i.modelCache} for weights`,
     i.interface ? `interface ${i.interface} exists and carries ${i.ip}` : `an interface carries ${i.ip}`,
     ...(i.rdma ? ["/dev/infiniband exists (RDMA)"] : []),
+    ...(i.rdmaLibraries ?? []).map((p) => `${p} exists (host RDMA verbs library, mounted read-only)`),
     ...(i.ports ?? []).map((p) => `port ${p.port} free or held by ${p.container} (${p.purpose})`),
     "curl is installed (readiness gate)",
   ];
@@ -97,6 +101,10 @@ export function preflightScript(i: PreflightInput): string {
           'if [ -d /dev/infiniband ]; then ok "/dev/infiniband present"; else bad "/dev/infiniband missing but network.rdma is true"; fi',
         ]
       : []),
+    ...(i.rdmaLibraries ?? []).map(
+      (p) =>
+        `if [ -e ${shellQuoteAlways(p)} ]; then ok "${p} present"; else bad "${p} missing: set network.verbsLibraries to this host's RDMA verbs libraries"; fi`,
+    ),
     ...portChecks(i.ports ?? []),
     'if command -v curl >/dev/null 2>&1; then ok "curl present"; else bad "curl missing: the readiness gate needs it"; fi',
     'exit "$fail"',

@@ -262,6 +262,11 @@ describe("rocm-vllm export on simulated hosts", () => {
       "utf8",
     );
     expect(digest).toBe(createHash("sha256").update(token).digest("hex"));
+    // Only what vLLM loads was downloaded: top-level weights and config, not original/ or metal/.
+    const snapshot = join(MODEL_CACHE, "hub/models--meta-llama--Llama-3.1-405B-Instruct/snapshots/main");
+    expect(readdirSync(snapshot)).toEqual(expect.arrayContaining(["config.json", "model-00001-of-00002.safetensors"]));
+    expect(readdirSync(snapshot)).not.toContain("original");
+    expect(readdirSync(snapshot)).not.toContain("metal");
     expect(existsSync(canary)).toBe(false);
     for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f), "utf8")).not.toContain("hf_e2e");
 

@@ -89,23 +89,24 @@ describe("invariants of every plan built from a valid config", () => {
     );
   });
 
-  it("never over-commits a node's GPUs: placements are disjoint and within the node's count", () => {
+  it("never over-commits a node's GPUs: placements are within the node's count, shared GPUs hold at most 100%", () => {
     fc.assert(
       fc.property(validStackArb, (stack) => {
         const plan = planValid(stack);
         const gpusOf = new Map(plan.nodes.map((n) => [n.name, n.gpus]));
-        const used = new Map<string, Set<number>>();
-        for (const inst of plan.deployments.flatMap((d) => d.instances)) {
-          for (const p of inst.placement) {
-            const count = gpusOf.get(p.node);
-            expect(count, `placement on unknown node ${p.node}`).toBeDefined();
-            const taken = used.get(p.node) ?? new Set<number>();
-            for (const g of p.gpus) {
-              expect(Number.isInteger(g) && g >= 0 && g < (count ?? 0), `GPU ${g} of ${p.node}`).toBe(true);
-              expect(taken.has(g), `GPU ${g} of ${p.node} placed twice`).toBe(false);
-              taken.add(g);
+        const used = new Map<string, number>();
+        for (const d of plan.deployments) {
+          for (const inst of d.instances) {
+            for (const p of inst.placement) {
+              const count = gpusOf.get(p.node);
+              expect(count, `placement on unknown node ${p.node}`).toBeDefined();
+              for (const g of p.gpus) {
+                expect(Number.isInteger(g) && g >= 0 && g < (count ?? 0), `GPU ${g} of ${p.node}`).toBe(true);
+                const key = `${p.node}/${g}`;
+                used.set(key, (used.get(key) ?? 0) + d.memory.gpuMemoryUtilization);
+                expect(used.get(key), `GPU ${g} of ${p.node} over-committed`).toBeLessThanOrEqual(1);
+              }
             }
-            used.set(p.node, taken);
           }
         }
       }),

@@ -148,8 +148,12 @@ describe("rule 3: NCCL_MIN_NCHANNELS", () => {
 });
 
 describe("rule 4: RDMA and RCCL names", () => {
-  it("adds /dev/infiniband, IPC_LOCK and NCCL_NET_GDR_LEVEL (not the guide's RCCL_ spelling)", () => {
-    const plan = planOk(rawCluster({ network: { rdma: true } }), [rawDeployment()]);
+  const rayOver = (network: Record<string, unknown>) =>
+    planOk(twoNodes({ network: { ibHca: "rdma0", ...network } }), [
+      rawDeployment({ parallelism: { tensor: 8, pipeline: 2 }, model: "meta-llama/Llama-3.1-405B-Instruct" }),
+    ]);
+  it("adds /dev/infiniband, IPC_LOCK and NCCL_NET_GDR_LEVEL (not the guide's RCCL_ spelling) across nodes", () => {
+    const plan = rayOver({ rdma: true });
     const [c] = containers(plan);
     expect(c.devices).toContain("/dev/infiniband");
     expect(c.capAdd).toEqual(["CAP_IPC_LOCK", "CAP_SYS_PTRACE"]);
@@ -157,9 +161,7 @@ describe("rule 4: RDMA and RCCL names", () => {
     expect(Object.keys(c.env).filter((k) => k.startsWith("RCCL_"))).toEqual([]);
   });
   it("honours gdrLevel and leaves RDMA out when rdma is false", () => {
-    expect(
-      env(planOk(rawCluster({ network: { rdma: true, gdrLevel: 3 } }), [rawDeployment()])).NCCL_NET_GDR_LEVEL,
-    ).toBe("3");
+    expect(env(rayOver({ rdma: true, gdrLevel: 3 })).NCCL_NET_GDR_LEVEL).toBe("3");
     const plain = planOk(rawCluster(), [rawDeployment()]);
     expect(containers(plain)[0].devices).not.toContain("/dev/infiniband");
     expect(env(plain).NCCL_NET_GDR_LEVEL).toBeUndefined();
@@ -298,11 +300,17 @@ describe("rules 9–13: parallelism", () => {
     expect(clash).toHaveLength(1);
     expect(clash[0].message).toMatch(/used by one/);
   });
-  it("9: warns above 8 GPUs of tensor parallelism (leaves the XGMI island)", () => {
-    const plan = planOk(rawCluster({ nodes: [{ name: "cpx", host: "10.0.0.9", gpus: 16 }] }), [
-      rawDeployment({ model: "meta-llama/Llama-3.1-405B-Instruct", parallelism: { tensor: 16 }, maxModelLen: 8192 }),
-    ]);
-    expect(plan.warnings.map((w) => w.code)).toContain("tensor-beyond-xgmi");
+  it("9: tensor above 8 needs partitioned GPUs, which stay inside the node's XGMI island", () => {
+    const dpx = { name: "dpx", host: "10.0.0.9", gpus: 16 };
+    const tp16 = rawDeployment({
+      model: "meta-llama/Llama-3.1-405B-Instruct",
+      parallelism: { tensor: 16 },
+      maxModelLen: 8192,
+    });
+    expect(paths(problemsOf(rawCluster({ nodes: [dpx] }), [tp16]))).toEqual(["rocm-vllm:cluster.nodes[0].gpus"]);
+    const plan = planOk(rawCluster({ nodes: [dpx], partition: "dpx" }), [tp16]);
+    expect(plan.warnings).toEqual([]);
+    expect(plan.cluster.hbmGiB).toBe(96);
   });
   it("10: runs TP×PP across nodes on Ray with the head on the first node", () => {
     const plan = planOk(twoRayNodes(), [
@@ -485,9 +493,9 @@ describe("rules 14–16: engine arguments", () => {
       ),
     ).toBe("0.95");
   });
-  it("16: warns when maxNumSeqs × maxModelLen exceeds the KV budget", () => {
+  it("16: warns when an explicit maxNumSeqs cannot be reached even with sequences of typical length", () => {
     const plan = planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 4096, maxModelLen: 32768 })]);
-    const w = plan.warnings.find((x) => x.code === "kv-demand-exceeds-budget");
+    const w = plan.warnings.find((x) => x.code === "max-num-seqs-unreachable");
     expect(w?.path).toBe("rocm-vllm:deployments[0].maxNumSeqs");
     expect(planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 64, maxModelLen: 8192 })]).warnings).toEqual([]);
   });
@@ -586,7 +594,7 @@ describe("rule 21: memory", () => {
   });
   it("warns that memory was not checked for uncatalogued models, and checks it with modelInfo", () => {
     const unknown = planOk(rawCluster(), [rawDeployment({ model: "acme/secret-model", parallelism: { tensor: 1 } })]);
-    expect(unknown.warnings.map((w) => w.code)).toEqual(["memory-unchecked"]);
+    expect(unknown.warnings.map((w) => w.code)).toEqual(["architecture-unknown", "memory-unchecked"]);
     const info = { paramsB: 400, layers: 40, heads: 32, kvHeads: 8, headDim: 128 };
     const [p] = problemsOf(rawCluster(), [
       rawDeployment({ model: "acme/secret-model", parallelism: { tensor: 1 }, modelInfo: info }),

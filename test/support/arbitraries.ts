@@ -131,6 +131,8 @@ export function shapeDeployments(
           // Within the KV budget at 8192 tokens (vLLM's default of 1024 sequences is not), unless knobs say otherwise.
           maxNumSeqs: 128,
           ...common(`dpep-${index}`),
+          // Without AITER, MLA runs on Triton MLA, which rejects an FP8 KV cache before vLLM 0.18 (vllm#34597).
+          kvCacheDtype: knobs.aiter ? knobs.kvCacheDtype : "auto",
           model: "deepseek-ai/DeepSeek-R1",
           parallelism: { tensor: 1, data: 8, expert: true },
           maxModelLen: 8192,
@@ -142,6 +144,8 @@ export function shapeDeployments(
           // Within the KV budget at 8192 tokens (vLLM's default of 1024 sequences is not), unless knobs say otherwise.
           maxNumSeqs: 128,
           ...common(`dp16-${index}`),
+          // Without AITER, MLA runs on Triton MLA, which rejects an FP8 KV cache before vLLM 0.18 (vllm#34597).
+          kvCacheDtype: knobs.aiter ? knobs.kvCacheDtype : "auto",
           model: "deepseek-ai/DeepSeek-R1",
           parallelism: { tensor: 1, data: 16, expert: true },
           maxModelLen: 8192,
