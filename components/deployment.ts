@@ -14,6 +14,7 @@ import { createGpuContainer, type SecretEnv } from "./gpuContainer";
 import { createJob } from "./job";
 import type { Node } from "./node";
 import { createReadiness, createSmokeTest } from "./readiness";
+import { PHASE } from "./sessions";
 
 /** A planned container together with the node component that runs it. */
 export interface PlacedContainer {
@@ -36,19 +37,19 @@ export interface DeploymentArgs {
   /** This deployment's one-shot jobs (weight downloads, benchmark). */
   jobs: PlacedJob[];
   secrets: SecretEnv;
-  /** SSH key material for the commands (jobs, gates); ssh-agent is used when absent. */
-  sshPrivateKey: pulumi.Output<string> | undefined;
+  /** The cluster's model cache (`Plan.cluster.modelCache`), for the downloads' progress lines. */
+  modelCache: string;
 }
 
 export interface DeploymentResources {
   containers: { node: string; spec: ContainerSpec; container: docker.Container }[];
   services: docker.Container[];
   /** Jobs that run once the image is on the node (weight downloads). */
-  setupJobs: command.remote.Command[];
-  readiness: command.remote.Command[];
-  smokeTests: command.remote.Command[];
+  setupJobs: command.local.Command[];
+  readiness: command.local.Command[];
+  smokeTests: command.local.Command[];
   /** The benchmark job, when the deployment has one; its stdout ends with the result JSON. */
-  benchmark: command.remote.Command | undefined;
+  benchmark: command.local.Command | undefined;
 }
 
 /** Type tokens of the deployment components. A deployment that changes kind moves its containers between them. */
@@ -107,15 +108,19 @@ export function createDeployment(
 ): DeploymentResources {
   const d = args.deployment;
   const seen = new Set<string>();
-  const common = { secrets: args.secrets, sshPrivateKey: args.sshPrivateKey };
+  const common = { secrets: args.secrets, modelCache: args.modelCache };
 
   // Weight downloads: on each node once its image is there; that node's containers wait for it.
-  const setupByNode = new Map<string, command.remote.Command[]>();
+  const setupByNode = new Map<string, command.local.Command[]>();
   const setupJobs = args.jobs
     .filter((j) => j.job.after === "image")
     .map(({ node, job }) => {
       const logical = unique(seen, roleLogicalName(name, job.container.role, node.plan.name), "jobs", parent);
-      const cmd = createJob(logical, { ...common, job, node, dependsOn: [node.image(job.container.image)] }, parent);
+      const cmd = createJob(
+        logical,
+        { ...common, job, node, dependsOn: [node.image(job.container.image)], phase: PHASE.setupJob },
+        parent,
+      );
       setupByNode.set(node.plan.name, [...(setupByNode.get(node.plan.name) ?? []), cmd]);
       return cmd;
     });
@@ -140,14 +145,14 @@ export function createDeployment(
     ),
   );
 
-  const nodes = new Map([...args.containers, ...args.services].map(({ node }) => [node.plan.name, node.plan]));
+  const nodes = new Map([...args.containers, ...args.services].map(({ node }) => [node.plan.name, node]));
   const nodeOf = (nodeName: string) => {
     const node = nodes.get(nodeName);
     if (!node) throw new pulumi.ResourceError(`${d.name}: node ${nodeName} runs none of its containers`, parent);
     return node;
   };
 
-  const readinessByReplica = new Map<number, command.remote.Command>();
+  const readinessByReplica = new Map<number, command.local.Command>();
   const readiness = d.readiness.map((check, index) => {
     const instance = d.instances.find((i) => i.node === check.node && i.container === check.container);
     const replica = instance?.replica ?? index;
@@ -158,10 +163,10 @@ export function createDeployment(
       unique(seen, gateLogicalName(name, replica, "ready"), "gates", parent),
       {
         check,
+        deployment: d.name,
         node: nodeOf(check.node),
         instanceContainers: mine.map((c) => c.container),
         deploymentContainers: all,
-        sshPrivateKey: args.sshPrivateKey,
       },
       parent,
     );
@@ -179,10 +184,10 @@ export function createDeployment(
       unique(seen, gateLogicalName(name, instance.replica, "smoke"), "gates", parent),
       {
         test,
+        deployment: d.name,
         node: nodeOf(test.node),
         readiness: gate,
         instanceContainers: instanceContainers(instance, containers).map((c) => c.container),
-        sshPrivateKey: args.sshPrivateKey,
       },
       parent,
     );
@@ -190,12 +195,12 @@ export function createDeployment(
 
   // Jobs after readiness (the benchmark) run against a deployment that serves, through its balancer if any.
   const gates = [...readiness, ...smokeTests, ...services];
-  let benchmark: command.remote.Command | undefined;
+  let benchmark: command.local.Command | undefined;
   for (const { node, job } of args.jobs.filter((j) => j.job.after === "readiness")) {
     const logical = unique(seen, roleLogicalName(name, job.container.role, node.plan.name), "jobs", parent);
     const cmd = createJob(
       logical,
-      { ...common, job, node, dependsOn: [node.image(job.container.image), ...gates] },
+      { ...common, job, node, dependsOn: [node.image(job.container.image), ...gates], phase: PHASE.afterReadinessJob },
       parent,
     );
     if (job.container.name === d.benchmark?.job) benchmark = cmd;

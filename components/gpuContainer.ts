@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { STOP_GRACE_SECONDS } from "../planner/rules/containerRuntime";
 import type { ContainerSpec, Plan } from "../planner/types";
 import type { Node } from "./node";
+import { PHASE } from "./sessions";
 
 /**
  * Secret values the program can supply to containers, by environment variable name (today only `HF_TOKEN`).
@@ -98,10 +99,17 @@ export function createGpuContainer(
   parent: pulumi.Resource,
   opts: { aliases?: pulumi.Input<pulumi.Alias>[]; dependsOn?: pulumi.Resource[] } = {},
 ): docker.Container {
-  return new docker.Container(logicalName, containerArgs(spec, node, secrets, parent), {
-    parent,
-    provider: node.provider,
-    ...(opts.aliases && opts.aliases.length > 0 ? { aliases: opts.aliases } : {}),
-    ...(opts.dependsOn && opts.dependsOn.length > 0 ? { dependsOn: opts.dependsOn } : {}),
-  });
+  const place = node.sessions.place(PHASE.container);
+  const image = node.image(spec.image);
+  return place.bind(
+    new docker.Container(logicalName, containerArgs(spec, node, secrets, parent), {
+      parent,
+      provider: node.provider,
+      // Fixed Docker names: a replacement must delete first, also when the engine forces it (`pulumi up --replace`,
+      // a replaced provider), where no provider diff asks for it.
+      deleteBeforeReplace: true,
+      ...(opts.aliases && opts.aliases.length > 0 ? { aliases: opts.aliases } : {}),
+      dependsOn: place.dependsOn([image, ...(opts.dependsOn ?? [])]),
+    }),
+  );
 }

@@ -14,7 +14,7 @@ import { LABELS, sortedByKey } from "./kinds/containers";
 import type { ReservedPort } from "./kinds/kind";
 import { checkpointGiB, IMAGE_DISK_GIB, MIN_DOCKER } from "./rules/dayTwo";
 import { Decisions } from "./rules/decisions";
-import { movableImageTags } from "./rules/imagePinning";
+import { imageWarnings } from "./rules/images";
 import { checkNodeGpuCounts, partitionedGpu } from "./rules/partition";
 import { emptySlots } from "./rules/placement";
 import { checkRayDefaultPorts } from "./rules/rayPorts";
@@ -54,6 +54,7 @@ export function buildPlan(config: StackConfig): PlanResult {
       vllmVersion: resolved?.version ?? "unknown",
       ...(version && version.version !== resolved?.version ? { vllmCheckedAgainst: version.version } : {}),
       modelCache: cluster.modelCache,
+      ...(cluster.registry ? { registry: { ...cluster.registry } } : {}),
     },
     nodes,
     deployments: [],
@@ -64,7 +65,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
   // Built once: a per-deployment map made planning quadratic in the node count.
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const warnings: Warning[] = [...versionWarnings];
+  const warnings: Warning[] = [...versionWarnings, ...imageWarnings(cluster.image, config.deployments)];
   const weightsGiB = new Map<string, number>();
   const reservedPorts: ReservedPort[] = [];
   config.deployments.forEach((d, index) => {
@@ -126,7 +127,7 @@ export function buildPlan(config: StackConfig): PlanResult {
   checkPortClashes(nodes, deploymentIndex, problems);
   checkRayDefaultPorts(nodes, deploymentIndex, problems);
   warnings.push(...rdmaWarnings(cluster.network, nodes.some(usesRdma)));
-  plan.warnings = [...warnings, ...movableImageTags(cluster, config.deployments)];
+  plan.warnings = warnings;
   return { plan, problems };
 }
 

@@ -111,7 +111,8 @@ export interface NodePlan {
   host: string;
   /** Address other nodes use to reach this one (`VLLM_HOST_IP`, Ray, RCCL bootstrap). */
   ip: string;
-  ssh: { user: string; port: number; identityFile?: string };
+  /** How every connection reaches the node (Docker provider, steps, exported scripts): see `planner/scripts/sshOptions.ts`. */
+  ssh: { user: string; port: number; identityFile?: string; knownHostsFile?: string; proxyJump?: string };
   gpus: number;
   /** Long-running GPU containers. */
   containers: ContainerSpec[];
@@ -284,6 +285,8 @@ export interface ClusterSummary {
    */
   vllmCheckedAgainst?: string;
   modelCache: string;
+  /** Registry login for image pulls; its password is the secret `rocm-vllm:registryPassword`, never in the plan. */
+  registry?: { address: string; username: string };
 }
 
 export interface Plan {

@@ -14,6 +14,7 @@ import { loadStackSide } from "../planner/diff/stackSide";
 import type { StackDiff, StackSide } from "../planner/diff/types";
 import {
   CONTAINER,
+  commandHost,
   FAKE_SECRETS,
   type ProgramRun,
   type RecordedResource,
@@ -43,7 +44,7 @@ function side(input: StackInput | undefined): StackSide | undefined {
   if (!input) return undefined;
   const config: Raw = { "rocm-vllm:cluster": input.cluster, "rocm-vllm:deployments": input.deployments };
   if (input.hfToken) config["rocm-vllm:hfToken"] = { secure: input.hfToken };
-  if (input.sshPrivateKey) config["rocm-vllm:sshPrivateKey"] = { secure: input.sshPrivateKey };
+  for (const [key, value] of Object.entries(input.secretConfig ?? {})) config[key] = { secure: value };
   const loaded = loadStackSide(stringify({ config }), "Pulumi.test.yaml");
   if (!loaded.ok) throw new Error(loaded.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
   return loaded.side;
@@ -83,13 +84,15 @@ function classify(r: RecordedResource, how: How, run: Run, hosts: Map<string, st
   const owner = parent.name.slice(CLUSTER_COMPONENT_NAME.length + 1);
   const suffix = r.name.slice(parent.name.length + 1);
   if (parent.type === "rocm-vllm:index:Node") {
-    const kind = suffix === "docker" ? "provider" : suffix.startsWith("image") ? "image" : "preflight";
+    // The host-key check runs with the node's SSH settings, like its Docker provider.
+    const kind =
+      suffix === "docker" || suffix === "ssh-check" ? "provider" : suffix.startsWith("image") ? "image" : "preflight";
     if (kind === "preflight" && suffix !== "preflight") throw new Error(`unknown node resource ${r.name}`);
     return { how, name: r.name, kind, node: owner };
   }
   const gate = /^r(\d+)-(ready|smoke)$/.exec(suffix);
   if (gate) {
-    const host = String((r.inputs.connection as Raw).host);
+    const host = String(commandHost(r));
     return { how, name: r.name, kind: "gate", node: hosts.get(host) ?? host, deployment: owner, replica: +gate[1] };
   }
   const container = /^r(\d+)-(.+)$/.exec(suffix);
@@ -371,17 +374,21 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     expect(touched.map((t) => `${t.how} ${t.name}`)).toEqual(["changed rocm-vllm-llama70b-r0-ready"]);
   });
 
-  it("rotated secrets: the HF token re-runs downloads, the SSH key every command; no container restarts", async () => {
+  it("rotated secrets: the HF token re-runs downloads, the registry password reconfigures providers; no container restarts", async () => {
     const token = await compare(llama405b, { ...llama405b, hfToken: `${FAKE_SECRETS.hfToken}-2` });
     expect(acting(token.diff)).toEqual([
       "llama405b@node-a: re-run weights download []",
       "llama405b@node-b: re-run weights download []",
     ]);
     expect(token.diff.changes).toEqual([{ path: "rocm-vllm:hfToken", before: "(secret)", after: "(secret changed)" }]);
-    const keyed = { ...llama405b, sshPrivateKey: FAKE_SECRETS.sshPrivateKey };
-    const key = await compare(keyed, { ...keyed, sshPrivateKey: `${FAKE_SECRETS.sshPrivateKey}-2` });
+    const login = edit(llama405b, { cluster: { registry: { address: "docker.io", username: "bot" } } });
+    const keyed = { ...login, secretConfig: { "rocm-vllm:registryPassword": "p1" } };
+    const key = await compare(keyed, { ...keyed, secretConfig: { "rocm-vllm:registryPassword": "p2" } });
     expect(key.diff.impact.flatMap((i) => i.containers)).toEqual([]);
-    expect(key.touched.filter((t) => t.how === "changed")).toHaveLength(6);
+    expect(key.touched.filter((t) => t.how === "changed").map((t) => t.name)).toEqual([
+      "rocm-vllm-node-a-docker",
+      "rocm-vllm-node-b-docker",
+    ]);
   });
 
   it("SSH port, preflight off, replicas, kind change and load balancer with benchmark", async () => {

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { SESSIONS_PER_NODE } from "../components/sessions";
 import { parseStackConfig, parseStackYaml } from "../planner/config/load";
 import { buildPlan } from "../planner/plan";
 import { formatProblems } from "../planner/problems";
@@ -13,13 +14,16 @@ import type { ContainerSpec, NodePlan, Plan } from "../planner/types";
 import {
   byUrn,
   CONTAINER,
+  commandHost,
+  commandStep,
   DOCKER_PROVIDER,
   dependencyDepth,
   FAKE_BENCHMARK_RESULT,
   FAKE_SECRETS,
+  maxConcurrent,
+  NODE_COMMAND,
   ProgramFailure,
   type ProgramRun,
-  REMOTE_COMMAND,
   REMOTE_IMAGE,
   type RecordedResource,
   readStackFile,
@@ -93,9 +97,16 @@ function containerNamed(run: ProgramRun, node: NodePlan, name: string): Recorded
 }
 
 function commandsOn(run: ProgramRun, node: NodePlan): RecordedResource[] {
-  return run.resources.filter(
-    (r) => r.type === REMOTE_COMMAND && (r.inputs.connection as { host?: string } | undefined)?.host === node.host,
-  );
+  return run.resources.filter((r) => r.type === NODE_COMMAND && commandHost(r) === node.host);
+}
+
+/** Every ssh-using resource of a node: its commands, and the Docker resources of its provider. */
+function onNode(run: ProgramRun, node: NodePlan): Set<string> {
+  const provider = providerOf(run, node);
+  return new Set([
+    ...commandsOn(run, node).map((r) => r.urn),
+    ...run.resources.filter((r) => r.provider === provider.urn).map((r) => r.urn),
+  ]);
 }
 
 describe.each(stackFiles)("example stack %s under mocks", (file) => {
@@ -128,7 +139,7 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     for (const node of plan.nodes) {
       const provider = providerOf(run, node);
       expect(JSON.parse(String(provider.inputs.sshOpts))).toEqual(
-        expect.arrayContaining(["BatchMode=yes", "StrictHostKeyChecking=accept-new"]),
+        expect.arrayContaining(["BatchMode=yes", "StrictHostKeyChecking=yes"]),
       );
       const pulls = run.resources.filter((r) => r.type === REMOTE_IMAGE && r.provider === provider.urn);
       const images = new Set(
@@ -154,6 +165,8 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
       expect(image?.provider).toBe(c.provider);
       expect(c.inputs.image).toMatch(/^sha256:/);
     }
+    // Fixed Docker names: every replacement, forced by the engine or not, deletes the old container first.
+    for (const c of run.resources.filter((r) => r.type === CONTAINER)) expect(c.deleteBeforeReplace, c.name).toBe(true);
   });
 
   it("puts Ray heads and workers under a RayCluster and other serving containers under a VllmDeployment", () => {
@@ -180,33 +193,32 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
   });
 
   it("gates every instance: readiness waits for all of the deployment's containers, the smoke test for readiness", () => {
-    const urns = byUrn(run);
     for (const d of plan.deployments) {
       const mine = run.resources.filter((r) => r.type === CONTAINER && r.parent?.endsWith(`::rocm-vllm-${d.name}`));
       const gpu = mine.filter((r) => !String(r.name).includes("-load-balancer-"));
       for (const check of d.readiness) {
         const instance = d.instances.find((i) => i.container === check.container);
         const gate = run.resources.find(
-          (r) => r.type === REMOTE_COMMAND && r.name === `rocm-vllm-${d.name}-r${instance?.replica}-ready`,
+          (r) => r.type === NODE_COMMAND && r.name === `rocm-vllm-${d.name}-r${instance?.replica}-ready`,
         );
         if (!gate) throw new Error(`no readiness gate for ${check.container}`);
-        expect(gate.inputs.create).toBe(check.script);
-        expect(gate.dependencies.filter((u) => urns.get(u)?.type === CONTAINER).sort()).toEqual(
-          gpu.map((c) => c.urn).sort(),
-        );
-        expect((gate.inputs.connection as { host: string }).host).toBe(check.host);
-        expect(gate.secretInputs).toContain("connection");
+        // The plan's script, inside the guard that enforces its limit on the node.
+        expect(commandStep(gate)).toContain(check.script);
+        const deps = new Set(gate.dependencies);
+        for (const c of gpu) expect(deps.has(c.urn), `${gate.name} waits for ${c.name}`).toBe(true);
+        expect(commandHost(gate)).toBe(check.host);
+        expect(gate.secretInputs).toEqual([]);
         expect(gate.inputs.logging).toBe("stdoutAndStderr");
         expect((gate.inputs.triggers as string[]).length).toBeGreaterThan(0);
       }
       expect(
         run.resources.filter(
-          (r) => r.type === REMOTE_COMMAND && r.name.endsWith("-smoke") && r.parent?.endsWith(`::rocm-vllm-${d.name}`),
+          (r) => r.type === NODE_COMMAND && r.name.endsWith("-smoke") && r.parent?.endsWith(`::rocm-vllm-${d.name}`),
         ),
       ).toHaveLength(d.smokeTests.length);
       for (const [i, test] of d.smokeTests.entries()) {
         const smoke = run.resources.find((r) => r.name === `rocm-vllm-${d.name}-r${d.instances[i].replica}-smoke`);
-        expect(smoke?.inputs.create).toBe(test.script);
+        expect(smoke && commandStep(smoke)).toContain(test.script);
         expect(smoke?.dependencies).toContain(
           run.resources.find((r) => r.name === `rocm-vllm-${d.name}-r${d.instances[i].replica}-ready`)?.urn,
         );
@@ -219,22 +231,29 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     for (const node of plan.nodes) {
       const commands = commandsOn(run, node);
       const preflight = commands.filter((c) => c.name.endsWith("-preflight"));
-      expect(preflight.map((p) => p.inputs.create)).toEqual(node.preflight ? [node.preflight.script] : []);
+      const check = commands.filter((c) => c.name.endsWith("-ssh-check"));
+      expect(check).toHaveLength(1);
+      expect(preflight.map((p) => p.dependencies)).toEqual(node.preflight ? [[check[0].urn]] : []);
+      for (const p of preflight) expect(commandStep(p)).toContain(node.preflight?.script);
       const provider = providerOf(run, node);
+      const local = onNode(run, node);
       for (const pull of run.resources.filter((r) => r.type === REMOTE_IMAGE && r.provider === provider.urn)) {
-        expect(pull.dependencies).toEqual(preflight.map((p) => p.urn));
+        expect(pull.dependencies).toContain((preflight[0] ?? check[0]).urn);
+        for (const dep of pull.dependencies) expect(local.has(dep), `${pull.name} waits only on its node`).toBe(true);
       }
       const jobs = commands.filter((c) => c.name.includes("-weights-"));
       expect(jobs).toHaveLength(node.jobs.filter((j) => j.after === "image").length);
       for (const spec of node.containers) {
-        const deps = containerNamed(run, node, spec.name).dependencies.map((u) => urns.get(u));
-        // Never another node's resource, never another container: only this node's image and weight download.
-        for (const dep of deps) {
-          if (dep?.type === REMOTE_IMAGE) expect(dep.provider).toBe(provider.urn);
-          else expect(jobs.map((j) => j.urn)).toContain(dep?.urn);
-        }
-        const download = node.jobs.some((j) => j.after === "image" && j.container.deployment === spec.deployment);
-        expect(deps.filter((x) => x?.type === REMOTE_COMMAND)).toHaveLength(download ? 1 : 0);
+        const container = containerNamed(run, node, spec.name);
+        const deps = container.dependencies.map((u) => urns.get(u));
+        // Never another node's resource: this node's image, its weight download, and its session lane.
+        for (const dep of deps) expect(local.has(dep?.urn ?? ""), `${container.name} waits on ${dep?.name}`).toBe(true);
+        const image = run.resources.find(
+          (r) => r.type === REMOTE_IMAGE && r.provider === provider.urn && r.inputs.name === spec.image,
+        );
+        expect(container.dependencies).toContain(image?.urn);
+        const download = jobs.filter((j) => j.parent === container.parent);
+        for (const j of download) expect(container.dependencies).toContain(j.urn);
       }
     }
   });
@@ -267,8 +286,11 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     const text = JSON.stringify({ graph: resourceGraph(run), outputs: run.outputs });
     expect(text).not.toContain(FAKE_SECRETS.hfToken);
     expect(run.secretOutputs).toEqual([]);
-    for (const r of run.resources.filter((x) => x.type === REMOTE_COMMAND))
-      expect(r.secretInputs).toContain("connection");
+    // Steps are secret only when they carry a secret (a download with the HF token); the SSH connection is not one.
+    for (const r of run.resources.filter((x) => x.type === NODE_COMMAND && x.secretInputs.length > 0)) {
+      expect(r.secretInputs).toEqual(["stdin"]);
+      expect(String(r.inputs.stdin)).toContain("export HF_TOKEN=");
+    }
     for (const r of run.resources.filter((x) => JSON.stringify(x.inputs).includes(FAKE_SECRETS.hfToken))) {
       expect(r.secretInputs.length).toBeGreaterThan(0);
     }
@@ -318,30 +340,51 @@ describe("generated configs", () => {
     }
   });
 
-  it("passes the SSH key to every command as a secret, and uses ssh-agent without it", async () => {
+  it("reaches a node with the Docker provider's exact ssh options from every step, bastion and known_hosts included", async () => {
+    const ssh = {
+      user: "ops",
+      port: 2222,
+      identityFile: "/home/ops/.ssh/id",
+      knownHostsFile: "/etc/rocm-vllm/known_hosts",
+      proxyJump: "jump@bastion.example.com:2200",
+    };
     const input: StackInput = {
-      cluster: clusterOf(1, { ssh: { user: "ops", port: 2222, identityFile: "/home/ops/.ssh/id" } }),
+      cluster: clusterOf(1, { ssh }),
+      deployments: [{ name: "llama8b", model: "meta-llama/Llama-3.1-8B-Instruct" }],
+    };
+    const run = await runProgram(input);
+    const provider = run.resources.find((r) => r.type === DOCKER_PROVIDER);
+    expect(provider?.inputs.host).toBe("ssh://ops@10.1.0.10:2222");
+    const opts = JSON.parse(String(provider?.inputs.sshOpts)) as string[];
+    expect(opts).toEqual(
+      expect.arrayContaining(["StrictHostKeyChecking=yes", "UserKnownHostsFile=/etc/rocm-vllm/known_hosts"]),
+    );
+    const proxy = opts.find((o) => o.startsWith("ProxyCommand="));
+    // The bastion is checked with the same options: they are all in its ProxyCommand.
+    expect(proxy).toContain("StrictHostKeyChecking=yes");
+    expect(proxy).toContain("-p 2200 -W %h:%p -- jump@bastion.example.com");
+    const commands = run.resources.filter((r) => r.type === NODE_COMMAND);
+    expect(commands.length).toBeGreaterThan(0);
+    const sshLine = `ssh -p 2222 ${opts.map((o) => (/^[\w@%+=:,./-]+$/.test(o) ? o : `'${o}'`)).join(" ")} -- ops@10.1.0.10`;
+    for (const c of commands) expect(String(c.inputs.create), c.name).toContain(sshLine);
+  });
+
+  it("refuses rocm-vllm:sshPrivateKey with what to do instead, before creating anything", async () => {
+    const input: StackInput = {
+      cluster: clusterOf(1),
       deployments: [{ name: "llama8b", model: "meta-llama/Llama-3.1-8B-Instruct" }],
       sshPrivateKey: FAKE_SECRETS.sshPrivateKey,
     };
-    const withKey = await runProgram(input);
-    const commands = withKey.resources.filter((r) => r.type === REMOTE_COMMAND);
-    expect(commands.length).toBeGreaterThan(0);
-    for (const c of commands) {
-      expect(c.inputs.connection).toMatchObject({
-        host: "10.1.0.10",
-        port: 2222,
-        user: "ops",
-        privateKey: FAKE_SECRETS.sshPrivateKey,
-      });
-      expect(c.secretInputs).toContain("connection");
-    }
-    const provider = withKey.resources.find((r) => r.type === DOCKER_PROVIDER);
-    expect(provider?.inputs.host).toBe("ssh://ops@10.1.0.10:2222");
-    expect(JSON.parse(String(provider?.inputs.sshOpts)).slice(0, 2)).toEqual(["-i", "/home/ops/.ssh/id"]);
-    const agent = await runProgram({ ...input, sshPrivateKey: undefined });
-    for (const c of agent.resources.filter((r) => r.type === REMOTE_COMMAND))
-      expect(c.inputs.connection).not.toHaveProperty("privateKey");
+    const failure = await runProgram(input).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(ProgramFailure);
+    const message = String((failure as ProgramFailure).message);
+    expect(message).toContain("rocm-vllm:sshPrivateKey");
+    expect(message).toContain("ssh-add");
+    expect(message).not.toContain(FAKE_SECRETS.sshPrivateKey);
+    expect((failure as ProgramFailure).resources.filter((r) => r.custom)).toEqual([]);
   });
 
   it("runs external data-parallel load balancing as one container and one gate pair per rank, behind the balancer", async () => {
@@ -361,7 +404,7 @@ describe("generated configs", () => {
     const containers = run.resources.filter((r) => r.type === CONTAINER && r.name.includes("-r"));
     expect(containers).toHaveLength(8);
     expect(new Set(containers.map((c) => c.provider)).size).toBe(2);
-    const gates = run.resources.filter((r) => r.type === REMOTE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
+    const gates = run.resources.filter((r) => r.type === NODE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
     expect(gates).toHaveLength(16);
     expect(run.outputs.endpoints).toEqual({ llama8b: [`http://${plan.nodes[0].ip}:9000`] });
   });
@@ -397,14 +440,15 @@ describe("generated configs", () => {
     ).toContain(lbSpec.image);
 
     const benchmark = run.resources.find((r) => r.name.includes("-benchmark-"));
-    const gates = run.resources.filter((r) => r.type === REMOTE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
+    const gates = run.resources.filter((r) => r.type === NODE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
     expect(gates).toHaveLength(8);
     expect(benchmark?.dependencies).toEqual(expect.arrayContaining([...gates.map((g) => g.urn), lb.urn]));
     const job = plan.nodes.flatMap((n) => n.jobs).find((j) => j.after === "readiness");
     expect(benchmark?.inputs.triggers).toEqual([job?.trigger]);
-    expect(String(benchmark?.inputs.create)).toContain("exec docker run --rm --name rocm-vllm-llama8b-benchmark ");
-    expect(benchmark?.secretInputs).toEqual(expect.arrayContaining(["connection", "stdin"]));
-    expect(benchmark?.inputs.stdin).toBe(`${FAKE_SECRETS.hfToken}\n`);
+    expect(benchmark && commandStep(benchmark)).toContain("exec docker run --rm --name rocm-vllm-llama8b-benchmark ");
+    // The token travels on stdin as the step's first line, exported into its environment; never on a command line.
+    expect(benchmark?.secretInputs).toEqual(["stdin"]);
+    expect(String(benchmark?.inputs.stdin).startsWith(`export HF_TOKEN='${FAKE_SECRETS.hfToken}'\n`)).toBe(true);
     expect(String(benchmark?.inputs.create)).not.toContain(FAKE_SECRETS.hfToken);
 
     expect(run.outputs.endpoints).toEqual({ llama8b: [`http://${gpu1.ip}:8080`] });
@@ -480,6 +524,48 @@ describe("generated configs", () => {
   });
 });
 
+describe("bounded SSH sessions per node", () => {
+  /** Per node, the most of its ssh-using resources (steps, pulls, containers) the graph lets run at once. */
+  async function widths(input: StackInput): Promise<Map<string, { width: number; size: number }>> {
+    const plan = planFor(input);
+    const run = await runProgram(input);
+    return new Map(
+      plan.nodes.map((n) => {
+        const members = onNode(run, n);
+        return [n.name, { width: maxConcurrent(run, members), size: members.size }];
+      }),
+    );
+  }
+
+  it(`lets at most ${SESSIONS_PER_NODE} operations reach one node at once, in every example stack`, async () => {
+    for (const file of stackFiles) {
+      for (const [node, { width }] of await widths(readStackFile(join(STACKS_DIR, file)))) {
+        expect(width, `${file} ${node}`).toBeLessThanOrEqual(SESSIONS_PER_NODE);
+      }
+    }
+  });
+
+  it("holds on a packed node with eight instances, a balancer and a benchmark, and uses all its lanes", async () => {
+    const input: StackInput = {
+      cluster: clusterOf(1),
+      deployments: [
+        {
+          name: "llama8b",
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          replicas: 8,
+          loadBalancer: {},
+          benchmark: { prompts: 10 },
+          weights: { predownload: true },
+        },
+      ],
+      hfToken: FAKE_SECRETS.hfToken,
+    };
+    const node = (await widths(input)).get("gpu-0");
+    expect(node?.size).toBeGreaterThan(30);
+    expect(node?.width).toBe(SESSIONS_PER_NODE);
+  });
+});
+
 describe("parallel rollout at scale", () => {
   /** 405B on Ray, TP 8 × PP 2 per replica, `replicas` replicas: two nodes each. */
   const ray = (replicas: number): StackInput => ({
@@ -505,8 +591,8 @@ describe("parallel rollout at scale", () => {
     expect(planFor(ray(32)).nodes).toHaveLength(64);
     expect(big.resources.filter((r) => r.type === DOCKER_PROVIDER)).toHaveLength(64);
     expect(big.resources.filter((r) => r.type === CONTAINER)).toHaveLength(64);
-    // Stack → Cluster → Node → preflight → pull → weights → container → readiness → smoke test.
-    expect(dependencyDepth(small.resources)).toBe(9);
+    // Stack → Cluster → Node → host-key check → preflight → pull → weights → container → readiness → smoke test.
+    expect(dependencyDepth(small.resources)).toBe(10);
     expect(dependencyDepth(big.resources)).toBe(dependencyDepth(small.resources));
     // Fast enough to run on every commit (measured: about 2 s).
     expect(elapsed).toBeLessThan(20_000);

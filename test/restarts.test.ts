@@ -9,7 +9,7 @@ import {
   CONTAINER,
   diffRuns,
   FAKE_SECRETS,
-  REMOTE_COMMAND,
+  NODE_COMMAND,
   REMOTE_IMAGE,
   type RunDiff,
   readStackFile,
@@ -55,7 +55,7 @@ describe("what restarts when", () => {
     expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama70b-r0-node-a"]);
     expect(x.d.changed["rocm-vllm-llama70b-r0-node-a"]).toEqual(["command"]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
-    expect(changedOf(x, REMOTE_COMMAND)).toEqual(["rocm-vllm-llama70b-r0-ready", "rocm-vllm-llama70b-r0-smoke"]);
+    expect(changedOf(x, NODE_COMMAND)).toEqual(["rocm-vllm-llama70b-r0-ready", "rocm-vllm-llama70b-r0-smoke"]);
   });
 
   it("a vLLM option of a Ray deployment restarts head and workers together, not the weight downloads", async () => {
@@ -64,7 +64,7 @@ describe("what restarts when", () => {
     expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama405b-r0-node-a", "rocm-vllm-llama405b-r0-node-b"]);
     // The worker's own settings did not change: its generation label did.
     expect(x.d.changed["rocm-vllm-llama405b-r0-node-b"]).toEqual(["labels"]);
-    expect(changedOf(x, REMOTE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
+    expect(changedOf(x, NODE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
   });
 
@@ -73,7 +73,7 @@ describe("what restarts when", () => {
     const x = await diff(base, edit(base, { deployment: { maxNumSeqs: 128 } }));
     expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama405b-r0-node-a", "rocm-vllm-llama405b-r0-node-b"]);
     for (const c of changedOf(x, CONTAINER)) expect(x.d.changed[c]).toEqual(["command", "labels"]);
-    expect(changedOf(x, REMOTE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
+    expect(changedOf(x, NODE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
   });
 
@@ -99,7 +99,7 @@ describe("what restarts when", () => {
     expect(changedOf(x, REMOTE_IMAGE)).toEqual(["rocm-vllm-node-a-image", "rocm-vllm-node-b-image"]);
     expect(changedOf(x, CONTAINER)).toHaveLength(2);
     for (const c of changedOf(x, CONTAINER)) expect(x.d.changed[c]).toContain("image");
-    expect(changedOf(x, REMOTE_COMMAND).filter((n) => n.includes("-weights-"))).toHaveLength(2);
+    expect(changedOf(x, NODE_COMMAND).filter((n) => n.includes("-weights-"))).toHaveLength(2);
   });
 
   it("more replicas add containers and leave the running ones alone (beyond 2)", async () => {
@@ -125,20 +125,21 @@ describe("what restarts when", () => {
     const base = example("llama405b-2node");
     const x = await diff(base, { ...base, hfToken: `${FAKE_SECRETS.hfToken}-rotated` });
     expect(changedOf(x, CONTAINER)).toEqual([]);
-    expect(changedOf(x, REMOTE_COMMAND)).toEqual([
+    expect(changedOf(x, NODE_COMMAND)).toEqual([
       "rocm-vllm-llama405b-weights-node-a",
       "rocm-vllm-llama405b-weights-node-b",
     ]);
-    for (const n of changedOf(x, REMOTE_COMMAND)) expect(x.d.changed[n]).toEqual(["stdin"]);
+    for (const n of changedOf(x, NODE_COMMAND)) expect(x.d.changed[n]).toEqual(["stdin"]);
   });
 
-  it("rotating the SSH key re-runs every command and restarts no container", async () => {
-    const base = { ...example("llama405b-2node"), sshPrivateKey: FAKE_SECRETS.sshPrivateKey };
-    const x = await diff(base, { ...base, sshPrivateKey: `${FAKE_SECRETS.sshPrivateKey}-2` });
+  it("a new known_hosts file re-runs every step with the new ssh options and restarts no container", async () => {
+    const base = example("llama405b-2node");
+    const x = await diff(base, edit(base, { cluster: { ssh: { knownHostsFile: "/etc/rocm-vllm/known_hosts" } } }));
     expect(changedOf(x, CONTAINER)).toEqual([]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
-    expect(changedOf(x, REMOTE_COMMAND)).toHaveLength(6);
-    for (const n of changedOf(x, REMOTE_COMMAND)) expect(x.d.changed[n]).toEqual(["connection"]);
+    // Host-key checks, preflights, downloads and gates of both nodes: their ssh command line changed.
+    expect(changedOf(x, NODE_COMMAND)).toHaveLength(8);
+    for (const n of changedOf(x, NODE_COMMAND)) expect(x.d.changed[n]).toEqual(["create"]);
   });
 
   it("changing kind keeps the container's identity on its node, so it is replaced, not doubled", async () => {

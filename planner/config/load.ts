@@ -25,8 +25,19 @@ export interface Salvaged {
 const CLUSTER_KEY = `${CONFIG_NAMESPACE}:cluster`;
 const DEPLOYMENTS_KEY = `${CONFIG_NAMESPACE}:deployments`;
 const HF_TOKEN_KEY = `${CONFIG_NAMESPACE}:hfToken`;
-const SSH_KEY_KEY = `${CONFIG_NAMESPACE}:sshPrivateKey`;
-const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, SSH_KEY_KEY];
+const REGISTRY_PASSWORD_KEY = `${CONFIG_NAMESPACE}:registryPassword`;
+const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY];
+/** Secrets a stack may hold; each must be stored encrypted. */
+const SECRET_KEYS = [HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY];
+
+/** Keys rocm-vllm read once and refuses now, with why and what to do instead. */
+const RETIRED_KEYS: Record<string, { message: string; fix: string }> = {
+  [`${CONFIG_NAMESPACE}:sshPrivateKey`]: {
+    message:
+      "is no longer read: every connection to a node, the Docker provider's included, runs the system ssh, which takes keys from ssh-agent or a file, never from the stack",
+    fix: "load the key into ssh-agent (ssh-add) or set rocm-vllm:cluster.ssh.identityFile, then run: pulumi config rm sshPrivateKey",
+  },
+};
 /** The structured keys: planned in plaintext, so no secret may be inside them. */
 const STRUCTURED_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY];
 
@@ -36,6 +47,8 @@ export interface RawStackConfig {
   cluster: unknown;
   deployments: unknown;
   hasHfToken: boolean;
+  /** Whether `rocm-vllm:registryPassword` is set. Its value never enters the planner. */
+  hasRegistryPassword?: boolean;
 }
 
 /** A value parsed as is, or after removing the keys the schema refused (`removed`, as config paths). */
@@ -103,6 +116,11 @@ export interface StackEntries {
 export function parseStackEntries(entries: StackEntries): LoadResult {
   const problems: Problem[] = [];
   for (const key of Object.keys(entries.values)) {
+    const retired = RETIRED_KEYS[key];
+    if (retired) {
+      problems.push(problem(key, new Hidden(), retired.message, retired.fix));
+      continue;
+    }
     if (!key.startsWith(`${CONFIG_NAMESPACE}:`) || KNOWN_KEYS.includes(key)) continue;
     const guess = suggest(key, KNOWN_KEYS);
     problems.push(
@@ -114,7 +132,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
       ),
     );
   }
-  for (const secretKey of [HF_TOKEN_KEY, SSH_KEY_KEY]) {
+  for (const secretKey of SECRET_KEYS) {
     if (entries.values[secretKey] !== undefined && !entries.isEncrypted(secretKey)) {
       problems.push(
         problem(
@@ -133,6 +151,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
     cluster: entries.values[CLUSTER_KEY],
     deployments: entries.values[DEPLOYMENTS_KEY],
     hasHfToken: entries.values[HF_TOKEN_KEY] !== undefined,
+    hasRegistryPassword: entries.values[REGISTRY_PASSWORD_KEY] !== undefined,
   });
   if (problems.length === 0) return result;
   // A key refused for holding a secret is not validated further: its problems would be about (and could quote) it.
@@ -155,7 +174,7 @@ function secretInStructuredKey(key: string): Problem {
     key,
     new Hidden("secret, not shown"),
     "holds a Pulumi secret (a secure: value set with pulumi config set --secret --path); rocm-vllm puts every value of this key in plaintext into container commands, the plan, the Pulumi state and exported scripts",
-    "remove the secure: value; secrets go in their own keys: pulumi config set --secret hfToken <token> (Hugging Face), pulumi config set --secret sshPrivateKey < key-file (SSH); see README.md § Secrets",
+    "remove the secure: value; secrets go in their own keys: pulumi config set --secret hfToken <token> (Hugging Face), pulumi config set --secret registryPassword <token> (registry login); SSH keys go in ssh-agent; see README.md § Secrets",
   );
 }
 
@@ -190,6 +209,16 @@ export function parseStackConfig(raw: RawStackConfig): LoadResult {
     cluster.value && deployments.value
       ? { stack: raw.stack, cluster: cluster.value, deployments: deployments.value, hasHfToken: raw.hasHfToken }
       : undefined;
+  if (config?.cluster.registry && !raw.hasRegistryPassword) {
+    problems.push(
+      problem(
+        `${CLUSTER_KEY}.registry`,
+        config.cluster.registry.address,
+        "names a registry login but the stack has no rocm-vllm:registryPassword",
+        "run: pulumi config set --secret registryPassword <token> (or remove cluster.registry for anonymous pulls)",
+      ),
+    );
+  }
   if (problems.length === 0 && config) return { ok: true, config };
   const removed = [...cluster.removed, ...deployments.removed];
   return { ok: false, problems, salvaged: config && STACK_NAME.test(raw.stack) ? { config, removed } : undefined };

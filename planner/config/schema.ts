@@ -211,8 +211,33 @@ export const clusterSchema = z.strictObject({
       port: z.number().int().min(1).max(65535).default(22),
       /** Private key file on the machine running `pulumi`/`rocm-vllm` (a path, not key material). */
       identityFile: keyFilePath.optional(),
+      /** `known_hosts` file every connection checks host keys against (strictly); ssh's default when unset. */
+      knownHostsFile: absolutePath.optional(),
+      /** Bastion every connection goes through: `[user@]host[:port]`, checked with the same host-key policy. */
+      proxyJump: z
+        .string()
+        .regex(
+          /^([a-z_][a-z0-9_-]{0,31}@)?([a-zA-Z0-9][a-zA-Z0-9.-]*|\[[0-9a-fA-F:]+\])(:[0-9]{1,5})?$/,
+          "must be [user@]host[:port], e.g. ops@bastion.example.com:22",
+        )
+        .optional(),
     })
     .default({ user: "root", port: 22 }),
+  /**
+   * Login for pulling images from a registry (anonymous pulls are rate-limited per IP); the password or token is the
+   * secret `rocm-vllm:registryPassword`.
+   */
+  registry: z
+    .strictObject({
+      address: z
+        .string()
+        .regex(
+          /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$/,
+          "must be a registry host such as docker.io or ghcr.io",
+        ),
+      username: z.string().regex(/^[\w.@+-]{1,128}$/, "must be a registry user name"),
+    })
+    .optional(),
   network: z
     .strictObject({
       interface: notAFlag(z.string())

@@ -366,9 +366,11 @@ function nodeImpact(name: string, base: PlanParts, head: PlanParts): { impact: I
   }
   const impact: Impact[] = [];
   let pulls = 0;
-  const providerChanged = !same(providerInputs(b), providerInputs(h));
+  const providerChanged = !same(providerInputs(b, base), providerInputs(h, head));
   if (providerChanged) {
-    impact.push(entry("in place", "SSH settings changed: the node's Docker provider is reconfigured"));
+    impact.push(
+      entry("in place", "SSH settings or registry login changed: the node's Docker provider is reconfigured"),
+    );
   }
   const bi = nodeImages(b, base.clusterImage);
   const hi = nodeImages(h, head.clusterImage);

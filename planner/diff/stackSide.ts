@@ -12,7 +12,7 @@ import type { SecretFingerprints, SecretKey, StackSide } from "./types";
 
 export type LoadedSide = { ok: true; side: StackSide } | { ok: false; problems: Problem[] };
 
-const SECRET_KEYS: readonly SecretKey[] = ["hfToken", "sshPrivateKey"];
+const SECRET_KEYS: readonly SecretKey[] = ["hfToken", "registryPassword"];
 
 /** Fingerprints of the `{secure: ...}` values of the secret keys (namespaced or not). Call on valid YAML only. */
 export function secretFingerprints(text: string): SecretFingerprints {

@@ -16,11 +16,15 @@ import { createHash } from "node:crypto";
 import { LABELS } from "../plan";
 import { STOP_GRACE_SECONDS } from "../rules/containerRuntime";
 import { dockerJobArgv, dockerRunArgv } from "../scripts/dockerRun";
+import { jobStep, preflightStep, readinessStep, smokeTestStep } from "../scripts/nodeSteps";
 import { shellJoin, shellQuote, shellQuoteAlways } from "../scripts/shellQuote";
-import { sshOptions } from "../scripts/sshOptions";
+import { sshArgv, sshCheckScript } from "../scripts/sshOptions";
 import type { ContainerSpec, JobPlan, NodePlan, Plan, Problem } from "../types";
 
 export { dockerJobArgv, dockerRunArgv };
+
+/** Environment variable holding the registry password when the stack logs in to a registry (`cluster.registry`). */
+export const REGISTRY_PASSWORD_VARIABLE = "ROCM_VLLM_REGISTRY_PASSWORD";
 
 /** Environment variable naming the command that runs a script on a node (see `deploy.sh`). */
 export const ON_NODE_VARIABLE = "ROCM_VLLM_ON_NODE";
@@ -146,29 +150,63 @@ const uniqueSorted = (values: Iterable<string>): string[] => [...new Set(values)
 
 /** Secret variable names the stack's containers and jobs need: deploy.sh requires them in its environment. */
 export function planSecrets(plan: Plan): string[] {
-  return uniqueSorted(plan.nodes.flatMap(nodeSecrets));
+  return uniqueSorted(plan.nodes.flatMap((n) => nodeSecrets(plan, n)));
 }
 
-/** Secret variable names a node's containers, services and jobs need. */
-function nodeSecrets(node: NodePlan): string[] {
-  return uniqueSorted(
-    [...node.containers, ...node.services, ...node.jobs.map((j) => j.container)].flatMap((c) => c.secretEnv),
-  );
+/** Secret variable names a node's containers, services and jobs need, and the registry password for its pulls. */
+function nodeSecrets(plan: Plan, node: NodePlan): string[] {
+  return uniqueSorted([
+    ...[...node.containers, ...node.services, ...node.jobs.map((j) => j.container)].flatMap((c) => c.secretEnv),
+    ...(plan.cluster.registry ? [REGISTRY_PASSWORD_VARIABLE] : []),
+  ]);
 }
 
 const jobsAfter = (node: NodePlan, after: JobPlan["after"]) => node.jobs.filter((j) => j.after === after);
 
-/** A shell function that runs one job in the foreground; run_job decides whether it must run. */
-function jobFunction(job: JobPlan, index: number): string {
+/**
+ * A shell function that runs one job in the foreground, inside the same guarded step as the Pulumi program (time
+ * limit on the node, stopped with its ssh session, progress lines); run_job decides whether it must run.
+ */
+function jobFunction(plan: Plan, node: NodePlan, job: JobPlan, index: number): string {
   const c = job.container;
   return [
     comment(
       `${c.name}: ${c.role} of ${c.deployment}, runs once the ${job.after === "image" ? "image is here" : "deployment serves"}.`,
     ),
     `job_${index}() {`,
-    ...dockerCommand(dockerJobArgv(c), "  ", ""),
+    `  ${heredoc("sh -s", jobStep(node, job, plan.cluster.modelCache).script, "ROCM_VLLM_JOB")}`,
     "}",
   ].join("\n");
+}
+
+/** Pull lines of a node script: absent images only, logged in to the stack's registry when it has one. */
+function pullLines(plan: Plan, images: string[]): string[] {
+  const pull = plan.cluster.registry ? "registry_pull" : "docker pull";
+  return images.map(
+    // Tags are pinned (the schema refuses a bare repository), so an image already on the node is the planned one.
+    (image) => `  docker image inspect ${shellQuote(image)} >/dev/null 2>&1 || ${pull} ${shellQuote(image)}`,
+  );
+}
+
+/**
+ * `registry_pull <image>`: logs in with a throw-away Docker config (removed right after), so the password is neither
+ * on a command line nor left on the node.
+ */
+function registryPullFunction(plan: Plan): string[] {
+  const registry = plan.cluster.registry;
+  if (!registry) return [];
+  return [
+    "# Pulls with the stack's registry login; the password comes from the environment, the config is removed after.",
+    "registry_pull() {",
+    "  local config rc=0",
+    '  config=$(mktemp -d) || fail "cannot create a temporary Docker config"',
+    `  printf '%s' "\${${REGISTRY_PASSWORD_VARIABLE}}" | docker --config "$config" login --username ${shellQuote(registry.username)} --password-stdin ${shellQuote(registry.address)} >/dev/null || rc=$?`,
+    '  if ((rc == 0)); then docker --config "$config" pull "$1" || rc=$?; fi',
+    '  rm -rf "$config"',
+    '  return "$rc"',
+    "}",
+    "",
+  ];
 }
 
 /**
@@ -186,7 +224,7 @@ export function renderNodeScript(plan: Plan, node: NodePlan, opts: ExportOptions
   const longRunning = [...node.containers, ...node.services];
   const runArgv = longRunning.map(exportedRunArgv);
   const names = longRunning.map((c) => c.name);
-  const secrets = nodeSecrets(node);
+  const secrets = nodeSecrets(plan, node);
   const images = uniqueSorted([...longRunning, ...node.jobs.map((j) => j.container)].map((c) => c.image));
   const jobIndex = new Map(node.jobs.map((j, i) => [j, i]));
   const say = (text: string) => `echo "rocm-vllm: ${node.name}: ${text}"`;
@@ -314,22 +352,19 @@ export function renderNodeScript(plan: Plan, node: NodePlan, opts: ExportOptions
     '  printf \'%s\\n\' "$2" >"$stamp"',
     "}",
     "",
-    ...node.jobs.map((j, i) => `${jobFunction(j, i)}\n`),
+    ...registryPullFunction(plan),
+    ...node.jobs.map((j, i) => `${jobFunction(plan, node, j, i)}\n`),
     ...starts,
     "preflight() {",
     ...(node.preflight
-      ? [`  ${heredoc("sh -s", node.preflight.script, "ROCM_VLLM_PREFLIGHT")}`]
+      ? [`  ${heredoc("sh -s", preflightStep(node)?.script ?? "", "ROCM_VLLM_PREFLIGHT")}`]
       : [`  echo ${shellQuote(`rocm-vllm: ${node.name}: preflight is off for this stack`)}`]),
     "}",
     "",
     "up() {",
     ...requireSecrets,
     '  claim "${planned[@]}" "${job_names[@]}"',
-    ...images.map(
-      (image) =>
-        // Tags are pinned (the schema refuses a bare repository), so an image already on the node is the planned one.
-        `  docker image inspect ${shellQuote(image)} >/dev/null 2>&1 || docker pull ${shellQuote(image)}`,
-    ),
+    ...pullLines(plan, images),
     ...runJobs("image"),
     "  local i stale=() changed=()",
     "  mapfile -t stale < <(unplanned)",
@@ -407,7 +442,7 @@ interface Step {
 /** Functions shared by deploy.sh and teardown.sh: reach a node, send it its script, run steps at once. */
 function nodeAccess(plan: Plan): string {
   const sshCases = plan.nodes.map((n) => {
-    const argv = ["ssh", "-p", String(n.ssh.port), ...sshOptions(n.ssh), "--", `${n.ssh.user}@${n.host}`, "bash", "-s"];
+    const argv = [...sshArgv(n), "bash", "-s"];
     return `  ${shellQuote(n.name)}) ${shellJoin(argv)} ;;`;
   });
   return [
@@ -464,11 +499,28 @@ function nodeAccess(plan: Plan): string {
 const stepList = (steps: Step[]) => steps.map((s) => shellQuote(`${s.label}=${s.fn}`)).join(" ");
 
 /** Steps that run one node action on the given nodes. */
-function nodeSteps(nodes: NodePlan[], action: NodeAction, prefix: string, withSecrets: boolean): Step[] {
+function nodeSteps(plan: Plan, nodes: NodePlan[], action: NodeAction, prefix: string, withSecrets: boolean): Step[] {
   return nodes.map((n, i) => ({
     label: n.name,
     fn: `${prefix}_${i}`,
-    body: `${prefix}_${i}() { run_node_script ${shellJoin([n.name, n.host, action, ...(withSecrets ? nodeSecrets(n) : [])])}; }`,
+    body: `${prefix}_${i}() { run_node_script ${shellJoin([n.name, n.host, action, ...(withSecrets ? nodeSecrets(plan, n) : [])])}; }`,
+  }));
+}
+
+/**
+ * One step per node: the same host-key check the Pulumi program runs first (`sshCheckScript`), so a node whose key
+ * is unknown or changed is refused, named, before anything (a secret included) is sent to any node.
+ */
+function sshCheckSteps(plan: Plan): Step[] {
+  return plan.nodes.map((n, i) => ({
+    label: n.name,
+    fn: `ssh_check_${i}`,
+    body: [
+      `ssh_check_${i}() {`,
+      `  if [[ -n "\${${ON_NODE_VARIABLE}:-}" ]]; then return 0; fi`,
+      `  ${heredoc("sh -s", sshCheckScript(n), "ROCM_VLLM_SSH_CHECK")}`,
+      "}",
+    ].join("\n"),
   }));
 }
 
@@ -491,10 +543,10 @@ function readinessSteps(plan: Plan): Step[] {
             `${d.name} on ${check.node}: ${check.container} serves ${check.servedModelName} on port ${check.port}.`,
           ),
           `${fn}() {`,
-          `  ${heredoc(`on_node ${shellQuote(check.node)} ${shellQuote(check.host)}`, check.script, "ROCM_VLLM_READINESS")}`,
+          `  ${heredoc(`on_node ${shellQuote(check.node)} ${shellQuote(check.host)}`, readinessStep(check, d.name).script, "ROCM_VLLM_READINESS")}`,
           ...smoke.map(
             ({ t }) =>
-              `  ${heredoc(`on_node ${shellQuote(t.node)} ${shellQuote(check.host)}`, t.script, "ROCM_VLLM_SMOKE_TEST")}`,
+              `  ${heredoc(`on_node ${shellQuote(t.node)} ${shellQuote(check.host)}`, smokeTestStep(t, d.name).script, "ROCM_VLLM_SMOKE_TEST")}`,
           ),
           "}",
         ].join("\n"),
@@ -508,7 +560,7 @@ function readinessSteps(plan: Plan): Step[] {
       steps.push({
         label: `${d.name}@${t.node}:${t.port}`,
         fn,
-        body: `${fn}() {\n  ${heredoc(`on_node ${shellQuote(t.node)} ${shellQuote(host)}`, t.script, "ROCM_VLLM_SMOKE_TEST")}\n}`,
+        body: `${fn}() {\n  ${heredoc(`on_node ${shellQuote(t.node)} ${shellQuote(host)}`, smokeTestStep(t, d.name).script, "ROCM_VLLM_SMOKE_TEST")}\n}`,
       });
     });
   }
@@ -521,15 +573,18 @@ function readinessSteps(plan: Plan): Step[] {
  */
 export function renderDeployScript(plan: Plan, opts: ExportOptions): string {
   const secrets = planSecrets(plan);
+  const checks = sshCheckSteps(plan);
   const preflight = nodeSteps(
+    plan,
     plan.nodes.filter((n) => n.preflight !== undefined),
     "preflight",
     "preflight",
     false,
   );
-  const up = nodeSteps(plan.nodes, "up", "up", true);
+  const up = nodeSteps(plan, plan.nodes, "up", "up", true);
   const ready = readinessSteps(plan);
   const after = nodeSteps(
+    plan,
     plan.nodes.filter((n) => jobsAfter(n, "readiness").length > 0),
     "after-ready",
     "after_ready",
@@ -542,11 +597,13 @@ export function renderDeployScript(plan: Plan, opts: ExportOptions): string {
   return [
     header("Deploys the stack like `pulumi up`.", plan, opts.source, [
       `Nodes: ${plan.nodes.map((n) => `${n.name} (${n.host})`).join(", ")}.`,
-      "Phases, each on all nodes at once, each stopping the deployment when something in it fails: preflight;",
+      "Phases, each on all nodes at once, each stopping the deployment when something in it fails: SSH host-key",
+      "check (unknown or changed keys are refused; nothing is sent to such a node); preflight;",
       "<node>.sh up (pulls, weight downloads, containers); readiness of every instance with its smoke test;",
       "<node>.sh after-ready (benchmarks).",
       `Reaching a node: ${ON_NODE_VARIABLE}, when set, is a command run as \`$${ON_NODE_VARIABLE} <node> <host>\``,
-      "that runs bash on that node with the script on stdin; otherwise ssh with the stack's user, port and key.",
+      "that runs bash on that node with the script on stdin; otherwise the system ssh with the stack's user, port,",
+      "key, known_hosts file and bastion: the options the Pulumi program's Docker provider and steps use.",
       ...(secrets.length > 0
         ? [`Needs ${secrets.join(", ")} in the environment; it reaches the nodes on ssh's stdin, never as an argument.`]
         : []),
@@ -554,7 +611,7 @@ export function renderDeployScript(plan: Plan, opts: ExportOptions): string {
       "teardown.sh removes every container of the stack.",
     ]),
     nodeAccess(plan),
-    ...[...preflight, ...up, ...after].map((s) => s.body),
+    ...[...checks, ...preflight, ...up, ...after].map((s) => s.body),
     "",
     ...ready.map((s) => `${s.body}\n`),
     "main() {",
@@ -562,6 +619,7 @@ export function renderDeployScript(plan: Plan, opts: ExportOptions): string {
       (s) =>
         `  [[ -n "\${${s}:-}" ]] || { echo ${shellQuote(`rocm-vllm: ${s} must be set in the environment (the containers need it)`)} >&2; exit 1; }`,
     ),
+    ...phase(checks, `checking the SSH host keys of ${checks.length} node(s)`),
     ...phase(preflight, `preflight on ${preflight.length} node(s)`),
     ...phase(up, `starting containers on ${up.length} node(s)`),
     ...phase(ready, `waiting for ${ready.length} serving instance(s)`),
@@ -577,7 +635,7 @@ export function renderDeployScript(plan: Plan, opts: ExportOptions): string {
 
 /** teardown.sh: `<node>.sh down` on every node at once. */
 export function renderTeardownScript(plan: Plan, opts: ExportOptions): string {
-  const steps = nodeSteps(plan.nodes, "down", "down", false);
+  const steps = nodeSteps(plan, plan.nodes, "down", "down", false);
   return [
     header(
       "Removes every container of the stack from every node (images stay, as with the Pulumi program).",

@@ -33,9 +33,32 @@ export type ContainerRuntime = Pick<
 >;
 
 /**
+ * Capabilities and security options as the Docker daemon stores them, so the plan is what `docker inspect` reports
+ * and the Pulumi Docker provider, which reads both back into ForceNew fields, never sees a difference (a difference
+ * would replace every container on every `pulumi up`):
+ * - capabilities upper case with their `CAP_` prefix, sorted and unique: the Docker client normalizes them before
+ *   sending (moby v28.5.2 `client/container_create.go` `normalizeCapabilities`, the client the provider links);
+ * - `label=disable` added when the container shares the host's IPC or PID namespace or is privileged, as the daemon
+ *   does unless a `label=` option is given (moby v28.5.2 `daemon/daemon_unix.go` `adaptContainerSettings` appends what `daemon/create.go` `generateSecurityOpt` returns; go-selinux returns
+ *   it even on hosts without SELinux). Giving it explicitly changes nothing on the node.
+ */
+export function asDaemonStores<T extends Pick<ContainerSpec, "capAdd" | "securityOpt" | "ipcMode">>(runtime: T): T {
+  const capAdd = [
+    ...new Set(
+      runtime.capAdd.map((c) => (c.toUpperCase().startsWith("CAP_") ? c.toUpperCase() : `CAP_${c.toUpperCase()}`)),
+    ),
+  ].sort();
+  const hasLabel = runtime.securityOpt.some((o) => o.split("=")[0] === "label");
+  const securityOpt =
+    runtime.ipcMode === "host" && !hasLabel ? [...runtime.securityOpt, "label=disable"] : runtime.securityOpt;
+  return { ...runtime, capAdd, securityOpt };
+}
+
+/**
  * The ROCm GPU container: `/dev/kfd` + `/dev/dri`, group `video`, host IPC and network, `seccomp=unconfined`,
  * `SYS_PTRACE`, unlimited locked memory and a 64 MiB stack; with RDMA, for deployments spanning nodes, also
- * `/dev/infiniband`, `IPC_LOCK` and the host's verbs provider libraries.
+ * `/dev/infiniband`, `IPC_LOCK` and the host's verbs provider libraries. Written as the daemon stores it
+ * (`asDaemonStores`).
  */
 export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[], spansNodes: boolean): ContainerRuntime {
   const devices = ["/dev/kfd", "/dev/dri"];
@@ -74,7 +97,12 @@ export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[], s
           },
     );
   }
-  return {
+  reasons.push({
+    what: "capabilities with their CAP_ prefix; label=disable with host IPC (as docker inspect reports them)",
+    rule: "asDaemonStores",
+    source: "moby v28.5.2 client/container_create.go normalizeCapabilities; daemon/create.go generateSecurityOpt",
+  });
+  return asDaemonStores({
     devices,
     groupAdd: ["video"],
     ipcMode: "host",
@@ -88,5 +116,5 @@ export function gpuContainerRuntime(cluster: ClusterConfig, reasons: Reason[], s
       { name: "stack", soft: 67108864, hard: 67108864 },
     ],
     volumes,
-  };
+  });
 }

@@ -63,9 +63,8 @@ export function preflightScript(i: PreflightInput): string {
   const ip = shellQuote(` ${i.ip}/`);
   const iface = i.interface ? shellQuoteAlways(i.interface) : undefined;
   return [
-    "#!/bin/sh",
-    "set -u",
     `# rocm-vllm preflight of ${i.node}: run before any image pull; one line per check.`,
+    "set -u",
     "fail=0",
     `node=${shellQuoteAlways(i.node)}`,
     `cache=${shellQuoteAlways(i.modelCache)}`,
@@ -123,9 +122,8 @@ export interface SmokeTestInput {
 export function smokeTestScript(i: SmokeTestInput): string {
   const body = JSON.stringify({ model: i.servedModelName, prompt: "Say hello.", max_tokens: 8, temperature: 0 });
   return [
-    "#!/bin/sh",
-    "set -u",
     `# rocm-vllm smoke test of ${i.deployment}: one completion on port ${i.port}.`,
+    "set -u",
     `out=$(curl -sS -m 300 -H 'Content-Type: application/json' -d ${shellQuote(body)} http://127.0.0.1:${i.port}/v1/completions 2>&1)`,
     'case "$out" in',
     `  *'"choices"'*) echo ${shellQuote(`rocm-vllm: smoke test of ${i.deployment} on port ${i.port} passed`)} ;;`,

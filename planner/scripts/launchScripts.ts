@@ -110,20 +110,26 @@ function ranksLine(deployment: string, ranks: NonNullable<ReadinessScriptInput["
 /** Restarts after which the readiness gate stops waiting: the container is crash-looping, not loading. */
 export const READINESS_MAX_RESTARTS = 3;
 
+/** The readiness gate prints what it waits for at least this often (seconds). */
+export const READINESS_PROGRESS_SECONDS = 30;
+
 /**
  * Readiness gate, run on the node: the planned container is running, `/health` answers and `/v1/models` lists the
- * served model, within the timeout. On timeout, or once the container has restarted `READINESS_MAX_RESTARTS` times,
- * it prints the last 40 lines of the container's log and exits 1, so `pulumi up` shows why.
+ * served model, within the timeout. Every `READINESS_PROGRESS_SECONDS` it prints what it is waiting for and for how
+ * long. On timeout, or once the container has restarted `READINESS_MAX_RESTARTS` times, it prints the last 40 lines of
+ * the container's log and exits 1, so `pulumi up` shows why. POSIX `sh`; it needs no `#!` line.
  */
 export function readinessScript(i: ReadinessScriptInput): string {
   const name = shellQuote(i.container);
   const modelId = shellQuote(`"id":"${i.servedModelName}"`);
+  const who = shellQuote(`rocm-vllm: ${i.deployment} on ${i.node}`);
   return [
-    "#!/bin/sh",
-    "set -u",
     `# rocm-vllm readiness of ${i.deployment} on ${i.node}: /health and /v1/models within ${i.timeoutSeconds}s.`,
+    "set -u",
     `url=http://127.0.0.1:${i.port}`,
-    `deadline=$(( $(date +%s) + ${i.timeoutSeconds} ))`,
+    "start=$(date +%s)",
+    `deadline=$((start + ${i.timeoutSeconds}))`,
+    "reported=$start",
     "fail_with_log() {",
     `  echo ${shellQuote(`rocm-vllm: ${i.deployment} on ${i.node} (container ${i.container})`)} "$1; last log lines:" >&2`,
     `  docker logs --tail 40 ${name} 2>&1 | sed 's/^/  /' >&2`,
@@ -132,14 +138,25 @@ export function readinessScript(i: ReadinessScriptInput): string {
     "}",
     "while :; do",
     // The named container must be the one running: a stale server on the port must not pass the gate.
-    `  if [ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" = true ] && curl -fsS -m 5 "$url/health" >/dev/null 2>&1 && curl -fsS -m 5 "$url/v1/models" 2>/dev/null | grep -qF ${modelId}; then`,
-    `    echo ${shellQuote(`rocm-vllm: ${i.deployment} ready at ${i.endpoint}`)}`,
+    `  if [ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" != true ]; then`,
+    `    waiting="container ${i.container.replace(/[^\w.-]/g, "")} to run"`,
+    '  elif ! curl -fsS -m 5 "$url/health" >/dev/null 2>&1; then',
+    `    waiting="/health on port ${i.port} (model loading)"`,
+    `  elif ! curl -fsS -m 5 "$url/v1/models" 2>/dev/null | grep -qF ${modelId}; then`,
+    `    waiting="/v1/models to list the served model"`,
+    "  else",
+    `    echo ${shellQuote(`rocm-vllm: ${i.deployment} ready at ${i.endpoint}`)} "after $(( $(date +%s) - start ))s"`,
     "    exit 0",
     "  fi",
     `  restarts=$(docker inspect -f '{{.RestartCount}}' ${name} 2>/dev/null || echo 0)`,
     `  if [ "\${restarts:-0}" -ge ${READINESS_MAX_RESTARTS} ]; then fail_with_log "crashed and restarted $restarts times"; fi`,
-    `  if [ "$(date +%s)" -ge "$deadline" ]; then fail_with_log "not ready after ${i.timeoutSeconds}s"; fi`,
-    "  sleep 10",
+    "  now=$(date +%s)",
+    `  if [ "$now" -ge "$deadline" ]; then fail_with_log "not ready after ${i.timeoutSeconds}s (was waiting for $waiting)"; fi`,
+    `  if [ $((now - reported)) -ge ${READINESS_PROGRESS_SECONDS} ]; then`,
+    `    echo ${who} "waiting for $waiting: $((now - start))s of ${i.timeoutSeconds}s"`,
+    "    reported=$now",
+    "  fi",
+    "  sleep 5",
     "done",
     "",
   ].join("\n");

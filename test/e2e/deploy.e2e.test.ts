@@ -7,7 +7,10 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { remoteStep, SESSION_LOST_EXIT, TIMEOUT_EXIT } from "../../planner/scripts/remoteStep";
+import { sshArgv } from "../../planner/scripts/sshOptions";
 import type { ContainerSpec, Plan } from "../../planner/types";
+import { commandStep, NODE_COMMAND, readStackFile, runProgram } from "../support/pulumiMocks";
 import {
   containerNames,
   docker,
@@ -17,21 +20,26 @@ import {
   E2E_RAY_VLLM_VERSION,
   E2E_VLLM_VERSION,
   exportStack,
-  exportStackText,
   HOSTS,
   type HostName,
   inHost,
   inspect,
+  KNOWN_HOSTS,
+  onClient,
   onNode,
   planOf,
   removeExports,
   run,
   runScript,
+  runScriptOverSsh,
   SIM_HOSTS,
   STATE,
   simHost,
   stackFile,
+  stackVariant,
+  WRONG_KNOWN_HOSTS,
   waitFor,
+  withKnownHosts,
 } from "./support";
 
 const MODEL_CACHE = "/var/lib/rocm-vllm-e2e/model-cache";
@@ -64,11 +72,9 @@ async function expectAsPlanned(
   expect(c.HostConfig.GroupAdd ?? []).toEqual(spec.groupAdd);
   expect(c.HostConfig.IpcMode).toBe(spec.ipcMode);
   expect(c.HostConfig.NetworkMode).toBe(spec.networkMode);
-  // Docker stores capabilities with their CAP_ prefix, sorted.
-  const caps = spec.capAdd.map((cap) => (cap.startsWith("CAP_") ? cap : `CAP_${cap}`)).sort();
-  expect([...(c.HostConfig.CapAdd ?? [])].sort()).toEqual(caps);
-  // Docker adds label=disable itself when a container shares the host's IPC namespace.
-  expect((c.HostConfig.SecurityOpt ?? []).filter((o) => o !== "label=disable")).toEqual(spec.securityOpt);
+  // The plan holds capabilities and security options as the daemon stores them (asDaemonStores): exactly equal.
+  expect(c.HostConfig.CapAdd ?? []).toEqual(spec.capAdd);
+  expect(c.HostConfig.SecurityOpt ?? []).toEqual(spec.securityOpt);
   expect(c.HostConfig.RestartPolicy.Name).toBe(spec.restart);
   expect(c.HostConfig.Binds ?? []).toEqual(
     spec.volumes.map((v) => `${v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
@@ -211,15 +217,18 @@ describe("the stand-ins", () => {
 });
 
 describe("rocm-vllm export on simulated hosts", () => {
-  it("two-node TP8 x PP2 on Ray comes up, serves across hosts, and a second deploy keeps its containers running", async () => {
+  it("two-node TP8 x PP2 on Ray, over real ssh (agent, known_hosts), comes up, serves across hosts, and a second deploy keeps its containers running", async () => {
     const plan: Plan = await planOf("e2e-2node");
-    const dir = await exportStack("e2e-2node");
+    const dir = await exportStack("e2e-2node", withKnownHosts("e2e-2node", KNOWN_HOSTS));
     const canary = `/tmp/rocm-vllm-e2e-injected-${process.pid}`;
     const token = `hf_e2e 'single' "double" $(touch ${canary}) \`touch ${canary}\`; touch ${canary} & |<>*?`;
     const secrets = { HF_TOKEN: token };
 
-    const first = await runScript(dir, "deploy.sh", secrets, 150_000);
+    const first = await runScriptOverSsh(dir, "deploy.sh", secrets, 150_000);
     expect(first.code, first.output).toBe(0);
+    // Host keys checked against known_hosts before anything ran, through sshd on each host.
+    expect(first.output).toContain("[gpu-a] rocm-vllm: gpu-a: connected to root@10.77.0.11:22; host key matches");
+    expect(first.output).toContain("[gpu-b] rocm-vllm: gpu-b: connected to root@10.77.0.12:22; host key matches");
     expect(first.output).toContain("[gpu-a] rocm-vllm: gpu-a: running rocm-vllm-llama405b-weights");
     expect(first.output).toContain("[gpu-b] rocm-vllm: gpu-b: running rocm-vllm-llama405b-weights");
     expect(first.output).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
@@ -272,7 +281,7 @@ describe("rocm-vllm export on simulated hosts", () => {
       (await inspect("h2", "rocm-vllm-llama405b-ray-worker")).Id,
     ];
     const before = await ids();
-    const second = await runScript(dir, "deploy.sh", secrets, 150_000);
+    const second = await runScriptOverSsh(dir, "deploy.sh", secrets, 150_000);
     expect(second.code, second.output).toBe(0);
     expect(second.output).toContain("rocm-vllm-llama405b-weights already ran for trigger");
     expect(second.output).toContain("gpu-a: rocm-vllm-llama405b-ray-head unchanged, keeps running");
@@ -284,10 +293,10 @@ describe("rocm-vllm export on simulated hosts", () => {
     expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
   }, 360_000);
 
-  it("single-node packed stack serves on every port, behind its load balancer, and runs its benchmark", async () => {
+  it("single-node packed stack, over real ssh, serves on every port, behind its load balancer, and runs its benchmark", async () => {
     const plan = await planOf("e2e-packed");
-    const dir = await exportStack("e2e-packed");
-    const r = await runScript(dir, "deploy.sh", {}, 180_000);
+    const dir = await exportStack("e2e-packed", withKnownHosts("e2e-packed", KNOWN_HOSTS));
+    const r = await runScriptOverSsh(dir, "deploy.sh", {}, 180_000);
     expect(r.code, r.output).toBe(0);
 
     const node = plan.nodes[0];
@@ -636,13 +645,13 @@ describe("rocm-vllm export on simulated hosts", () => {
     const text = readFileSync(stackFile("e2e-blue"), "utf8");
     const green = await exportStack("e2e-green");
     expect((await runScript(green, "deploy.sh", {}, 120_000)).code).toBe(0);
-    const before = await exportStackText("e2e-blue", text);
+    const before = await exportStack("e2e-blue", stackVariant("e2e-blue", text));
     expect((await runScript(before, "deploy.sh", {}, 120_000)).code).toBe(0);
     expect(await containerNames("h1")).toEqual(["rocm-vllm-chat", "rocm-vllm-chat-0", "rocm-vllm-chat-1"]);
 
     // Renamed, and down to one replica on the same GPU and port 8000 the old replica 0 held.
     const renamed = text.replace("- name: chat", "- name: assistant").replace("replicas: 2", "replicas: 1");
-    const after = await exportStackText("e2e-blue", renamed);
+    const after = await exportStack("e2e-blue", stackVariant("e2e-blue", renamed));
     const r = await runScript(after, "deploy.sh", {}, 120_000);
     expect(r.code, r.output).toBe(0);
     expect(r.output).toContain("gpu-a: removing rocm-vllm-chat-0 rocm-vllm-chat-1");
@@ -661,6 +670,93 @@ describe("rocm-vllm export on simulated hosts", () => {
     expect((await runScript(green, "teardown.sh", {}, 60_000)).code).toBe(0);
     await expectNoContainers();
   }, 360_000);
+
+  it("a node whose host key changed is refused, named with the fix, before anything runs on any node", async () => {
+    const dir = await exportStack("e2e-2node", withKnownHosts("e2e-2node", WRONG_KNOWN_HOSTS));
+    const r = await runScriptOverSsh(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_wrong_key" }, 60_000);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain("[gpu-a] rocm-vllm: gpu-a: connected to root@10.77.0.11:22");
+    expect(r.output).toContain(
+      `[gpu-b] rocm-vllm: gpu-b (root@10.77.0.12:22): its SSH host key CHANGED since it was recorded in ${WRONG_KNOWN_HOSTS}; nothing was sent to it.`,
+    );
+    expect(r.output).toContain("ssh-keygen -R '10.77.0.12'");
+    expect(r.output).toContain("rocm-vllm: failed: gpu-b");
+    // Nothing ran anywhere: no preflight, no container, no job stamp, and the token reached no node.
+    expect(r.output).not.toContain("rocm-vllm preflight");
+    await expectNoContainers();
+    expect(existsSync(join(STATE, "hosts/h2/home/.local"))).toBe(false);
+  }, 90_000);
+
+  it("a step stops on the node at its limit with progress lines and the last lines, and when its ssh session ends", async () => {
+    const planned = (await planOf("e2e-2node")).nodes[0];
+    if (!planned) throw new Error("no node");
+    const node = { ...planned, ssh: { ...planned.ssh, knownHostsFile: KNOWN_HOSTS } };
+    const viaSsh = (script: string, timeoutMs: number) =>
+      onClient([...sshArgv(node), "sh -s"], { input: script, timeoutMs });
+    const job = (name: string, limit: number) =>
+      remoteStep({
+        node: node.name,
+        phase: `test job ${name}`,
+        timeoutSeconds: limit,
+        body: `echo started ${name}\nexec docker run --rm --name ${name} --entrypoint /usr/bin/env ${E2E_IMAGE} sleep 600\n`,
+        cleanup: `docker rm --force ${name} >/dev/null 2>&1 || true`,
+      });
+
+    // Limit: 34 s, silent after its first line: one progress line at 30 s, then stopped, its container removed.
+    const limited = await viaSsh(job("rocm-vllm-e2e-limited", 34), 90_000);
+    expect(limited.code).toBe(TIMEOUT_EXIT);
+    expect(limited.stdout).toContain("rocm-vllm: gpu-a: test job rocm-vllm-e2e-limited: still running after 3");
+    expect(limited.stderr).toContain(
+      "rocm-vllm: gpu-a: test job rocm-vllm-e2e-limited: timed out after 34s on the node; stopped; last lines:\n  started rocm-vllm-e2e-limited",
+    );
+    expect(await containerNames("h1")).toEqual([]);
+
+    // Interrupted: the local ssh is killed (as when `pulumi up` is stopped); the node stops the step by itself.
+    const interrupted = viaSsh(job("rocm-vllm-e2e-orphan", 600), 8_000);
+    const killed = await interrupted;
+    expect(killed.output).toContain("killed after 8000 ms");
+    await waitFor(
+      "the node to stop the step after its session ended",
+      async () => ((await containerNames("h1")).length === 0 ? true : undefined),
+      30_000,
+    );
+    const left = await inHost("h1", ["pgrep", "-f", "rocm-vllm-step"]);
+    expect(left.stdout.trim()).toBe("");
+    expect(SESSION_LOST_EXIT).toBeGreaterThan(128);
+  }, 150_000);
+
+  it("the Pulumi program's own steps (host-key check, readiness, smoke test) reach the hosts through real ssh", async () => {
+    const stack = withKnownHosts("e2e-2node", KNOWN_HOSTS);
+    const dir = await exportStack("e2e-2node", stack);
+    const deployed = await runScriptOverSsh(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_program" }, 150_000);
+    expect(deployed.code, deployed.output).toBe(0);
+    const program = await runProgram(readStackFile(stack));
+    const steps = program.resources.filter(
+      (r) => r.type === NODE_COMMAND && /-(ssh-check|r0-ready|r0-smoke)$/.test(r.name),
+    );
+    expect(steps.map((s) => s.name.replace(/^rocm-vllm-/, "")).sort()).toEqual([
+      "gpu-a-ssh-check",
+      "gpu-b-ssh-check",
+      "llama405b-r0-ready",
+      "llama405b-r0-smoke",
+    ]);
+    const outputs: string[] = [];
+    for (const step of steps) {
+      // Exactly what pulumi-command's local provider does: /bin/sh -c <create>, the stdin input on stdin.
+      // The host-key check runs locally (its script is the command); every other step goes to the node on stdin.
+      if (!step.name.endsWith("-ssh-check")) expect(commandStep(step)).toContain("rocm-vllm step on");
+      const r = await onClient(["/bin/sh", "-c", String(step.inputs.create)], {
+        input: String(step.inputs.stdin ?? ""),
+        timeoutMs: 120_000,
+      });
+      expect(r.code, `${step.name}: ${r.output}`).toBe(0);
+      outputs.push(r.output);
+    }
+    const all = outputs.join("\n");
+    expect(all).toContain("rocm-vllm: gpu-b: connected to root@10.77.0.12:22");
+    expect(all).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
+    expect(all).toContain("rocm-vllm: smoke test of llama405b on port 8000 passed");
+  }, 300_000);
 
   it("preflight stops the deployment on hosts without the amdgpu driver, before anything is pulled or started", async () => {
     const dir = await exportStack("e2e-preflight");

@@ -4,9 +4,10 @@
  * 1. test/e2e/setup-docker.sh installs what is missing (docker.io, debootstrap, ...) and builds the cached root file
  *    system of the test image (minutes on the first run of a machine, instant afterwards);
  * 2. leftovers of an interrupted earlier run are removed (sim-hosts.sh down only touches what it recorded);
- * 3. two simulated hosts come up, each with its own address, network namespace and dockerd, plus stand-in GPU device
- *    nodes; the test images (cached base + stand-in vllm, one also with the stand-in ray) are imported into each
- *    daemon under the stacks' names.
+ * 3. two simulated hosts come up, each with its own address, network namespace, dockerd and sshd, plus stand-in GPU
+ *    device nodes; the test images (cached base + stand-in vllm, one also with the stand-in ray) are imported into
+ *    each daemon under the stacks' names; an ssh-agent holds the client key (its pid is recorded, so
+ *    `sim-hosts.sh down` stops it too).
  *
  * The returned teardown removes everything again. If vitest is killed before it can run it (CI's `timeout`), a
  * detached reaper (`sim-hosts.sh reap`) notices this process is gone and removes everything instead.
@@ -94,6 +95,7 @@ export default function setup(): () => Promise<void> {
     step(`start ${hosts.length} simulated hosts with their own dockerd`, SIM_HOSTS, ["up", ...hosts], 120_000);
     stopReaper = startReaper();
     step("create stand-in GPU device nodes", SIM_HOSTS, ["devices", String(GPUS_PER_HOST)], 30_000);
+    step("start an ssh-agent holding the client key", SIM_HOSTS, ["agent"], 30_000);
     const tar = join(work, "image.tar");
     step(
       `build the test image of vLLM ${E2E_VLLM_VERSION} without Ray (cached base + stand-in vllm)`,

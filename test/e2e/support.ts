@@ -3,8 +3,9 @@
  * them through the ROCM_VLLM_ON_NODE hook (test/e2e/on-node.sh), and reading their Docker daemons.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { parseDocument } from "yaml";
 import type { Plan } from "../../planner/types";
 
 export const ROOT = join(__dirname, "..", "..");
@@ -166,25 +167,13 @@ const exportDirs: string[] = [];
  * Exports a test stack into a fresh directory and returns it. The directories live in the simulated hosts' state
  * directory, so `sim-hosts.sh down` (or its reaper) removes them even when `removeExports` never ran.
  */
-export async function exportStack(stack: string): Promise<string> {
+export async function exportStack(stack: string, file = stackFile(stack)): Promise<string> {
   mkdirSync(join(STATE, "exports"), { recursive: true });
   const out = mkdtempSync(join(STATE, "exports", `${stack}-`));
   exportDirs.push(out);
-  const r = await cli("export", stackFile(stack), "--out", out);
+  const r = await cli("export", file, "--out", out);
   if (r.code !== 0) throw new Error(`rocm-vllm export ${stack} failed: ${r.output}`);
   return out;
-}
-
-/** Exports stack `stack` from `text` (a variant of a test stack, e.g. with a deployment renamed); returns the dir. */
-export async function exportStackText(stack: string, text: string): Promise<string> {
-  mkdirSync(join(STATE, "exports"), { recursive: true });
-  const out = mkdtempSync(join(STATE, "exports", `${stack}-`));
-  exportDirs.push(out);
-  const file = join(out, `Pulumi.${stack}.yaml`);
-  writeFileSync(file, text);
-  const r = await cli("export", file, "--out", join(out, "scripts"));
-  if (r.code !== 0) throw new Error(`rocm-vllm export ${stack} failed: ${r.output}`);
-  return join(out, "scripts");
 }
 
 /** Removes the directories `exportStack` created. */
@@ -201,6 +190,53 @@ export function scriptEnv(extra: Record<string, string> = {}): Record<string, st
 /** Runs an exported script (deploy.sh, teardown.sh) from `dir`. */
 export function runScript(dir: string, script: string, env: Record<string, string>, timeoutMs: number) {
   return run("bash", [join(dir, script)], { env: scriptEnv(env), timeoutMs });
+}
+
+/** The client side of real ssh: the agent holding the key, and a HOME whose .ssh/known_hosts has every host key. */
+export const CLIENT = join(STATE, "client");
+
+/** Every simulated host's real key; `known_hosts.wrong` has another key for the last host. */
+export const KNOWN_HOSTS = join(CLIENT, "known_hosts");
+export const WRONG_KNOWN_HOSTS = join(CLIENT, "known_hosts.wrong");
+
+/**
+ * Environment of a script that reaches the hosts through real `ssh` (no ROCM_VLLM_ON_NODE hook): the key only in
+ * the ssh-agent; host keys come from the stack's `ssh.knownHostsFile` (see `withKnownHosts`).
+ */
+export function sshEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { SSH_AUTH_SOCK: join(CLIENT, "agent.sock"), ROCM_VLLM_STOP_TIMEOUT: "5", ...extra };
+}
+
+/**
+ * A copy of a test stack whose nodes are reached with `ssh.knownHostsFile: file`, written next to the exports (ssh
+ * takes `~/.ssh` from the passwd entry, so a test cannot point it elsewhere through HOME).
+ */
+export function withKnownHosts(stack: string, file: string): string {
+  const doc = parseDocument(readFileSync(stackFile(stack), "utf8"));
+  doc.setIn(["config", "rocm-vllm:cluster", "ssh", "knownHostsFile"], file);
+  return stackVariant(stack, doc.toString());
+}
+
+/** Writes `text` as `Pulumi.<stack>.yaml` (a variant of a test stack) in a fresh directory; returns its path. */
+export function stackVariant(stack: string, text: string): string {
+  mkdirSync(join(STATE, "exports"), { recursive: true });
+  const out = join(mkdtempSync(join(STATE, "exports", `${stack}-stack-`)), `Pulumi.${stack}.yaml`);
+  writeFileSync(out, text);
+  exportDirs.push(dirname(out));
+  return out;
+}
+
+/** Namespace of the client (the machine running `pulumi up` or deploy.sh), on the simulated hosts' network. */
+export const CLIENT_NETNS = "rvx-client";
+
+/** Runs a command on the client, over the simulated network, with the ssh environment (`sshEnv`). */
+export function onClient(cmd: string[], opts: RunOptions & { env?: Record<string, string> } = {}) {
+  return run("ip", ["netns", "exec", CLIENT_NETNS, ...cmd], { ...opts, env: sshEnv(opts.env) });
+}
+
+/** Runs an exported script (deploy.sh, teardown.sh) from `dir` on the client, over real ssh. */
+export function runScriptOverSsh(dir: string, script: string, env: Record<string, string>, timeoutMs: number) {
+  return onClient(["bash", join(dir, script)], { env, timeoutMs });
 }
 
 /** Runs shell on a simulated host exactly as deploy.sh does: through the hook, the script on stdin. */

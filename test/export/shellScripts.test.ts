@@ -3,6 +3,7 @@
  * node hook (test/export/fakes.ts); that they pass shellcheck; and that no value, however hostile, is run as shell.
  * The same scripts against real Docker Engines: test/e2e.
  */
+
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ import {
   renderNodeScript,
   SPEC_LABEL,
 } from "../../planner/export/shellScripts";
+import { preflightStep, readinessStep, smokeTestStep } from "../../planner/scripts/nodeSteps";
 import { shellQuote } from "../../planner/scripts/shellQuote";
 import type { ContainerSpec, Plan } from "../../planner/types";
 import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
@@ -377,9 +379,11 @@ describe("a node script", () => {
     );
     const r = fakes.run(script, ["preflight"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("FAIL: nothing real here");
-    expect(readFileSync(marker, "utf8").trim()).toBe("sh");
-    expect(renderNodeScript(plan, node, { source: "s" })).toContain(node.preflight.script);
+    // Run by sh from the guard's own copy of the text, and reported with the node and the phase.
+    expect(r.stdout).toContain("FAIL: nothing real here");
+    expect(r.stderr).toContain(`rocm-vllm: ${node.name}: preflight: failed with exit status 1`);
+    expect(readFileSync(marker, "utf8").trim()).toMatch(/rocm-vllm-step\.\w+\/body$/);
+    expect(renderNodeScript(plan, node, { source: "s" })).toContain(preflightStep(node)?.script);
   });
 });
 
@@ -510,9 +514,10 @@ describe("deploy.sh and teardown.sh", () => {
     // One preflight and one up per node, then every gate (readiness + smoke test per instance), then the benchmark.
     expect(kinds).toEqual(["preflight", "up", ...d.readiness.flatMap(() => ["script", "script"]), "after-ready"]);
     expect(calls.every((c) => c.argv[0] === "pack-0" && c.argv[1] === "10.0.3.10")).toBe(true);
+    // The gates are the Pulumi program's guarded steps, byte for byte.
     const sent = calls.filter((c) => !c.stdin?.startsWith("set -- ")).map((c) => c.stdin);
-    for (const check of d.readiness) expect(sent).toContain(check.script);
-    for (const test of d.smokeTests) expect(sent).toContain(test.script);
+    for (const check of d.readiness) expect(sent).toContain(readinessStep(check, d.name).script);
+    for (const test of d.smokeTests) expect(sent).toContain(smokeTestStep(test, d.name).script);
     expect(r.stdout).toContain("llama8b (meta-llama/Llama-3.1-8B-Instruct): http://10.0.3.10:8080");
   });
 
@@ -583,11 +588,15 @@ describe("deploy.sh and teardown.sh", () => {
       "-o",
       "BatchMode=yes",
       "-o",
-      "StrictHostKeyChecking=accept-new",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "UpdateHostKeys=no",
       "-o",
       "ConnectTimeout=30",
       "-o",
       "ServerAliveInterval=30",
+      "-o",
+      "ServerAliveCountMax=4",
       "--",
       "ops@10.0.3.10",
       "bash",

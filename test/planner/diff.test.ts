@@ -109,7 +109,7 @@ describe("planDiff: changed settings", () => {
 describe("planDiff: secrets", () => {
   const token = (secure: string) => `  rocm-vllm:hfToken:\n    secure: ${secure}\n`;
   const base = text("llama405b-2node");
-  const CIPHER = "v1:2ZcV0kdqT9bKk5pG:8PjJ3dSx4m7Cw0aZBvD9jq0cX1Y2Z3e4QpQ=";
+  const CIPHER = "v1:vOfRmIShh/Rb6D7h:bf/wvjUvt1qelyzaGe8m6sxHTL0jLSyQZxu0MIkydP6NVMZSyBHsb4AV0huVbG4n84LBrwVlGpBynw8=";
 
   it("shows (secret changed) for a new ciphertext and never the ciphertext itself", () => {
     expect(base).toContain(CIPHER);

@@ -561,7 +561,7 @@ describe("item 14: RDMA", () => {
     expect(byNode["node-a"].containers[0].env.NCCL_IB_HCA).toBe("rdma0");
     const c = byNode["node-c"].containers[0];
     expect(c.devices).toEqual(["/dev/kfd", "/dev/dri"]);
-    expect(c.capAdd).toEqual(["SYS_PTRACE"]);
+    expect(c.capAdd).toEqual(["CAP_SYS_PTRACE"]);
     expect(c.env.NCCL_IB_HCA).toBeUndefined();
     expect(byNode["node-c"].preflight?.checks.join("\n")).not.toMatch(/infiniband/);
     expect(byNode["node-a"].preflight?.checks.join("\n")).toMatch(/\/dev\/infiniband exists/);

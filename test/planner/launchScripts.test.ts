@@ -59,11 +59,11 @@ describe("launch scripts", () => {
   });
   it("readiness really times out and exits 1 with the log excerpt header", () => {
     const short = planOk(rawCluster(), [rawDeployment({ timeouts: { readySeconds: 30 }, port: 1 + 40000 })]);
-    const script = short.deployments[0].readiness[0].script.replace("+ 30 ))", "+ 0 ))");
+    const script = short.deployments[0].readiness[0].script.replace("start + 30))", "start + 0))");
     const r = spawnSync("sh", ["-c", script], { encoding: "utf8", timeout: 20_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(
-      /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s; last log lines:/,
+      /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s \(was waiting for container rocm-vllm-llama70b to run\); last log lines:/,
     );
   });
   it("readiness stops early when the container crash-loops, quoting its log", () => {
@@ -87,6 +87,27 @@ describe("launch scripts", () => {
       /container rocm-vllm-llama70b-ray-head\) crashed and restarted 3 times; last log lines:\n {2}ValueError: bad flag/,
     );
   });
+  it("readiness says what it waits for at least every 30 s (the container runs, /health does not answer yet)", () => {
+    const bin = mkdtempSync(join(tmpdir(), "rv-fake-docker-"));
+    // The container runs and has not restarted; nothing listens on the port: the model is still loading.
+    writeFileSync(
+      join(bin, "docker"),
+      '#!/bin/sh\ncase "$1 $3" in "inspect {{.State.Running}}") echo true;; "inspect {{.RestartCount}}") echo 0;; *) echo loading;; esac\n',
+      { mode: 0o755 },
+    );
+    const short = planOk(rawCluster(), [rawDeployment({ timeouts: { readySeconds: 30 }, port: 40001 })]);
+    const script = short.deployments[0].readiness[0].script.replace("start + 30))", "start + 33))");
+    const r = spawnSync("sh", ["-c", script], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { PATH: `${bin}:${process.env.PATH}` },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(
+      /rocm-vllm: llama70b on node-a waiting for \/health on port 40001 \(model loading\): 3\ds of 30s/,
+    );
+    expect(r.stderr).toContain("was waiting for /health on port 40001 (model loading)");
+  }, 70_000);
   it("native multi-node readiness names every node of the engine by node rank when it fails; shellcheck-clean", () => {
     const native = planOk(rawCluster({ nodes: [...plan.nodes.map((n) => ({ name: n.name, host: n.host }))] }), [
       rawDeployment({ model: "meta-llama/Llama-3.1-405B-Instruct", parallelism: { tensor: 8, pipeline: 2 } }),

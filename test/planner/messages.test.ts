@@ -89,28 +89,3 @@ describe("messages", () => {
     expect(problemsOfText(typed).map((p) => p.path)).toEqual(["rocm-vllm:deployments[0].parallelism.tensor"]);
   });
 });
-
-describe("movable image tags", () => {
-  const warned = (cluster: Record<string, unknown>, lb?: Record<string, unknown>) =>
-    planOk(rawCluster(cluster), [rawDeployment(lb ? { loadBalancer: lb } : {})], true).warnings.filter(
-      (w) => w.code === "movable-image-tag",
-    );
-  it("warns about a tag that moves, and recommends a versioned tag or a digest", () => {
-    const [w, ...rest] = warned({ image: "rocm/vllm:latest", vllmVersion: "0.11.1" });
-    expect(rest).toEqual([]);
-    expect(w?.path).toBe("rocm-vllm:cluster.image");
-    expect(w?.message).toMatch(/^rocm\/vllm:latest can move \(the tag latest moves to new builds\)/);
-    expect(w?.message).toContain("pin a versioned tag or a digest (rocm/vllm@sha256:…)");
-    expect(warned({ image: "rocm/vllm-dev:rocm7_vllm_0.11.1", vllmVersion: "0.11.1" })[0]?.message).toContain(
-      "every tag of rocm/vllm-dev is rebuilt",
-    );
-    expect(warned({}, { image: "registry.local:5000/nginx:stable" }).map((w) => w.path)).toEqual([
-      "rocm-vllm:deployments[0].loadBalancer.image",
-    ]);
-  });
-  it("says nothing for versioned tags and digests", () => {
-    expect(warned({})).toEqual([]);
-    expect(warned({ image: `rocm/vllm@sha256:${"a".repeat(64)}`, vllmVersion: "0.11.1" })).toEqual([]);
-    expect(warned({}, { image: "nginx:1.27-alpine" })).toEqual([]);
-  });
-});

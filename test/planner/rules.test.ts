@@ -2,6 +2,7 @@
  * One block per guide rule (numbered as in issue 2). Each test fails when its rule is removed or changed.
  */
 import { describe, expect, it } from "vitest";
+import { asDaemonStores } from "../../planner/rules/containerRuntime";
 import type { DeploymentPlan, Plan } from "../../planner/types";
 import { planOk, planRaw, problemsOf, RAY_IMAGE, rawCluster, rawDeployment } from "../support/stackConfigs";
 
@@ -33,8 +34,10 @@ describe("rule 1: GPU container runtime", () => {
     expect(c.groupAdd).toEqual(["video"]);
     expect(c.ipcMode).toBe("host");
     expect(c.networkMode).toBe("host");
-    expect(c.securityOpt).toEqual(["seccomp=unconfined"]);
-    expect(c.capAdd).toEqual(["SYS_PTRACE"]);
+    // As `docker inspect` reports them (asDaemonStores): otherwise the Docker provider replaces the container on
+    // every `pulumi up`.
+    expect(c.securityOpt).toEqual(["seccomp=unconfined", "label=disable"]);
+    expect(c.capAdd).toEqual(["CAP_SYS_PTRACE"]);
     expect(c.ulimits).toEqual([
       { name: "memlock", soft: -1, hard: -1 },
       { name: "stack", soft: 67108864, hard: 67108864 },
@@ -51,6 +54,37 @@ describe("rule 1: GPU container runtime", () => {
         { hostPath: "/data/huggingface", containerPath: "/root/.cache/huggingface", readOnly: false },
       ]);
       expect(c.env.HF_HOME).toBe("/root/.cache/huggingface");
+    }
+  });
+});
+
+describe("rule 1b: container fields as the Docker daemon stores them", () => {
+  it("prefixes, upper-cases, sorts and deduplicates capabilities as the Docker client does", () => {
+    const r = asDaemonStores({
+      capAdd: ["sys_ptrace", "IPC_LOCK", "CAP_IPC_LOCK"],
+      securityOpt: [],
+      ipcMode: "private",
+    });
+    expect(r.capAdd).toEqual(["CAP_IPC_LOCK", "CAP_SYS_PTRACE"]);
+    expect(r.securityOpt).toEqual([]);
+  });
+  it("adds label=disable with host IPC unless a label option is given, as the daemon does", () => {
+    expect(asDaemonStores({ capAdd: [], securityOpt: ["seccomp=unconfined"], ipcMode: "host" }).securityOpt).toEqual([
+      "seccomp=unconfined",
+      "label=disable",
+    ]);
+    expect(asDaemonStores({ capAdd: [], securityOpt: ["label=type:x"], ipcMode: "host" }).securityOpt).toEqual([
+      "label=type:x",
+    ]);
+  });
+  it("leaves every container, service and job of a plan unchanged (the plan already is what docker inspect reports)", () => {
+    for (const rdma of [false, true]) {
+      const plan = planOk(rawCluster({ network: { rdma } }), [rawDeployment({ loadBalancer: {}, benchmark: {} })]);
+      for (const n of plan.nodes) {
+        for (const c of [...n.containers, ...n.services, ...n.jobs.map((j) => j.container)]) {
+          expect(asDaemonStores(c), c.name).toEqual(c);
+        }
+      }
     }
   });
 });
@@ -122,7 +156,7 @@ describe("rule 4: RDMA and RCCL names", () => {
     const plan = rayOver({ rdma: true });
     const [c] = containers(plan);
     expect(c.devices).toContain("/dev/infiniband");
-    expect(c.capAdd).toContain("IPC_LOCK");
+    expect(c.capAdd).toEqual(["CAP_IPC_LOCK", "CAP_SYS_PTRACE"]);
     expect(c.env.NCCL_NET_GDR_LEVEL).toBe("2");
     expect(Object.keys(c.env).filter((k) => k.startsWith("RCCL_"))).toEqual([]);
   });
