@@ -57,6 +57,12 @@ done <test/required-tools.tsv
 if ((${#missing[@]} > 0)); then
   command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install ${missing[*]} with this system's package manager, then run this again"
   say "installing ${missing[*]}"
+  # No package may start a system-wide service (nginx would listen on port 80): the tests start their own.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    "${as_root[@]}" sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod 755 $policy" &&
+      trap '"${as_root[@]}" rm -f "$policy"' EXIT
+  fi
   apt=("${as_root[@]}" apt-get -y -q -o DPkg::Lock::Timeout=300)
   "${apt[@]}" update >/dev/null || die "apt-get update failed (see its output above)"
   "${apt[@]}" install --no-install-recommends "${missing[@]}" || die "apt-get install ${missing[*]} failed"
