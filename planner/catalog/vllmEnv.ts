@@ -1,7 +1,7 @@
 /**
  * The environment variables each vLLM release reads, and how it parses their values: the keys of
  * `environment_variables` in `vllm/envs.py` at the release tag (e.g. vllm v0.11.1 vllm/envs.py), extracted by
- * `tools/extract-vllm-envs.py` into `vllm-envs.generated.json` (oldest release in full, later ones as differences).
+ * `scripts/extract-vllm-envs.py` into `vllm-envs.generated.json` (oldest release in full, later ones as differences).
  */
 import generated from "./vllm-envs.generated.json";
 

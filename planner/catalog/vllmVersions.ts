@@ -31,7 +31,7 @@ export interface VllmVersionSpec {
   envVars: ReadonlySet<string>;
   /**
    * Every variable the release reads and how it parses values: `vllm/envs.py` at the release tag
-   * (`vllm-envs.generated.json`, by `tools/extract-vllm-envs.py`); `undefined` for a release not extracted. Generated.
+   * (`vllm-envs.generated.json`, by `scripts/extract-vllm-envs.py`); `undefined` for a release not extracted. Generated.
    */
   envTable: EnvTable | undefined;
   /** `--kv-cache-dtype` choices. Generated. */
