@@ -71,7 +71,12 @@ const peakRss = () => process.resourceUsage().maxRSS * 1024;
 
 function validateAndPlan(stack: RawStack) {
   const t0 = performance.now();
-  const loaded = parseStackConfig({ cluster: stack.cluster, deployments: stack.deployments, hasHfToken: true });
+  const loaded = parseStackConfig({
+    stack: "bench",
+    cluster: stack.cluster,
+    deployments: stack.deployments,
+    hasHfToken: true,
+  });
   const t1 = performance.now();
   if (!loaded.ok) throw new Error(`benchmark stack refused: ${loaded.problems[0]?.message}`);
   const result = buildPlan(loaded.config);

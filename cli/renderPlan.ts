@@ -7,8 +7,7 @@ import { shellJoin } from "../planner/scripts/shellQuote";
 import type { ContainerSpec, DeploymentPlan, NodePlan, Plan } from "../planner/types";
 import { colorEnabled } from "./color";
 
-/** Colours for the report: only on a terminal (see `colorEnabled`). */
-const pc = createColors(colorEnabled(process.stdout));
+type Colors = ReturnType<typeof createColors>;
 
 const fmt = (n: number) => n.toLocaleString("en-US");
 
@@ -24,18 +23,18 @@ function gpuRanges(gpus: readonly number[]): string {
   return parts.join(",");
 }
 
-function renderMemory(d: DeploymentPlan): string[] {
+function renderMemory(pc: Colors, d: DeploymentPlan): string[] {
   const m = d.memory;
   if (!m.checked) return [`  memory      not checked (${m.notes.join("; ")})`];
   const usable = Math.round(m.gpuMemoryUtilization * m.hbmGiB * 10) / 10;
   return [
     `  memory      weights ${m.weightsPerGpuGiB} GiB/GPU + ${m.overheadPerGpuGiB} GiB overhead of ${usable} GiB usable (${m.gpuMemoryUtilization} × ${m.hbmGiB} GiB)`,
-    `              KV cache ${m.kvBudgetPerGpuGiB} GiB/GPU = ${fmt(m.kvCacheTokens ?? 0)} tokens per engine (${fmt(m.kvBytesPerTokenPerGpu ?? 0)} B/token/GPU); demand maxNumSeqs × maxModelLen = ${fmt(m.kvDemandTokens ?? 0)}`,
+    `              KV cache ${m.kvBudgetPerGpuGiB} GiB/GPU = ${fmt(m.kvCacheTokens ?? 0)} tokens per engine (${fmt(m.kvBytesPerTokenPerGpu ?? 0)} B/token/GPU), ${fmt(m.maxLengthSequences ?? 0)} max-length sequences at once`,
     ...m.notes.map((n) => `              ${pc.dim(n)}`),
   ];
 }
 
-function renderDeployment(d: DeploymentPlan): string[] {
+function renderDeployment(pc: Colors, d: DeploymentPlan): string[] {
   const lines = [
     pc.bold(`Deployment ${d.name}`) +
       `  ${d.kind} · ${d.model}${d.servedModelName !== d.model ? ` (served as ${d.servedModelName})` : ""}`,
@@ -50,7 +49,16 @@ function renderDeployment(d: DeploymentPlan): string[] {
       `  ray         head ${r.headNode} (${r.headAddress}:${r.gcsPort}), workers ${r.workerNodes.join(", ")}; serves once ${r.expectedNodes} nodes / ${r.expectedGpus} GPUs joined (timeout ${r.joinTimeoutSeconds}s)`,
     );
   }
-  lines.push(...renderMemory(d), ...renderOperations(d));
+  if (d.kind === "native-multi-node") {
+    for (const i of d.instances) {
+      const at = (flag: string) => i.argv[i.argv.indexOf(flag) + 1];
+      const headless = i.placement.slice(1).map((p, k) => `${k + 1} ${p.node}`);
+      lines.push(
+        `  native      node rank 0 ${i.node} serves and holds the store at ${at("--master-addr")}:${at("--master-port")}; headless node ranks ${headless.join(", ")}`,
+      );
+    }
+  }
+  lines.push(...renderMemory(pc, d), ...renderOperations(d));
   const first = d.instances[0];
   if (first) {
     const env = Object.entries(d.env);
@@ -110,7 +118,7 @@ function renderHealing(d: DeploymentPlan): string {
   return `${probe}; restart after ${h.backoffSeconds}s doubling to ${h.maxBackoffSeconds}s, at most ${h.maxRestarts} restarts without ${h.stableSeconds}s of serving, then failed; state in ${h.statusFile}`;
 }
 
-function renderContainer(c: ContainerSpec): string[] {
+function renderContainer(pc: Colors, c: ContainerSpec): string[] {
   const ulimits = c.ulimits.map((u) => `${u.name}=${u.soft}`).join(" ");
   return [
     `  ${pc.bold(c.name)}  ${c.role} · ${c.image}`,
@@ -122,12 +130,12 @@ function renderContainer(c: ContainerSpec): string[] {
   ];
 }
 
-function renderNode(n: NodePlan): string[] {
+function renderNode(pc: Colors, n: NodePlan): string[] {
   const used = n.containers.length;
   return [
     pc.bold(`Node ${n.name}`) +
       `  ${n.ip} · ssh ${n.ssh.user}@${n.host}:${n.ssh.port} · ${n.gpus} GPUs · ${used} container${used === 1 ? "" : "s"}`,
-    ...n.containers.flatMap(renderContainer),
+    ...n.containers.flatMap((c) => renderContainer(pc, c)),
     ...n.services.flatMap((s) => [`  ${pc.bold(s.name)}  ${s.role} · ${s.image} · ports ${s.ports.join(", ")}`]),
     ...n.jobs.map(
       (j) =>
@@ -137,20 +145,27 @@ function renderNode(n: NodePlan): string[] {
   ];
 }
 
-/** Renders the whole plan as text. */
-export function renderPlan(plan: Plan, file: string): string {
+/** The plan's warnings as `plan` prints them (`export` prints the same lines). */
+export function renderWarnings(warnings: Plan["warnings"], color: boolean): string[] {
+  if (warnings.length === 0) return ["No warnings."];
+  const pc = createColors(color);
+  return [
+    pc.yellow(`Warnings (${warnings.length})`),
+    ...warnings.map((w) => `  - ${w.path}: ${w.message} [${w.code}]`),
+  ];
+}
+
+/** Renders the whole plan as text; colours only on a terminal by default (see `colorEnabled`). */
+export function renderPlan(plan: Plan, file: string, color = colorEnabled(process.stdout)): string {
+  const pc = createColors(color);
   const c = plan.cluster;
   const lines = [
-    `rocm-vllm plan · ${file}`,
+    `rocm-vllm plan · ${file} · stack ${plan.stack}`,
     `cluster: ${plan.nodes.length} node${plan.nodes.length === 1 ? "" : "s"} × ${c.gpu} (${c.gpuArch}, ${c.hbmGiB} GiB HBM) · ${c.image} · vLLM ${c.vllmVersion}${c.vllmCheckedAgainst ? ` (checked against ${c.vllmCheckedAgainst})` : ""} · HF cache ${c.modelCache} · compile caches ${c.compileCache ? `${c.compileCache.path}/<container>/<image ID> (local disk)` : "off"}`,
     "",
   ];
-  for (const d of plan.deployments) lines.push(...renderDeployment(d), "");
-  for (const n of plan.nodes) lines.push(...renderNode(n), "");
-  if (plan.warnings.length === 0) lines.push("No warnings.");
-  else {
-    lines.push(pc.yellow(`Warnings (${plan.warnings.length})`));
-    for (const w of plan.warnings) lines.push(`  - ${w.path}: ${w.message} [${w.code}]`);
-  }
+  for (const d of plan.deployments) lines.push(...renderDeployment(pc, d), "");
+  for (const n of plan.nodes) lines.push(...renderNode(pc, n), "");
+  lines.push(...renderWarnings(plan.warnings, color));
   return `${lines.join("\n")}\n`;
 }

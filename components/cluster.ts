@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Plan } from "../planner/types";
 import type { PlacedContainer, PlacedJob } from "./deployment";
 import { missingSecrets, type SecretEnv } from "./gpuContainer";
-import { Node } from "./node";
+import { Node, type RegistryLogin } from "./node";
 import { RayCluster } from "./rayCluster";
 import { VllmDeployment } from "./vllmDeployment";
 
@@ -16,8 +16,8 @@ export interface ClusterArgs {
   plan: Plan;
   /** `rocm-vllm:hfToken`; reaches only containers whose spec lists `HF_TOKEN` in `secretEnv`. */
   hfToken?: pulumi.Output<string>;
-  /** `rocm-vllm:sshPrivateKey`, for every command on the nodes (preflight, jobs, gates); ssh-agent when absent. */
-  sshPrivateKey?: pulumi.Output<string>;
+  /** `rocm-vllm:registryPassword`, the password of `Plan.cluster.registry` for every node's image pulls. */
+  registryPassword?: pulumi.Output<string>;
 }
 
 /** Provisions a plan: per node preflight, provider and pulls; per deployment downloads, containers, gates, benchmark. */
@@ -36,11 +36,15 @@ export class Cluster extends pulumi.ComponentResource {
     }
     super("rocm-vllm:index:Cluster", name, {}, opts);
     const { plan } = args;
+    const registry: RegistryLogin | undefined =
+      plan.cluster.registry && args.registryPassword
+        ? { ...plan.cluster.registry, password: args.registryPassword }
+        : undefined;
     const nodes: Record<string, Node> = {};
     for (const node of plan.nodes) {
       nodes[node.name] = new Node(
         `${name}-${node.name}`,
-        { node, clusterImage: plan.cluster.image, sshPrivateKey: args.sshPrivateKey },
+        { node, clusterImage: plan.cluster.image, ...(registry ? { registry } : {}) },
         { parent: this },
       );
     }
@@ -63,7 +67,7 @@ export class Cluster extends pulumi.ComponentResource {
         deployment,
         ...of(deployment.name),
         secrets,
-        sshPrivateKey: args.sshPrivateKey,
+        modelCache: plan.cluster.modelCache,
       };
       const childName = `${name}-${deployment.name}`;
       deployments[deployment.name] =
@@ -71,6 +75,8 @@ export class Cluster extends pulumi.ComponentResource {
           ? new RayCluster(childName, deploymentArgs, { parent: this })
           : new VllmDeployment(childName, deploymentArgs, { parent: this });
     }
+    // Every ssh-using resource is registered: chain each node's lanes (see sessions.ts).
+    for (const node of Object.values(nodes)) node.sessions.assign();
     this.nodes = nodes;
     this.deployments = deployments;
     this.registerOutputs({});

@@ -12,12 +12,13 @@ import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { LABELS } from "../planner/plan";
-import type { ContainerSpec, DeploymentPlan, InstancePlan, JobPlan, NodePlan } from "../planner/types";
+import type { ContainerSpec, DeploymentPlan, InstancePlan, JobPlan } from "../planner/types";
 import { containerArgs, createContainer, createGpuContainer, type SecretEnv } from "./gpuContainer";
 import { createJob } from "./job";
 import type { Node } from "./node";
 import { createReadiness, createSmokeTest } from "./readiness";
 import { createRolloutStep, waveStepLogicalName, waveTrigger } from "./rollout";
+import { PHASE } from "./sessions";
 
 /** A planned container together with the node component that runs it. */
 export interface PlacedContainer {
@@ -40,21 +41,21 @@ export interface DeploymentArgs {
   /** This deployment's one-shot jobs (weight downloads, benchmark). */
   jobs: PlacedJob[];
   secrets: SecretEnv;
-  /** SSH key material for the commands (jobs, gates); ssh-agent is used when absent. */
-  sshPrivateKey: pulumi.Output<string> | undefined;
+  /** The cluster's model cache (`Plan.cluster.modelCache`), for the downloads' progress lines. */
+  modelCache: string;
 }
 
 export interface DeploymentResources {
   containers: { node: string; spec: ContainerSpec; container: docker.Container }[];
   services: docker.Container[];
   /** Jobs that run once the image is on the node (weight downloads). */
-  setupJobs: command.remote.Command[];
-  readiness: command.remote.Command[];
-  smokeTests: command.remote.Command[];
+  setupJobs: command.local.Command[];
+  readiness: command.local.Command[];
+  smokeTests: command.local.Command[];
   /** Drain and undrain steps of a rolling update, on the balancer nodes. */
-  rolloutSteps: command.remote.Command[];
+  rolloutSteps: command.local.Command[];
   /** The benchmark job, when the deployment has one; its stdout ends with the result JSON. */
-  benchmark: command.remote.Command | undefined;
+  benchmark: command.local.Command | undefined;
 }
 
 /** Type tokens of the deployment components. A deployment that changes kind moves its containers between them. */
@@ -118,15 +119,19 @@ export function createDeployment(
 ): DeploymentResources {
   const d = args.deployment;
   const seen = new Set<string>();
-  const common = { secrets: args.secrets, sshPrivateKey: args.sshPrivateKey };
+  const common = { secrets: args.secrets, modelCache: args.modelCache };
 
   // Weight downloads: on each node once its image is there.
-  const setupByNode = new Map<string, command.remote.Command[]>();
+  const setupByNode = new Map<string, command.local.Command[]>();
   const setupJobs = args.jobs
     .filter((j) => j.job.after === "image")
     .map(({ node, job }) => {
       const logical = unique(seen, roleLogicalName(name, job.container.role, node.plan.name), "jobs", parent);
-      const cmd = createJob(logical, { ...common, job, node, dependsOn: [node.image(job.container.image)] }, parent);
+      const cmd = createJob(
+        logical,
+        { ...common, job, node, dependsOn: [node.image(job.container.image)], phase: PHASE.setupJob },
+        parent,
+      );
       setupByNode.set(node.plan.name, [...(setupByNode.get(node.plan.name) ?? []), cmd]);
       return cmd;
     });
@@ -154,7 +159,7 @@ export function createDeployment(
   );
   const balancerNodes = args.services.filter((s) => s.spec.role === "load-balancer").map((s) => s.node);
 
-  const nodes = new Map([...args.containers, ...args.services].map(({ node }) => [node.plan.name, node.plan]));
+  const nodes = new Map([...args.containers, ...args.services].map(({ node }) => [node.plan.name, node]));
   const nodeOf = (nodeName: string) => {
     const node = nodes.get(nodeName);
     if (!node) throw new pulumi.ResourceError(`${d.name}: node ${nodeName} runs none of its containers`, parent);
@@ -169,9 +174,9 @@ export function createDeployment(
     for (const c of w.containers) waveOf.set(`${c.node}/${c.name}`, i);
   });
   const containers: DeploymentResources["containers"] = [];
-  const readiness: command.remote.Command[] = [];
-  const smokeTests: command.remote.Command[] = [];
-  const rolloutSteps: command.remote.Command[] = [];
+  const readiness: command.local.Command[] = [];
+  const smokeTests: command.local.Command[] = [];
+  const rolloutSteps: command.local.Command[] = [];
   // The balancers are (re)created before the first wave drains: a new balancer configuration never lands mid-rollout.
   let previous: pulumi.Resource[] = rolling ? services : [];
   d.rollout.waves.forEach((wave, w) => {
@@ -187,13 +192,14 @@ export function createDeployment(
             createRolloutStep(
               unique(seen, waveStepLogicalName(name, w, kind, node.plan.name), "rollout steps", parent),
               {
-                node: node.plan,
-                script,
+                node,
+                deployment: d.name,
+                wave: w,
                 kind,
+                script,
                 drainSeconds: d.rollout.drainSeconds,
                 trigger: waveTrigger(inputs.map((i) => i.args)),
                 dependsOn,
-                sshPrivateKey: args.sshPrivateKey,
               },
               parent,
             ),
@@ -204,14 +210,15 @@ export function createDeployment(
     rolloutSteps.push(...drains);
     const made = inputs.map(({ node, spec, args: containerInputs }) => {
       const logical = unique(seen, containerLogicalName(name, spec.replica, node.plan.name), "containers", parent);
-      const container = createContainer(logical, containerInputs, node, parent, {
+      const container = createContainer(logical, spec, containerInputs, node, parent, {
         aliases: [{ parent: identity.otherKindUrn }],
         dependsOn: [...new Set([...(prerequisites.get(groupKey(node.plan.name, spec)) ?? []), ...barrier])],
+        stage: w,
       });
       return { node: node.plan.name, spec, container };
     });
     containers.push(...made);
-    const gates = createGates(name, d, made, { seen, parent, nodeOf, sshPrivateKey: args.sshPrivateKey });
+    const gates = createGates(name, d, made, { seen, parent, nodeOf, stage: w });
     readiness.push(...gates.readiness);
     smokeTests.push(...gates.smokeTests);
     const passed = [...gates.readiness, ...gates.smokeTests];
@@ -226,12 +233,20 @@ export function createDeployment(
 
   // Jobs after readiness (the benchmark) run against a deployment that serves, through its balancer if any.
   const gates = [...readiness, ...smokeTests, ...services, ...rolloutSteps];
-  let benchmark: command.remote.Command | undefined;
+  let benchmark: command.local.Command | undefined;
   for (const { node, job } of args.jobs.filter((j) => j.job.after === "readiness")) {
     const logical = unique(seen, roleLogicalName(name, job.container.role, node.plan.name), "jobs", parent);
     const cmd = createJob(
       logical,
-      { ...common, job, node, dependsOn: [node.image(job.container.image), ...gates] },
+      {
+        ...common,
+        job,
+        node,
+        dependsOn: [node.image(job.container.image), ...gates],
+        phase: PHASE.afterReadinessJob,
+        // After every wave in the node's lanes.
+        stage: d.rollout.waves.length,
+      },
       parent,
     );
     if (job.container.name === d.benchmark?.job) benchmark = cmd;
@@ -242,8 +257,9 @@ export function createDeployment(
 interface GateContext {
   seen: Set<string>;
   parent: pulumi.Resource;
-  nodeOf: (node: string) => NodePlan;
-  sshPrivateKey: pulumi.Output<string> | undefined;
+  nodeOf: (node: string) => Node;
+  /** The wave: the gates' stage in the node's session lanes. */
+  stage: number;
 }
 
 /**
@@ -255,10 +271,10 @@ function createGates(
   d: DeploymentPlan,
   waveContainers: { node: string; spec: ContainerSpec; container: docker.Container }[],
   ctx: GateContext,
-): { readiness: command.remote.Command[]; smokeTests: command.remote.Command[] } {
+): { readiness: command.local.Command[]; smokeTests: command.local.Command[] } {
   const names = new Set(waveContainers.map((c) => `${c.node}/${c.spec.name}`));
   const all = waveContainers.map((c) => c.container);
-  const readinessByReplica = new Map<number, command.remote.Command>();
+  const readinessByReplica = new Map<number, command.local.Command>();
   const readiness = d.readiness.flatMap((check, index) => {
     if (!names.has(`${check.node}/${check.container}`)) return [];
     const instance = d.instances.find((i) => i.node === check.node && i.container === check.container);
@@ -270,10 +286,11 @@ function createGates(
       unique(ctx.seen, gateLogicalName(name, replica, "ready"), "gates", ctx.parent),
       {
         check,
+        deployment: d.name,
         node: ctx.nodeOf(check.node),
         instanceContainers: mine.map((c) => c.container),
         deploymentContainers: all,
-        sshPrivateKey: ctx.sshPrivateKey,
+        stage: ctx.stage,
       },
       ctx.parent,
     );
@@ -303,10 +320,11 @@ function createGates(
         unique(ctx.seen, gateLogicalName(name, instance.replica, "smoke"), "gates", ctx.parent),
         {
           test,
+          deployment: d.name,
           node: ctx.nodeOf(test.node),
           readiness: gate,
           instanceContainers: instanceContainers(instance, waveContainers).map((c) => c.container),
-          sshPrivateKey: ctx.sshPrivateKey,
+          stage: ctx.stage,
         },
         ctx.parent,
       ),

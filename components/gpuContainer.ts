@@ -9,6 +9,7 @@ import { goDuration } from "../planner/rules/healing";
 import { imageKey } from "../planner/scripts/dockerRun";
 import type { ContainerSpec, Plan } from "../planner/types";
 import type { Node } from "./node";
+import { PHASE } from "./sessions";
 
 /**
  * Secret values the program can supply to containers, by environment variable name (today only `HF_TOKEN`).
@@ -120,26 +121,36 @@ export function createGpuContainer(
   parent: pulumi.Resource,
   opts: ContainerOptions = {},
 ): docker.Container {
-  return createContainer(logicalName, containerArgs(spec, node, secrets, parent), node, parent, opts);
+  return createContainer(logicalName, spec, containerArgs(spec, node, secrets, parent), node, parent, opts);
 }
 
 export interface ContainerOptions {
   aliases?: pulumi.Input<pulumi.Alias>[];
   dependsOn?: pulumi.Resource[];
+  /** The node's session lane stage: the container's rolling-update wave (0 otherwise). */
+  stage?: number;
 }
 
 /** A container from inputs already built by `containerArgs` (a rolling update hashes them into its triggers). */
 export function createContainer(
   logicalName: string,
+  spec: ContainerSpec,
   args: docker.ContainerArgs,
   node: Node,
   parent: pulumi.Resource,
   opts: ContainerOptions = {},
 ): docker.Container {
-  return new docker.Container(logicalName, args, {
-    parent,
-    provider: node.provider,
-    ...(opts.aliases && opts.aliases.length > 0 ? { aliases: opts.aliases } : {}),
-    ...(opts.dependsOn && opts.dependsOn.length > 0 ? { dependsOn: opts.dependsOn } : {}),
-  });
+  const place = node.sessions.place(PHASE.container, opts.stage);
+  const image = node.image(spec.image);
+  return place.bind(
+    new docker.Container(logicalName, args, {
+      parent,
+      provider: node.provider,
+      // Fixed Docker names: a replacement must delete first, also when the engine forces it (`pulumi up --replace`,
+      // a replaced provider), where no provider diff asks for it.
+      deleteBeforeReplace: true,
+      ...(opts.aliases && opts.aliases.length > 0 ? { aliases: opts.aliases } : {}),
+      dependsOn: place.dependsOn([image, ...(opts.dependsOn ?? [])]),
+    }),
+  );
 }

@@ -1,70 +1,56 @@
 /**
- * One-shot jobs of the plan (`NodePlan.jobs`: weight downloads, benchmarks): `docker run --rm` in the foreground over
- * SSH, so the job's exit status is the command's and a failed job fails `pulumi up`. A `docker.Container` would not
- * do: the provider neither waits for a detached container to finish nor fails on its exit code.
+ * One-shot jobs of the plan (`NodePlan.jobs`: weight downloads, benchmarks): the plan's `docker run --rm` in the
+ * foreground, inside the guarded step (`jobStep`), so the job's exit status is the step's, a failed job fails
+ * `pulumi up`, and a job stopped at its limit or by an interrupted `pulumi up` is removed from the node. A
+ * `docker.Container` would not do: the provider neither waits for a detached container to finish nor fails on its
+ * exit code.
  */
-import * as command from "@pulumi/command";
-import * as pulumi from "@pulumi/pulumi";
-import { dockerJobArgv } from "../planner/scripts/dockerRun";
-import { shellJoin, shellQuote } from "../planner/scripts/shellQuote";
-import type { ContainerSpec, JobPlan } from "../planner/types";
-import { COMMAND_LOGGING, nodeConnection } from "./connection";
+import type * as command from "@pulumi/command";
+import type * as pulumi from "@pulumi/pulumi";
+import { jobStep } from "../planner/scripts/nodeSteps";
+import type { JobPlan } from "../planner/types";
 import type { SecretEnv } from "./gpuContainer";
 import type { Node } from "./node";
+import { createNodeStep } from "./nodeStep";
 
-/** Time a job may take: a first download of a 400B-parameter checkpoint runs for hours. */
-export const JOB_TIMEOUT = "6h";
-
-/**
- * The shell run on the node: read the job's secrets from stdin (never on a command line, in a file or in the
- * command text), remove a leftover container of the same name from an interrupted run, and run the container to
- * completion with exactly the plan's `docker run` flags (`--rm` instead of `--detach`).
- */
-export function jobScript(spec: ContainerSpec): string {
-  return [
-    "set -eu",
-    `# rocm-vllm job ${spec.name} (${spec.role} of ${spec.deployment}): runs to completion.`,
-    ...spec.secretEnv.map((key) => `IFS= read -r ${key}; export ${key}`),
-    `docker rm --force ${shellQuote(spec.name)} >/dev/null 2>&1 || true`,
-    `exec ${shellJoin(["docker", ...dockerJobArgv(spec)])}`,
-    "",
-  ].join("\n");
-}
-
-/** The job's secret values, one line each in `secretEnv` order, as a secret Output; undefined without secrets. */
-export function jobStdin(spec: ContainerSpec, secrets: SecretEnv): pulumi.Output<string> | undefined {
-  if (spec.secretEnv.length === 0) return undefined;
-  const values = spec.secretEnv.map((key) => {
-    const value = secrets[key];
-    if (value === undefined) throw new Error(`job ${spec.name} needs the secret ${key}, which is not configured`);
-    return value;
+/** The job's secret values by name; a name the program has no value for is an error (checked before any resource). */
+export function jobSecrets(job: JobPlan, secrets: SecretEnv): { name: string; value: pulumi.Output<string> }[] {
+  return job.container.secretEnv.map((name) => {
+    const value = secrets[name];
+    if (value === undefined)
+      throw new Error(`job ${job.container.name} needs the secret ${name}, which is not configured`);
+    return { name, value };
   });
-  return pulumi.secret(pulumi.all(values).apply((v) => `${v.join("\n")}\n`));
 }
 
 export interface JobArgs {
   job: JobPlan;
   node: Node;
   secrets: SecretEnv;
-  sshPrivateKey: pulumi.Output<string> | undefined;
+  /** The cluster's model cache, for the download's progress lines. */
+  modelCache: string;
   /** What must be done first: the image pull on the node (`after: image`) or the deployment's gates (`readiness`). */
   dependsOn: pulumi.Resource[];
+  /** The node's session lane phase of the job. */
+  phase: number;
+  /** The node's session lane stage: after every wave of a rolling deployment for a job after readiness. */
+  stage?: number;
 }
 
 /** Runs a job once, and again only when the plan's `trigger` for it changes. */
-export function createJob(logicalName: string, args: JobArgs, parent: pulumi.Resource): command.remote.Command {
-  const spec = args.job.container;
-  const stdin = jobStdin(spec, args.secrets);
-  return new command.remote.Command(
-    logicalName,
-    {
-      connection: nodeConnection(args.node.plan, args.sshPrivateKey),
-      create: jobScript(spec),
-      ...(stdin !== undefined ? { stdin } : {}),
-      triggers: [args.job.trigger],
-      logging: COMMAND_LOGGING,
-      addPreviousOutputInEnv: false,
-    },
-    { parent, dependsOn: args.dependsOn, customTimeouts: { create: JOB_TIMEOUT, update: JOB_TIMEOUT } },
+export function createJob(logicalName: string, args: JobArgs, parent: pulumi.Resource): command.local.Command {
+  const place = args.node.sessions.place(args.phase, args.stage);
+  return place.bind(
+    createNodeStep(
+      logicalName,
+      {
+        node: args.node.plan,
+        step: jobStep(args.node.plan, args.job, args.modelCache),
+        secrets: jobSecrets(args.job, args.secrets),
+        triggers: [args.job.trigger],
+        dependsOn: place.dependsOn(args.dependsOn),
+      },
+      parent,
+    ),
   );
 }

@@ -1,19 +1,20 @@
 /**
- * One GPU node: the host preflight, the Docker daemon reached over SSH, and the images its containers and jobs run.
+ * One GPU node: its host-key check, the host preflight, the Docker daemon reached over SSH, and the images its
+ * containers and jobs run.
  *
  * Every Docker resource of the node names this component's provider explicitly, so a forgotten `provider` can never
- * fall back to the Docker socket of the machine running `pulumi`.
+ * fall back to the Docker socket of the machine running `pulumi`. Everything that reaches the node over ssh takes a
+ * place in the node's session lanes (`sessions`), which bound how many connections the node sees at once.
  */
 import { createHash } from "node:crypto";
-import * as command from "@pulumi/command";
+import type * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { preflightStep } from "../planner/scripts/nodeSteps";
 import { sshOptions } from "../planner/scripts/sshOptions";
 import type { NodePlan } from "../planner/types";
-import { COMMAND_LOGGING, nodeConnection } from "./connection";
-
-/** How long the preflight may take: a handful of local checks, plus the SSH dial. */
-export const PREFLIGHT_TIMEOUT = "5m";
+import { createNodeStep, createSshCheck } from "./nodeStep";
+import { NodeSessions, PHASE } from "./sessions";
 
 /** Every image the node runs: its GPU containers, its services and its jobs. */
 export function nodeImages(node: Pick<NodePlan, "containers" | "services" | "jobs">): string[] {
@@ -41,62 +42,89 @@ function imageResourceName(nodeName: string, image: string, primary: string): st
   return `${nodeName}-image-${createHash("sha256").update(image).digest("hex").slice(0, 8)}`;
 }
 
+/** Registry login of the Docker provider: the password is the secret `rocm-vllm:registryPassword`. */
+export interface RegistryLogin {
+  address: string;
+  username: string;
+  password: pulumi.Output<string>;
+}
+
 export interface NodeArgs {
   /** The node as planned: SSH settings and the containers it runs. */
   node: NodePlan;
   /** The cluster image (`Plan.cluster.image`); it is pulled under the short name `<node>-image`. */
   clusterImage: string;
-  /** SSH key material for the preflight command; ssh-agent is used when absent. */
-  sshPrivateKey: pulumi.Output<string> | undefined;
+  /** Registry login for the pulls, when the stack has one. */
+  registry?: RegistryLogin;
 }
 
 /**
- * A node's preflight, Docker provider and image pulls. Pulls wait for the node's own preflight only, so every node
- * checks and pulls at once. Only images that the node runs are pulled (an idle node gets a provider and a preflight).
+ * A node's host-key check, preflight, Docker provider and image pulls. Pulls wait for the node's own checks only, so
+ * every node checks and pulls at once. Only images that the node runs are pulled (an idle node gets a provider and
+ * its checks).
  */
 export class Node extends pulumi.ComponentResource {
   readonly plan: NodePlan;
   readonly provider: docker.Provider;
+  /** The node's ssh lanes: every resource reaching the node takes a place in them. */
+  readonly sessions: NodeSessions;
+  /** Refuses a node whose host key is unknown or changed, before anything else runs there. */
+  readonly sshCheck: command.local.Command;
   /** Host checks (`NodePlan.preflight`); absent with `preflight: false`. */
-  readonly preflight: command.remote.Command | undefined;
+  readonly preflight: command.local.Command | undefined;
   private readonly images: ReadonlyMap<string, docker.RemoteImage>;
 
   constructor(name: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("rocm-vllm:index:Node", name, {}, opts);
     this.plan = args.node;
+    this.sessions = new NodeSessions(args.node.name);
     this.provider = new docker.Provider(
       `${name}-docker`,
-      { host: dockerSshHost(args.node), sshOpts: dockerSshOpts(args.node) },
+      {
+        host: dockerSshHost(args.node),
+        sshOpts: dockerSshOpts(args.node),
+        ...(args.registry
+          ? {
+              registryAuth: [
+                { address: args.registry.address, username: args.registry.username, password: args.registry.password },
+              ],
+            }
+          : {}),
+      },
       { parent: this },
     );
-    const preflight = args.node.preflight;
-    this.preflight = preflight
-      ? new command.remote.Command(
+    const check = this.sessions.place(PHASE.check);
+    this.sshCheck = check.bind(createSshCheck(`${name}-ssh-check`, args.node, this, check.dependsOn()));
+    const step = preflightStep(args.node);
+    if (step) {
+      const place = this.sessions.place(PHASE.preflight);
+      this.preflight = place.bind(
+        createNodeStep(
           `${name}-preflight`,
-          {
-            connection: nodeConnection(args.node, args.sshPrivateKey),
-            create: preflight.script,
-            logging: COMMAND_LOGGING,
-            addPreviousOutputInEnv: false,
-          },
-          { parent: this, customTimeouts: { create: PREFLIGHT_TIMEOUT, update: PREFLIGHT_TIMEOUT } },
-        )
-      : undefined;
+          { node: args.node, step, dependsOn: place.dependsOn([this.sshCheck]) },
+          this,
+        ),
+      );
+    }
+    // A node that fails its checks pulls nothing: the checks say why, a failed pull would not.
+    const ready = this.preflight ?? this.sshCheck;
     const images = new Map<string, docker.RemoteImage>();
     for (const image of nodeImages(args.node)) {
+      const place = this.sessions.place(PHASE.image);
       images.set(
         image,
-        new docker.RemoteImage(
-          imageResourceName(name, image, args.clusterImage),
-          // Multi-GB images stay on the node when the stack is destroyed or the tag changes: re-pulling costs minutes.
-          { name: image, keepLocally: true },
-          {
-            parent: this,
-            provider: this.provider,
-            // A node that fails its checks pulls nothing: the preflight says why, a failed pull would not.
-            ...(this.preflight ? { dependsOn: [this.preflight] } : {}),
-            customTimeouts: { create: IMAGE_PULL_TIMEOUT, update: IMAGE_PULL_TIMEOUT },
-          },
+        place.bind(
+          new docker.RemoteImage(
+            imageResourceName(name, image, args.clusterImage),
+            // Multi-GB images stay on the node when the stack is destroyed or the tag changes: re-pulling costs minutes.
+            { name: image, keepLocally: true },
+            {
+              parent: this,
+              provider: this.provider,
+              dependsOn: place.dependsOn([ready]),
+              customTimeouts: { create: IMAGE_PULL_TIMEOUT, update: IMAGE_PULL_TIMEOUT },
+            },
+          ),
         ),
       );
     }

@@ -6,9 +6,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { parseStackEntries } from "../planner/config/load";
 import { CONFIG_NAMESPACE } from "../planner/config/schema";
-import { buildPlan } from "../planner/plan";
 import { formatProblems } from "../planner/problems";
 import { type BenchmarkResult, parseBenchmarkResult } from "../planner/scripts/dayTwoScripts";
+import { planLoaded } from "../planner/stack";
 import type { Plan, Problem, Warning } from "../planner/types";
 import { Cluster } from "./cluster";
 
@@ -78,16 +78,18 @@ export function planOutputs(plan: Plan): PlanOutputs {
 
 /**
  * Reads `rocm-vllm:cluster`, `rocm-vllm:deployments` and the optional secrets `rocm-vllm:hfToken` and
- * `rocm-vllm:sshPrivateKey`, builds the plan and creates the `Cluster`. Config errors throw before any resource is
+ * `rocm-vllm:registryPassword`, builds the plan and creates the `Cluster`. Config errors throw before any resource is
  * registered.
  */
 export function deployCluster(): ProgramOutputs {
   const config = new pulumi.Config(CONFIG_NAMESPACE);
   const hfToken = config.getSecret("hfToken");
-  const sshPrivateKey = config.getSecret("sshPrivateKey");
+  const registryPassword = config.getSecret("registryPassword");
   // The same checks as the CLI on the same keys: unknown rocm-vllm: keys, secrets stored in plaintext, then the
   // cluster and deployments (getObject, not requireObject: a missing key is reported in the CLI's words).
   const loaded = parseStackEntries({
+    // The stack's name, as the CLI reads it from `stacks/Pulumi.<stack>.yaml`: both label containers with it.
+    stack: pulumi.getStack(),
     values: {
       ...Object.fromEntries(
         Object.entries(pulumi.runtime.allConfig()).filter(([k]) => k.startsWith(`${CONFIG_NAMESPACE}:`)),
@@ -97,12 +99,12 @@ export function deployCluster(): ProgramOutputs {
     },
     isEncrypted: isConfigSecret,
   });
-  if (!loaded.ok) fail(loaded.problems);
-  const { plan, problems } = buildPlan(loaded.config);
-  if (problems.length > 0) fail(problems);
+  const planned = planLoaded(loaded);
+  if (!planned.ok) fail(planned.problems);
+  const { plan } = planned;
 
   for (const w of plan.warnings) pulumi.log.warn(`${w.path}: ${w.message} [${w.code}]`);
-  const cluster = new Cluster(CLUSTER_COMPONENT_NAME, { plan, hfToken, sshPrivateKey });
+  const cluster = new Cluster(CLUSTER_COMPONENT_NAME, { plan, hfToken, registryPassword });
   return { ...planOutputs(plan), benchmarks: benchmarkResults(cluster), preflight: preflightSummary(cluster) };
 }
 

@@ -21,10 +21,10 @@ export class RayCluster extends pulumi.ComponentResource {
   /** Long-running containers without GPUs (load balancers). */
   readonly services: docker.Container[];
   /** Weight downloads, one per node, before the containers start. */
-  readonly setupJobs: command.remote.Command[];
-  readonly readiness: command.remote.Command[];
-  readonly smokeTests: command.remote.Command[];
-  readonly benchmark: command.remote.Command | undefined;
+  readonly setupJobs: command.local.Command[];
+  readonly readiness: command.local.Command[];
+  readonly smokeTests: command.local.Command[];
+  readonly benchmark: command.local.Command | undefined;
 
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
     super(RAY_CLUSTER_TYPE, name, {}, opts);

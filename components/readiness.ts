@@ -1,69 +1,78 @@
 /**
  * Readiness gates: `pulumi up` succeeds only when every serving instance answers `/health`, lists its model on
  * `/v1/models` and (unless `smokeTest: false`) completes one request. The plan ships the POSIX scripts (the readiness
- * script polls, and on timeout prints the container's last log lines and exits 1); this file only runs them on the
- * node over SSH.
+ * script polls, says what it waits for every 30 s, and on timeout prints the container's last log lines and exits 1);
+ * this file only runs them on the node, guarded (`planner/scripts/nodeSteps.ts`).
  */
-import * as command from "@pulumi/command";
+import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
-import type { NodePlan, ReadinessCheck, SmokeTest } from "../planner/types";
-import { COMMAND_LOGGING, nodeConnection } from "./connection";
-
-/** Extra time the SSH command gets beyond the script's own timeout, so the script's diagnostics win the race. */
-export const READINESS_TIMEOUT_MARGIN_SECONDS = 300;
+import { type NodeStep, readinessStep, smokeTestStep } from "../planner/scripts/nodeSteps";
+import type { ReadinessCheck, SmokeTest } from "../planner/types";
+import type { Node } from "./node";
+import { createNodeStep } from "./nodeStep";
+import { PHASE } from "./sessions";
 
 export interface ReadinessArgs {
   check: ReadinessCheck;
-  node: NodePlan;
+  deployment: string;
+  node: Node;
   /** Containers the instance runs in: their IDs are the triggers, so a replaced container re-runs the check. */
   instanceContainers: docker.Container[];
-  /** Every container of the deployment: the check starts only once all of them exist (none waits on another). */
+  /**
+   * Every container of the deployment (of its wave, in a rolling update): the check starts only once all of them
+   * exist (none waits on another).
+   */
   deploymentContainers: docker.Container[];
-  sshPrivateKey: pulumi.Output<string> | undefined;
+  /** The node's session lane stage: the instance's rolling-update wave (0 otherwise). */
+  stage?: number;
 }
 
-/**
- * Runs the plan's readiness script for one instance as a `remote.Command` named `logicalName`.
- * The command has no delete step and is safe to re-run: the script only reads.
- */
+/** A gate step on `node` in the given lane phase, re-run when the instance's containers are replaced. */
+function createGate(
+  logicalName: string,
+  node: Node,
+  lane: { phase: number; stage: number | undefined },
+  step: NodeStep,
+  instanceContainers: docker.Container[],
+  waitFor: pulumi.Resource[],
+  parent: pulumi.Resource,
+): command.local.Command {
+  const place = node.sessions.place(lane.phase, lane.stage);
+  const triggers = instanceContainers.map((c) => c.id);
+  return place.bind(
+    createNodeStep(logicalName, { node: node.plan, step, triggers, dependsOn: place.dependsOn(waitFor) }, parent),
+  );
+}
+
+/** Runs the plan's readiness script for one instance. It only reads, so it is safe to re-run. */
 export function createReadiness(
   logicalName: string,
   args: ReadinessArgs,
   parent: pulumi.Resource,
-): command.remote.Command {
-  const { check } = args;
-  const timeout = `${check.timeoutSeconds + READINESS_TIMEOUT_MARGIN_SECONDS}s`;
-  return new command.remote.Command(
+): command.local.Command {
+  const step = readinessStep(args.check, args.deployment);
+  return createGate(
     logicalName,
-    {
-      connection: nodeConnection(args.node, args.sshPrivateKey),
-      create: check.script,
-      triggers: args.instanceContainers.map((c) => c.id),
-      // Progress and, on failure, the container's log tail are what the operator needs to see in `pulumi up`.
-      logging: COMMAND_LOGGING,
-      // PULUMI_COMMAND_STDOUT would need AcceptEnv on the node and carries nothing the script uses.
-      addPreviousOutputInEnv: false,
-    },
-    {
-      parent,
-      dependsOn: args.deploymentContainers,
-      customTimeouts: { create: timeout, update: timeout },
-    },
+    args.node,
+    { phase: PHASE.readiness, stage: args.stage },
+    step,
+    args.instanceContainers,
+    args.deploymentContainers,
+    parent,
   );
 }
 
-/** Time a smoke test may take: its one request has a 300 s limit, plus the SSH dial. */
-export const SMOKE_TEST_TIMEOUT = "10m";
-
 export interface SmokeTestArgs {
   test: SmokeTest;
-  node: NodePlan;
+  deployment: string;
+  node: Node;
   /** The instance's readiness gate: the request is sent only once the model is served. */
-  readiness: command.remote.Command;
+  readiness: command.local.Command;
   /** Same triggers as the readiness gate: a replaced container is tested again. */
   instanceContainers: docker.Container[];
-  sshPrivateKey: pulumi.Output<string> | undefined;
+  /** The node's session lane stage: the instance's rolling-update wave (0 otherwise). */
+  stage?: number;
 }
 
 /** Runs the plan's smoke test (one completion request) for one instance; its failure fails `pulumi up`. */
@@ -71,16 +80,15 @@ export function createSmokeTest(
   logicalName: string,
   args: SmokeTestArgs,
   parent: pulumi.Resource,
-): command.remote.Command {
-  return new command.remote.Command(
+): command.local.Command {
+  const step = smokeTestStep(args.test, args.deployment);
+  return createGate(
     logicalName,
-    {
-      connection: nodeConnection(args.node, args.sshPrivateKey),
-      create: args.test.script,
-      triggers: args.instanceContainers.map((c) => c.id),
-      logging: COMMAND_LOGGING,
-      addPreviousOutputInEnv: false,
-    },
-    { parent, dependsOn: [args.readiness], customTimeouts: { create: SMOKE_TEST_TIMEOUT, update: SMOKE_TEST_TIMEOUT } },
+    args.node,
+    { phase: PHASE.smokeTest, stage: args.stage },
+    step,
+    args.instanceContainers,
+    [args.readiness],
+    parent,
   );
 }

@@ -19,22 +19,20 @@ never lands mid-rollout), and the wave's containers depend on `drain(w)`, throug
  * and secrets included), so an unchanged wave passes straight through. A wave that fails its gates stops the update
  * there: it stays out of the balancer and later waves keep their old containers, serving.
  *
- * What it costs: the first `pulumi up` also brings the waves up one after the other (a graph orders creates as it
+ * Session lanes (`components/sessions.ts`) take a wave as their stage, so a lane never makes a wave wait for a later
+ * one. What it costs: the first `pulumi up` also brings the waves up one after the other (a graph orders creates as it
  * orders replaces): a rolling deployment of N replicas in W waves loads its model W times in sequence instead of once
  * (W ≤ 7 with the default `maxUnavailable` of 25 %, W = N for 2 ≤ N ≤ 7). The graph's depth grows by five resources
  * per wave and never with the number of nodes.
  */
 import { createHash } from "node:crypto";
-import * as command from "@pulumi/command";
+import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { NodePlan } from "../planner/types";
-import { COMMAND_LOGGING, nodeConnection } from "./connection";
-
-/** Time an undrain may take: an nginx reload, plus the SSH dial. */
-export const UNDRAIN_TIMEOUT_SECONDS = 300;
-/** Time a drain gets beyond `drainSeconds`: the reload, the settle time and the SSH dial. */
-export const DRAIN_MARGIN_SECONDS = 300;
+import { rolloutStep } from "../planner/scripts/nodeSteps";
+import type { Node } from "./node";
+import { createNodeStep } from "./nodeStep";
+import { PHASE } from "./sessions";
 
 /** Logical name of a rollout step: `<component>-w<wave>-drain-<node>` / `-undrain-`. */
 export function waveStepLogicalName(component: string, wave: number, kind: "drain" | "undrain", node: string): string {
@@ -52,37 +50,34 @@ export function waveTrigger(inputs: docker.ContainerArgs[]): pulumi.Output<strin
 }
 
 export interface RolloutStepArgs {
-  node: NodePlan;
+  node: Node;
+  deployment: string;
+  wave: number;
+  kind: "drain" | "undrain";
   /** The plan's drain or undrain script. */
   script: string;
-  kind: "drain" | "undrain";
   drainSeconds: number;
   trigger: pulumi.Input<string>;
   dependsOn: pulumi.Resource[];
-  sshPrivateKey: pulumi.Output<string> | undefined;
 }
 
-/** Runs a drain or undrain script on a balancer node; it has no delete step and is safe to re-run. */
+/**
+ * Runs a drain or undrain script on a balancer node, guarded like every step (`planner/scripts/nodeSteps.ts`); it has
+ * no delete step and is safe to re-run. A drain takes the container phase of its wave's lane stage (registered before
+ * the wave's containers), an undrain comes after the wave's gates.
+ */
 export function createRolloutStep(
   logicalName: string,
   args: RolloutStepArgs,
   parent: pulumi.Resource,
-): command.remote.Command {
-  const seconds = args.kind === "drain" ? args.drainSeconds + DRAIN_MARGIN_SECONDS : UNDRAIN_TIMEOUT_SECONDS;
-  const timeout = `${seconds}s`;
-  return new command.remote.Command(
-    logicalName,
-    {
-      connection: nodeConnection(args.node, args.sshPrivateKey),
-      create: args.script,
-      triggers: [args.trigger],
-      logging: COMMAND_LOGGING,
-      addPreviousOutputInEnv: false,
-    },
-    {
+): command.local.Command {
+  const place = args.node.sessions.place(args.kind === "drain" ? PHASE.container : PHASE.undrain, args.wave);
+  const step = rolloutStep(args.node.plan.name, args.deployment, args.wave, args.kind, args.script, args.drainSeconds);
+  return place.bind(
+    createNodeStep(
+      logicalName,
+      { node: args.node.plan, step, triggers: [args.trigger], dependsOn: place.dependsOn(args.dependsOn) },
       parent,
-      ...(args.dependsOn.length > 0 ? { dependsOn: args.dependsOn } : {}),
-      customTimeouts: { create: timeout, update: timeout },
-    },
+    ),
   );
 }

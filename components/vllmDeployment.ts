@@ -1,6 +1,8 @@
 /**
- * A deployment served by plain `vllm serve` containers (`kind: single-node` and `kind: data-parallel`, any number of
- * replicas): one container per planned serving process or headless data-parallel engine, plus readiness gates.
+ * A deployment served by plain `vllm serve` containers (`kind: single-node`, `native-multi-node` and `data-parallel`,
+ * any number of replicas): one container per planned serving process, headless data-parallel engine or headless rank
+ * of a native multi-node engine, plus readiness gates. Containers alias themselves to the `RayCluster` of the same
+ * name, so switching a deployment between Ray and native replaces them in place.
  */
 import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
@@ -14,10 +16,10 @@ export class VllmDeployment extends pulumi.ComponentResource {
   /** Long-running containers without GPUs (load balancers). */
   readonly services: docker.Container[];
   /** Weight downloads, one per node, before the containers start. */
-  readonly setupJobs: command.remote.Command[];
-  readonly readiness: command.remote.Command[];
-  readonly smokeTests: command.remote.Command[];
-  readonly benchmark: command.remote.Command | undefined;
+  readonly setupJobs: command.local.Command[];
+  readonly readiness: command.local.Command[];
+  readonly smokeTests: command.local.Command[];
+  readonly benchmark: command.local.Command | undefined;
 
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
     super(VLLM_DEPLOYMENT_TYPE, name, {}, opts);

@@ -10,11 +10,15 @@ import type { ClusterConfig, StackConfig } from "./config/schema";
 import { planDayTwo } from "./deployment/dayTwo";
 import { decideDeployment } from "./deployment/decide";
 import { layOutReplicas } from "./deployment/replicas";
-import { sortedByKey } from "./kinds/containers";
+import { LABELS, sortedByKey } from "./kinds/containers";
+import type { ReservedPort } from "./kinds/kind";
 import { checkpointGiB, IMAGE_DISK_GIB, MIN_DOCKER } from "./rules/dayTwo";
 import { Decisions } from "./rules/decisions";
+import { imageWarnings } from "./rules/images";
+import { checkNodeGpuCounts, partitionedGpu } from "./rules/partition";
 import { emptySlots } from "./rules/placement";
 import { checkRayDefaultPorts } from "./rules/rayPorts";
+import { rdmaWarnings, verbsLibraries } from "./rules/rccl";
 import { checkDeploymentRefs, checkPortClashes, resolveNodes, resolveVllmVersion } from "./rules/topology";
 import { preflightChecks, preflightScript } from "./scripts/dayTwoScripts";
 import type { NodePlan, Plan, Problem, Warning } from "./types";
@@ -31,18 +35,21 @@ export interface PlanResult {
 export function buildPlan(config: StackConfig): PlanResult {
   const problems: Problem[] = [];
   const { cluster } = config;
-  const gpu = GPUS[cluster.gpu];
+  const gpu = partitionedGpu(GPUS[cluster.gpu], cluster.partition);
   const versionWarnings: Warning[] = [];
   const resolved = resolveVllmVersion(cluster, problems, versionWarnings);
   const version = resolved?.spec;
   const nodes = resolveNodes(cluster, problems);
+  checkNodeGpuCounts(cluster, gpu, problems);
   checkDeploymentRefs(config.deployments, nodes, problems);
   const plan: Plan = {
     planVersion: 1,
+    stack: config.stack,
     cluster: {
       gpu: gpu.displayName,
       gpuArch: gpu.gfx,
       hbmGiB: gpu.hbmGiB,
+      ...(cluster.partition !== "spx" ? { partition: cluster.partition } : {}),
       image: cluster.image,
       vllmVersion: resolved?.version ?? "unknown",
       ...(version && version.version !== resolved?.version ? { vllmCheckedAgainst: version.version } : {}),
@@ -50,6 +57,7 @@ export function buildPlan(config: StackConfig): PlanResult {
       ...(cluster.compileCache.enabled
         ? { compileCache: { path: cluster.compileCache.path, minFreeGiB: cluster.compileCache.minFreeGiB } }
         : {}),
+      ...(cluster.registry ? { registry: { ...cluster.registry } } : {}),
     },
     nodes,
     deployments: [],
@@ -60,8 +68,9 @@ export function buildPlan(config: StackConfig): PlanResult {
   const slots = new Map(nodes.map((n) => [n.name, emptySlots(n.name, n.gpus)]));
   // Built once: a per-deployment map made planning quadratic in the node count.
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const warnings: Warning[] = [...versionWarnings];
+  const warnings: Warning[] = [...versionWarnings, ...imageWarnings(cluster.image, config.deployments)];
   const weightsGiB = new Map<string, number>();
+  const reservedPorts: ReservedPort[] = [];
   config.deployments.forEach((d, index) => {
     const out = new Decisions(`rocm-vllm:deployments[${index}]`);
     const candidates = (d.nodes ?? nodes.map((n) => n.name)).flatMap((name) => slots.get(name) ?? []);
@@ -100,6 +109,7 @@ export function buildPlan(config: StackConfig): PlanResult {
       reasons: out.reasons,
     });
     for (const { node, spec } of placed.containers) byName.get(node)?.containers.push(spec);
+    reservedPorts.push(...placed.reservedPorts);
     for (const { node, spec } of day2.services) byName.get(node)?.services.push(spec);
     for (const { node, job } of day2.jobs) byName.get(node)?.jobs.push(job);
     if (decided.downloads) {
@@ -107,28 +117,47 @@ export function buildPlan(config: StackConfig): PlanResult {
       for (const node of day2.placedNodes) weightsGiB.set(node, (weightsGiB.get(node) ?? 0) + gib);
     }
   });
+  stampStack(nodes, config.stack);
   const byContainerName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : 1);
   for (const node of nodes) {
     node.containers.sort(byContainerName);
     node.services.sort(byContainerName);
     node.jobs.sort((a, b) => byContainerName(a.container, b.container));
-    if (cluster.preflight) node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0);
+    if (cluster.preflight) {
+      const ports = reservedPorts.filter((p) => p.node === node.name);
+      node.preflight = preflight(cluster, node, weightsGiB.get(node.name) ?? 0, ports);
+    }
   }
   const deploymentIndex = new Map(config.deployments.map((d, i) => [d.name, i]));
   checkPortClashes(nodes, deploymentIndex, problems);
   checkRayDefaultPorts(nodes, deploymentIndex, problems);
+  warnings.push(...rdmaWarnings(cluster.network, nodes.some(usesRdma)));
   plan.warnings = warnings;
   return { plan, problems };
 }
 
+/** A node runs a container of a deployment whose ranks talk over RDMA (it maps `/dev/infiniband`). */
+const usesRdma = (node: NodePlan) => node.containers.some((c) => c.devices.includes("/dev/infiniband"));
+
+/** Every container, service and job of the stack carries its name (label `rocm-vllm.stack`). */
+function stampStack(nodes: NodePlan[], stack: string): void {
+  for (const node of nodes) {
+    for (const spec of [...node.containers, ...node.services, ...node.jobs.map((j) => j.container)]) {
+      spec.labels = sortedByKey({ ...spec.labels, [LABELS.stack]: stack });
+    }
+  }
+}
+
 /** Host checks of a node before anything is pulled: devices, driver, Docker, disk for image and weights, network. */
-function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
+function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number, ports: ReservedPort[]) {
+  const rdma = usesRdma(node);
   const input = {
     node: node.name,
     ip: node.ip,
     gpus: node.gpus,
     interface: cluster.network.interface,
-    rdma: cluster.network.rdma,
+    rdma,
+    rdmaLibraries: rdma ? [...verbsLibraries(cluster.network)] : [],
     modelCache: cluster.modelCache,
     imageGiB: IMAGE_DISK_GIB,
     weightsGiB,
@@ -136,6 +165,7 @@ function preflight(cluster: ClusterConfig, node: NodePlan, weightsGiB: number) {
     ...(cluster.compileCache.enabled && node.containers.length > 0
       ? { compileCache: { path: cluster.compileCache.path, minFreeGiB: cluster.compileCache.minFreeGiB } }
       : {}),
+    ports: ports.map(({ port, container, purpose }) => ({ port, container, purpose })),
   };
   return { checks: preflightChecks(input), script: preflightScript(input) };
 }

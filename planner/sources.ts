@@ -17,6 +17,7 @@ export const GUIDE_SECTIONS = {
   "AITER switches": "AITER (AI Tensor Engine for ROCm) switches",
   "AITER MLA requirements": "AITER MLA requirements (DeepSeek-V3/R1 models)",
   "Attention backend selection with AITER": "Attention backend selection with AITER",
+  "Attention backend technical details": "Attention backend technical details",
   "Backend choice quick recipes": "Backend choice quick recipes",
   "Quick Reduce": "Quick Reduce (large all-reduces on ROCm)",
   "Parallelism strategies": "Parallelism strategies (run vLLM on multiple GPUs)",
@@ -82,6 +83,7 @@ export const FACTS = [
   "vllm-environment-variables",
   "attention-backend-log-lines",
   "multi-node-data-parallel",
+  "native-multi-node",
 ] as const;
 
 export type Fact = (typeof FACTS)[number];

@@ -20,7 +20,7 @@ export interface Problem {
 
 /** A recommendation that was not followed, or a fact the operator should know. Never blocks a deployment. */
 export interface Warning {
-  /** Stable machine-readable code, e.g. `kv-demand-exceeds-budget`. */
+  /** Stable machine-readable code, e.g. `max-num-seqs-unreachable`. */
   code: string;
   message: string;
   path: string;
@@ -66,10 +66,12 @@ export interface HealthcheckSpec {
 
 /** What a container does in the deployment. */
 export type ContainerRole =
-  /** A `vllm serve` process with its own API server (single node, packed replica, DP rank 0 node). */
+  /** A `vllm serve` process with its own API server (single node, packed replica, DP rank 0 node, native node 0). */
   | "serve"
   /** A headless `vllm serve` engine holding data-parallel ranks of a multi-node DP deployment. */
   | "dp-engine"
+  /** A headless `vllm serve` holding one node's ranks of an engine spanning nodes (native multi-node, `--headless`). */
+  | "headless-rank"
   /** Ray head of a multi-node deployment; it also launches `vllm serve` once the cluster is complete. */
   | "ray-head"
   /** Ray worker of a multi-node deployment; it retries joining until the head answers. */
@@ -131,7 +133,8 @@ export interface NodePlan {
   host: string;
   /** Address other nodes use to reach this one (`VLLM_HOST_IP`, Ray, RCCL bootstrap). */
   ip: string;
-  ssh: { user: string; port: number; identityFile?: string };
+  /** How every connection reaches the node (Docker provider, steps, exported scripts): see `planner/scripts/sshOptions.ts`. */
+  ssh: { user: string; port: number; identityFile?: string; knownHostsFile?: string; proxyJump?: string };
   gpus: number;
   /** Long-running GPU containers. */
   containers: ContainerSpec[];
@@ -167,7 +170,7 @@ export interface InstancePlan {
   port: number;
   /** GPU indices used on `node`. */
   gpus: number[];
-  /** Every node and GPU this instance occupies (more than one entry for Ray and multi-node DP). */
+  /** Every node and GPU this instance occupies (more than one entry for Ray, native multi-node and multi-node DP). */
   placement: { node: string; gpus: number[] }[];
   /** Full argv: `["vllm","serve",<model>, ...flags]`. */
   argv: string[];
@@ -204,13 +207,13 @@ export interface MemoryBudget {
   kvBytesPerTokenPerGpu?: number;
   /** Tokens the KV cache of one engine (one TP×PP group) can hold. */
   kvCacheTokens?: number;
-  /** Tokens requested by `maxNumSeqs × maxModelLen`. */
-  kvDemandTokens?: number;
+  /** Sequences of `maxModelLen` tokens the KV cache of one engine holds at once. */
+  maxLengthSequences?: number;
   /** How the numbers were derived, in words. */
   notes: string[];
 }
 
-export type DeploymentKind = "single-node" | "ray" | "data-parallel";
+export type DeploymentKind = "single-node" | "ray" | "native-multi-node" | "data-parallel";
 
 export interface RayClusterPlan {
   headNode: string;
@@ -342,7 +345,10 @@ export interface DeploymentPlan {
 export interface ClusterSummary {
   gpu: string;
   gpuArch: string;
+  /** HBM of one (logical) GPU in GiB. */
   hbmGiB: number;
+  /** Compute partition mode, when the GPUs are partitioned (`dpx`, `qpx`, `cpx`). */
+  partition?: string;
   image: string;
   /** vLLM release the image runs (`vllmVersion`, else read from the image tag). */
   vllmVersion: string;
@@ -354,11 +360,15 @@ export interface ClusterSummary {
   modelCache: string;
   /** Compile caches on each node's local disk (`cluster.compileCache`); absent when turned off. */
   compileCache?: { path: string; minFreeGiB: number };
+  /** Registry login for image pulls; its password is the secret `rocm-vllm:registryPassword`, never in the plan. */
+  registry?: { address: string; username: string };
 }
 
 export interface Plan {
   /** Format version of this object. */
   planVersion: 1;
+  /** The stack's name (`Pulumi.<stack>.yaml`, `pulumi.getStack()`); label `rocm-vllm.stack` of every container. */
+  stack: string;
   cluster: ClusterSummary;
   nodes: NodePlan[];
   deployments: DeploymentPlan[];

@@ -38,7 +38,7 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 }
 
 describe("shellcheck", () => {
-  it.each([".ci/run", ".github/scripts/changed-stacks.sh", ".github/scripts/plan-comment.sh"])(
+  it.each([".ci/run", "scripts/setup.sh", ".github/scripts/changed-stacks.sh", ".github/scripts/plan-comment.sh"])(
     "%s has no findings",
     (script) => {
       const result = run("shellcheck", ["--severity=style", script], root);
@@ -149,6 +149,12 @@ describe("plan-comment.sh", () => {
 
   it("closes the fence even when the output lacks a final newline", () => {
     expect(comment("no newline at end", 2)).toContain("~~~text\nno newline at end\n~~~\n");
+  });
+
+  it("says a change with a hazard (exit 3) needs two updates", () => {
+    const body = comment("  hazard: GPUs 0-7 of node-a go from rocm-vllm-a to rocm-vllm-b\n", 3);
+    expect(body).toContain("**The plan changes with a hazard: one update cannot apply it; split it in two");
+    expect(body).toContain("hazard: GPUs 0-7");
   });
 
   it("reports a failed diff with its exit code and output", () => {

@@ -14,8 +14,8 @@ import {
   CONTAINER,
   DOCKER_PROVIDER,
   dependencyDepth,
+  NODE_COMMAND,
   type ProgramRun,
-  REMOTE_COMMAND,
   REMOTE_IMAGE,
   runInMocks,
 } from "./support/pulumiMocks";
@@ -23,18 +23,11 @@ import {
 const TOKEN = "hf_fixture_token";
 
 function runCluster(plan: Plan, withSecrets = true): Promise<ProgramRun<{ ok: boolean }>> {
-  return runInMocks(
-    { cluster: {}, deployments: [], ...(withSecrets ? { hfToken: TOKEN, sshPrivateKey: "KEY" } : {}) },
-    () => {
-      const config = new pulumi.Config("rocm-vllm");
-      new Cluster("rocm-vllm", {
-        plan,
-        hfToken: config.getSecret("hfToken"),
-        sshPrivateKey: config.getSecret("sshPrivateKey"),
-      });
-      return { ok: true };
-    },
-  );
+  return runInMocks({ cluster: {}, deployments: [], ...(withSecrets ? { hfToken: TOKEN } : {}) }, () => {
+    const config = new pulumi.Config("rocm-vllm");
+    new Cluster("rocm-vllm", { plan, hfToken: config.getSecret("hfToken") });
+    return { ok: true };
+  });
 }
 
 describe("Cluster components on a hand-made plan", () => {
@@ -125,14 +118,18 @@ describe("Cluster components on a hand-made plan", () => {
   it("gates readiness on every container of the deployment and re-runs it when they are replaced", async () => {
     const run = await runCluster(fixturePlan(3));
     const urns = byUrn(run);
-    const ready = run.resources.filter((r) => r.type === REMOTE_COMMAND);
+    const ready = run.resources.filter((r) => r.type === NODE_COMMAND && r.name.endsWith("-ready"));
     expect(ready.map((r) => r.name).sort()).toEqual(["rocm-vllm-big-r0-ready", "rocm-vllm-chat-r0-ready"]);
     const big = ready.find((r) => r.name.startsWith("rocm-vllm-big"));
-    expect(big?.dependencies.map((d) => urns.get(d)?.inputs.name).sort()).toEqual([
-      "vllm-big-head",
-      "vllm-big-worker",
-      "vllm-big-worker",
-    ]);
+    // Every container of the deployment (and, through its session lane, at most one earlier step of its node).
+    const waitsFor = (big?.dependencies ?? []).map((d) => urns.get(d));
+    expect(
+      waitsFor
+        .filter((r) => r?.type === CONTAINER)
+        .map((r) => r?.inputs.name)
+        .sort(),
+    ).toEqual(["vllm-big-head", "vllm-big-worker", "vllm-big-worker"]);
+    expect(waitsFor.filter((r) => r?.type !== CONTAINER).length).toBeLessThanOrEqual(1);
     expect([...((big?.inputs.triggers ?? []) as string[])].sort()).toEqual(
       run.resources
         .filter((r) => r.type === CONTAINER && String(r.inputs.name).startsWith("vllm-big"))
@@ -140,21 +137,24 @@ describe("Cluster components on a hand-made plan", () => {
         .sort(),
     );
     expect(big?.inputs).toMatchObject({
-      create: expect.stringContaining("curl -fsS http://10.0.0.11:8000/health"),
+      stdin: expect.stringContaining("curl -fsS http://10.0.0.11:8000/health"),
+      create: expect.stringContaining("-- ops@10.0.0.11 'sh -s'"),
       logging: "stdoutAndStderr",
-      connection: { host: "10.0.0.11", port: 22, user: "ops", privateKey: "KEY" },
     });
-    expect(big?.secretInputs).toContain("connection");
+    expect(big?.secretInputs).toEqual([]);
     expect(big?.provider).toBeUndefined();
   });
 
-  it("uses ssh-agent for readiness when no private key is configured, and refuses a plan that needs a missing token", async () => {
+  it("checks every node's host key before anything else, and refuses a plan that needs a missing token", async () => {
     const plan = fixturePlan(2);
     plan.nodes[0].containers[0].secretEnv = [];
     plan.nodes[1].containers[0].secretEnv = [];
     const run = await runCluster(plan, false);
-    for (const r of run.resources.filter((x) => x.type === REMOTE_COMMAND)) {
-      expect(r.inputs.connection).not.toHaveProperty("privateKey");
+    const checks = run.resources.filter((x) => x.type === NODE_COMMAND && x.name.endsWith("-ssh-check"));
+    expect(checks.map((c) => c.name).sort()).toEqual(plan.nodes.map((n) => `rocm-vllm-${n.name}-ssh-check`).sort());
+    for (const c of checks) {
+      expect(String(c.inputs.create)).toContain("StrictHostKeyChecking=yes");
+      expect(c.dependencies).toEqual([]);
     }
     await expect(runCluster(fixturePlan(2), false)).rejects.toThrow(
       /not configured.*\n.*vllm-chat \(gpu-0\): HF_TOKEN/,
@@ -164,7 +164,7 @@ describe("Cluster components on a hand-made plan", () => {
   it("does not deepen the dependency graph with more nodes (parallel rollout)", async () => {
     const small = dependencyDepth((await runCluster(fixturePlan(2))).resources);
     const large = dependencyDepth((await runCluster(fixturePlan(64))).resources);
-    // Stack → Cluster → Node → provider → image → container → readiness.
+    // Stack → Cluster → Node → host-key check → image → container → readiness.
     expect(small).toBe(7);
     expect(large).toBe(small);
   });
@@ -172,9 +172,7 @@ describe("Cluster components on a hand-made plan", () => {
   it("uses bracketed IPv6 hosts and never prompts for SSH", () => {
     const ssh = { user: "root", port: 2222 };
     expect(dockerSshHost({ host: "fd00::1", ssh })).toBe("ssh://root@[fd00::1]:2222");
-    expect(dockerSshOpts({ ssh })).toEqual(
-      expect.arrayContaining(["BatchMode=yes", "StrictHostKeyChecking=accept-new"]),
-    );
+    expect(dockerSshOpts({ ssh })).toEqual(expect.arrayContaining(["BatchMode=yes", "StrictHostKeyChecking=yes"]));
     expect(dockerSshOpts({ ssh })).not.toContain("-i");
   });
 });

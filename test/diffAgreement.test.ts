@@ -14,6 +14,7 @@ import { loadStackSide } from "../planner/diff/stackSide";
 import type { StackDiff, StackSide } from "../planner/diff/types";
 import {
   CONTAINER,
+  commandHost,
   FAKE_SECRETS,
   type ProgramRun,
   type RecordedResource,
@@ -43,7 +44,7 @@ function side(input: StackInput | undefined): StackSide | undefined {
   if (!input) return undefined;
   const config: Raw = { "rocm-vllm:cluster": input.cluster, "rocm-vllm:deployments": input.deployments };
   if (input.hfToken) config["rocm-vllm:hfToken"] = { secure: input.hfToken };
-  if (input.sshPrivateKey) config["rocm-vllm:sshPrivateKey"] = { secure: input.sshPrivateKey };
+  for (const [key, value] of Object.entries(input.secretConfig ?? {})) config[key] = { secure: value };
   const loaded = loadStackSide(stringify({ config }), "Pulumi.test.yaml");
   if (!loaded.ok) throw new Error(loaded.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
   return loaded.side;
@@ -83,13 +84,15 @@ function classify(r: RecordedResource, how: How, run: Run, hosts: Map<string, st
   const owner = parent.name.slice(CLUSTER_COMPONENT_NAME.length + 1);
   const suffix = r.name.slice(parent.name.length + 1);
   if (parent.type === "rocm-vllm:index:Node") {
-    const kind = suffix === "docker" ? "provider" : suffix.startsWith("image") ? "image" : "preflight";
+    // The host-key check runs with the node's SSH settings, like its Docker provider.
+    const kind =
+      suffix === "docker" || suffix === "ssh-check" ? "provider" : suffix.startsWith("image") ? "image" : "preflight";
     if (kind === "preflight" && suffix !== "preflight") throw new Error(`unknown node resource ${r.name}`);
     return { how, name: r.name, kind, node: owner };
   }
   const gate = /^r(\d+)-(ready|smoke)$/.exec(suffix);
   if (gate) {
-    const host = String((r.inputs.connection as Raw).host);
+    const host = String(commandHost(r));
     return { how, name: r.name, kind: "gate", node: hosts.get(host) ?? host, deployment: owner, replica: +gate[1] };
   }
   const step = /^w\d+-(drain|undrain)-(.+)$/.exec(suffix);
@@ -243,6 +246,8 @@ const acting = (d: StackDiff) =>
 
 const llama70b = example("llama70b-mi300x");
 const llama405b = example("llama405b-2node");
+/** The two-node example on vLLM 0.11.0, whose images run Ray across nodes. */
+const llama405bRay = edit(llama405b, { cluster: { image: "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006" } });
 const packed = example("llama8b-packed");
 const nodeB = { name: "node-b", host: "10.0.0.12", gpus: 8 };
 const withNodeB = edit(llama70b, { cluster: { nodes: [...((llama70b.cluster as Raw).nodes as Raw[]), nodeB] } });
@@ -265,8 +270,8 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     expect(touched.filter((t) => t.kind !== "container" && t.kind !== "gate")).toEqual([]);
   });
 
-  it("maxNumSeqs on llama405b-2node: the Ray cluster is re-formed, head and worker, because of the generation label", async () => {
-    const { diff } = await compare(llama405b, edit(llama405b, { deployment: { maxNumSeqs: 128 } }));
+  it("maxNumSeqs on a Ray deployment: the Ray cluster is re-formed, head and worker, because of the generation label", async () => {
+    const { diff } = await compare(llama405bRay, edit(llama405bRay, { deployment: { maxNumSeqs: 128 } }));
     expect(acting(diff)).toEqual([
       "llama405b@node-a: re-form the Ray cluster [rocm-vllm-llama405b-ray-head]",
       "llama405b@node-b: re-form the Ray cluster [rocm-vllm-llama405b-ray-worker]",
@@ -275,6 +280,34 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     expect(worker?.reason).toMatch(/^generation label changed/);
     expect(diff.summary).toBe(
       "llama405b: re-form Ray cluster on 2 nodes (model reload), one replica: cannot roll; 0 image pulls",
+    );
+  });
+
+  it("maxNumSeqs on llama405b-2node (native multi-node): the group is re-formed, rank 0 and the headless rank", async () => {
+    const { diff } = await compare(llama405b, edit(llama405b, { deployment: { maxNumSeqs: 128 } }));
+    expect(acting(diff)).toEqual([
+      "llama405b@node-a: re-form the native multi-node group [rocm-vllm-llama405b]",
+      "llama405b@node-b: re-form the native multi-node group [rocm-vllm-llama405b-rank1]",
+    ]);
+    expect(diff.impact.find((i) => i.target === "llama405b@node-b")?.reason).toBe("vllm serve arguments changed");
+    expect(diff.summary).toBe("llama405b: re-form native multi-node group on 2 nodes (model reload); 0 image pulls");
+  });
+
+  it("switching the executor (Ray on 0.11.0 → native on 0.11.1) re-forms the group on the same nodes", async () => {
+    const { diff } = await compare(llama405bRay, llama405b);
+    expect(acting(diff)).toEqual([
+      "node-a: re-pull image []",
+      // Node 0 now checks the master port before anything starts.
+      "node-a: re-run preflight checks []",
+      "node-b: re-pull image []",
+      "llama405b@node-a: re-form the native multi-node group [rocm-vllm-llama405b]",
+      "llama405b@node-a: re-run weights download []",
+      "llama405b@node-b: re-form the native multi-node group [rocm-vllm-llama405b-rank1]",
+      "llama405b@node-b: re-run weights download []",
+    ]);
+    const head = diff.impact.find((i) => i.target === "llama405b@node-a" && i.containers.length > 0);
+    expect(head?.reason).toMatch(
+      /^kind ray → native-multi-node, renamed rocm-vllm-llama405b-ray-head → rocm-vllm-llama405b, new image/,
     );
   });
 
@@ -324,15 +357,20 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     });
   });
 
-  it("an env-only change (debug.rccl) restarts single-node serving and re-forms a Ray cluster", async () => {
+  it("an env-only change (debug.rccl) restarts single-node serving and re-forms Ray and native groups", async () => {
     const single = await compare(llama70b, edit(llama70b, { cluster: { debug: { rccl: true } } }));
     expect(acting(single.diff)).toEqual(["llama70b@node-a: restart serving process [rocm-vllm-llama70b]"]);
     expect(single.diff.changes).toContainEqual({ path: "llama70b env NCCL_DEBUG", before: null, after: "INFO" });
     expect(single.diff.impact[1].reason).toBe("env changed (NCCL_DEBUG, NCCL_DEBUG_SUBSYS)");
-    const ray = await compare(llama405b, edit(llama405b, { cluster: { debug: { rccl: true } } }));
+    const ray = await compare(llama405bRay, edit(llama405bRay, { cluster: { debug: { rccl: true } } }));
     expect(acting(ray.diff)).toEqual([
       "llama405b@node-a: re-form the Ray cluster [rocm-vllm-llama405b-ray-head]",
       "llama405b@node-b: re-form the Ray cluster [rocm-vllm-llama405b-ray-worker]",
+    ]);
+    const native = await compare(llama405b, edit(llama405b, { cluster: { debug: { rccl: true } } }));
+    expect(acting(native.diff)).toEqual([
+      "llama405b@node-a: re-form the native multi-node group [rocm-vllm-llama405b]",
+      "llama405b@node-b: re-form the native multi-node group [rocm-vllm-llama405b-rank1]",
     ]);
   });
 
@@ -367,17 +405,21 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     expect(touched.filter((t) => t.kind === "rollout step")).toHaveLength(8);
   });
 
-  it("rotated secrets: the HF token re-runs downloads, the SSH key every command; no container restarts", async () => {
+  it("rotated secrets: the HF token re-runs downloads, the registry password reconfigures providers; no container restarts", async () => {
     const token = await compare(llama405b, { ...llama405b, hfToken: `${FAKE_SECRETS.hfToken}-2` });
     expect(acting(token.diff)).toEqual([
       "llama405b@node-a: re-run weights download []",
       "llama405b@node-b: re-run weights download []",
     ]);
     expect(token.diff.changes).toEqual([{ path: "rocm-vllm:hfToken", before: "(secret)", after: "(secret changed)" }]);
-    const keyed = { ...llama405b, sshPrivateKey: FAKE_SECRETS.sshPrivateKey };
-    const key = await compare(keyed, { ...keyed, sshPrivateKey: `${FAKE_SECRETS.sshPrivateKey}-2` });
+    const login = edit(llama405b, { cluster: { registry: { address: "docker.io", username: "bot" } } });
+    const keyed = { ...login, secretConfig: { "rocm-vllm:registryPassword": "p1" } };
+    const key = await compare(keyed, { ...keyed, secretConfig: { "rocm-vllm:registryPassword": "p2" } });
     expect(key.diff.impact.flatMap((i) => i.containers)).toEqual([]);
-    expect(key.touched.filter((t) => t.how === "changed")).toHaveLength(6);
+    expect(key.touched.filter((t) => t.how === "changed").map((t) => t.name)).toEqual([
+      "rocm-vllm-node-a-docker",
+      "rocm-vllm-node-b-docker",
+    ]);
   });
 
   it("SSH port, preflight off, replicas, kind change and load balancer with benchmark", async () => {
@@ -390,12 +432,26 @@ describe("rocm-vllm diff agrees with what the Pulumi program replaces", () => {
     expect(renamed.diff.impact.find((i) => i.action === "restart serving process")?.reason).toContain(
       "renamed rocm-vllm-llama8b → rocm-vllm-llama8b-0",
     );
-    const ray = edit(withNodeB, {
+    const spanning = edit(withNodeB, {
       cluster: { network: { interface: "ens50f0np0" } },
       deployment: { parallelism: { tensor: 8, pipeline: 2 } },
     });
-    const kind = await compare(edit(withNodeB, { cluster: { network: { interface: "ens50f0np0" } } }), ray);
+    const kind = await compare(edit(withNodeB, { cluster: { network: { interface: "ens50f0np0" } } }), spanning);
     expect(acting(kind.diff)).toEqual([
+      "node-a: re-run preflight checks []",
+      "node-b: pull image []",
+      "node-b: re-run preflight checks []",
+      "llama70b@node-a: re-form the native multi-node group [rocm-vllm-llama70b]",
+      "llama70b@node-a: run weights download []",
+      "llama70b@node-b: re-form the native multi-node group [rocm-vllm-llama70b-rank1]",
+      "llama70b@node-b: run weights download []",
+    ]);
+    const onRay = (x: StackInput) => edit(x, { cluster: { image: "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006" } });
+    const rayKind = await compare(
+      onRay(edit(withNodeB, { cluster: { network: { interface: "ens50f0np0" } } })),
+      onRay(spanning),
+    );
+    expect(acting(rayKind.diff)).toEqual([
       "node-b: pull image []",
       "node-b: re-run preflight checks []",
       "llama70b@node-a: re-form the Ray cluster [rocm-vllm-llama70b-ray-head]",

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { SESSIONS_PER_NODE } from "../components/sessions";
 import { parseStackConfig, parseStackYaml } from "../planner/config/load";
 import { buildPlan } from "../planner/plan";
 import { formatProblems } from "../planner/problems";
@@ -13,18 +14,22 @@ import type { ContainerSpec, NodePlan, Plan } from "../planner/types";
 import {
   byUrn,
   CONTAINER,
+  commandHost,
+  commandStep,
   DOCKER_PROVIDER,
   dependencyDepth,
   FAKE_BENCHMARK_RESULT,
   FAKE_SECRETS,
+  maxConcurrent,
+  NODE_COMMAND,
   ProgramFailure,
   type ProgramRun,
-  REMOTE_COMMAND,
   REMOTE_IMAGE,
   type RecordedResource,
   readStackFile,
   resourceGraph,
   runProgram,
+  STACK,
   type StackInput,
 } from "./support/pulumiMocks";
 
@@ -36,6 +41,7 @@ const stackFiles = readdirSync(STACKS_DIR)
 /** The plan the program should be provisioning, built straight from the planner. */
 function planFor(input: StackInput): Plan {
   const loaded = parseStackConfig({
+    stack: STACK,
     cluster: input.cluster,
     deployments: input.deployments,
     hasHfToken: input.hfToken !== undefined,
@@ -115,9 +121,16 @@ function containerNamed(run: ProgramRun, node: NodePlan, name: string): Recorded
 }
 
 function commandsOn(run: ProgramRun, node: NodePlan): RecordedResource[] {
-  return run.resources.filter(
-    (r) => r.type === REMOTE_COMMAND && (r.inputs.connection as { host?: string } | undefined)?.host === node.host,
-  );
+  return run.resources.filter((r) => r.type === NODE_COMMAND && commandHost(r) === node.host);
+}
+
+/** Every ssh-using resource of a node: its commands, and the Docker resources of its provider. */
+function onNode(run: ProgramRun, node: NodePlan): Set<string> {
+  const provider = providerOf(run, node);
+  return new Set([
+    ...commandsOn(run, node).map((r) => r.urn),
+    ...run.resources.filter((r) => r.provider === provider.urn).map((r) => r.urn),
+  ]);
 }
 
 describe.each(stackFiles)("example stack %s under mocks", (file) => {
@@ -131,9 +144,18 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
   });
 
   it("parses the same way as the CLI reads the file", () => {
-    const viaCli = parseStackYaml(readFileSync(join(STACKS_DIR, file), "utf8"));
+    // The CLI names the stack after the file (Pulumi.<stack>.yaml), the program after pulumi.getStack(): the same.
+    const viaCli = parseStackYaml(readFileSync(join(STACKS_DIR, file), "utf8"), `stacks/Pulumi.${STACK}.yaml`);
     expect(viaCli.ok).toBe(true);
     if (viaCli.ok) expect(buildPlan(viaCli.config).plan).toEqual(plan);
+  });
+
+  it("labels every container with the stack's name, pulumi.getStack()", () => {
+    const containers = run.resources.filter((r) => r.type === CONTAINER);
+    expect(containers.length).toBeGreaterThan(0);
+    for (const c of containers) {
+      expect(c.inputs.labels).toEqual(expect.arrayContaining([{ label: "rocm-vllm.stack", value: STACK }]));
+    }
   });
 
   it("creates one Docker provider per node over SSH and pulls each image once per node through it", () => {
@@ -141,7 +163,7 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     for (const node of plan.nodes) {
       const provider = providerOf(run, node);
       expect(JSON.parse(String(provider.inputs.sshOpts))).toEqual(
-        expect.arrayContaining(["BatchMode=yes", "StrictHostKeyChecking=accept-new"]),
+        expect.arrayContaining(["BatchMode=yes", "StrictHostKeyChecking=yes"]),
       );
       const pulls = run.resources.filter((r) => r.type === REMOTE_IMAGE && r.provider === provider.urn);
       const images = new Set(
@@ -169,6 +191,8 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
       expect(image?.provider).toBe(c.provider);
       expect(c.inputs.image).toMatch(/^sha256:/);
     }
+    // Fixed Docker names: every replacement, forced by the engine or not, deletes the old container first.
+    for (const c of run.resources.filter((r) => r.type === CONTAINER)) expect(c.deleteBeforeReplace, c.name).toBe(true);
   });
 
   it("puts Ray heads and workers under a RayCluster and other serving containers under a VllmDeployment", () => {
@@ -195,7 +219,6 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
   });
 
   it("gates every instance: readiness waits for every container of its rollout wave, the smoke test for readiness", () => {
-    const urns = byUrn(run);
     for (const d of plan.deployments) {
       for (const check of d.readiness) {
         const wave = d.rollout.waves.find((w) => w.containers.some((c) => c.name === check.container));
@@ -207,26 +230,26 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
         expect(gpu.length).toBeGreaterThan(0);
         const instance = d.instances.find((i) => i.container === check.container);
         const gate = run.resources.find(
-          (r) => r.type === REMOTE_COMMAND && r.name === `rocm-vllm-${d.name}-r${instance?.replica}-ready`,
+          (r) => r.type === NODE_COMMAND && r.name === `rocm-vllm-${d.name}-r${instance?.replica}-ready`,
         );
         if (!gate) throw new Error(`no readiness gate for ${check.container}`);
-        expect(gate.inputs.create).toBe(check.script);
-        expect(gate.dependencies.filter((u) => urns.get(u)?.type === CONTAINER).sort()).toEqual(
-          gpu.map((c) => c.urn).sort(),
-        );
-        expect((gate.inputs.connection as { host: string }).host).toBe(check.host);
-        expect(gate.secretInputs).toContain("connection");
+        // The plan's script, inside the guard that enforces its limit on the node.
+        expect(commandStep(gate)).toContain(check.script);
+        const deps = new Set(gate.dependencies);
+        for (const c of gpu) expect(deps.has(c.urn), `${gate.name} waits for ${c.name}`).toBe(true);
+        expect(commandHost(gate)).toBe(check.host);
+        expect(gate.secretInputs).toEqual([]);
         expect(gate.inputs.logging).toBe("stdoutAndStderr");
         expect((gate.inputs.triggers as string[]).length).toBeGreaterThan(0);
       }
       expect(
         run.resources.filter(
-          (r) => r.type === REMOTE_COMMAND && r.name.endsWith("-smoke") && r.parent?.endsWith(`::rocm-vllm-${d.name}`),
+          (r) => r.type === NODE_COMMAND && r.name.endsWith("-smoke") && r.parent?.endsWith(`::rocm-vllm-${d.name}`),
         ),
       ).toHaveLength(d.smokeTests.length);
       for (const [i, test] of d.smokeTests.entries()) {
         const smoke = run.resources.find((r) => r.name === `rocm-vllm-${d.name}-r${d.instances[i].replica}-smoke`);
-        expect(smoke?.inputs.create).toBe(test.script);
+        expect(smoke && commandStep(smoke)).toContain(test.script);
         expect(smoke?.dependencies).toContain(
           run.resources.find((r) => r.name === `rocm-vllm-${d.name}-r${d.instances[i].replica}-ready`)?.urn,
         );
@@ -239,17 +262,25 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     for (const node of plan.nodes) {
       const commands = commandsOn(run, node);
       const preflight = commands.filter((c) => c.name.endsWith("-preflight"));
-      expect(preflight.map((p) => p.inputs.create)).toEqual(node.preflight ? [node.preflight.script] : []);
+      const check = commands.filter((c) => c.name.endsWith("-ssh-check"));
+      expect(check).toHaveLength(1);
+      expect(preflight.map((p) => p.dependencies)).toEqual(node.preflight ? [[check[0].urn]] : []);
+      for (const p of preflight) expect(commandStep(p)).toContain(node.preflight?.script);
       const provider = providerOf(run, node);
+      const local = onNode(run, node);
       for (const pull of run.resources.filter((r) => r.type === REMOTE_IMAGE && r.provider === provider.urn)) {
-        expect(pull.dependencies).toEqual(preflight.map((p) => p.urn));
+        expect(pull.dependencies).toContain((preflight[0] ?? check[0]).urn);
+        for (const dep of pull.dependencies) expect(local.has(dep), `${pull.name} waits only on its node`).toBe(true);
       }
       const jobs = commands.filter((c) => c.name.includes("-weights-"));
       expect(jobs).toHaveLength(node.jobs.filter((j) => j.after === "image").length);
     }
     for (const node of plan.nodes) {
+      const provider = providerOf(run, node);
+      const local = onNode(run, node);
       for (const spec of node.containers) {
-        const deps = containerNamed(run, node, spec.name).dependencies.map((u) => urns.get(u));
+        const container = containerNamed(run, node, spec.name);
+        const deps = container.dependencies.map((u) => urns.get(u));
         // The group: every container with the same generation label, or the container alone.
         const generation = spec.labels["rocm-vllm.generation"];
         const groupNodes = plan.nodes.filter((n) =>
@@ -263,16 +294,21 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
         const downloads = groupNodes.flatMap((n) =>
           commandsOn(run, n).filter((c) => c.name === `rocm-vllm-${spec.deployment}-weights-${n.name}`),
         );
-        // Only the pulls and downloads of its group's nodes, and (rolling) its wave's drains: never a container.
+        // This node's resources (its image, its session lane), the pulls and downloads of its group's nodes, and
+        // (rolling) its wave's drains: never another node's container.
         for (const dep of deps) {
-          if (dep?.type === REMOTE_IMAGE) expect(pulls).toContain(dep.provider);
-          else
-            expect([
-              ...downloads.map((j) => j.urn),
-              ...deps.filter((x) => /-w\d+-drain-/.test(String(x?.name))).map((x) => x?.urn),
-            ]).toContain(dep?.urn);
+          const allowed =
+            local.has(dep?.urn ?? "") ||
+            (dep?.type === REMOTE_IMAGE && pulls.includes(dep.provider ?? "")) ||
+            downloads.some((j) => j.urn === dep?.urn) ||
+            /-w\d+-drain-/.test(String(dep?.name));
+          expect(allowed, `${container.name} waits on ${dep?.name}`).toBe(true);
         }
         expect(new Set(deps.filter((x) => x?.type === REMOTE_IMAGE).map((x) => x?.provider))).toEqual(new Set(pulls));
+        const image = run.resources.find(
+          (r) => r.type === REMOTE_IMAGE && r.provider === provider.urn && r.inputs.name === spec.image,
+        );
+        expect(container.dependencies).toContain(image?.urn);
         for (const j of downloads) expect(deps.map((x) => x?.urn)).toContain(j.urn);
       }
     }
@@ -306,8 +342,11 @@ describe.each(stackFiles)("example stack %s under mocks", (file) => {
     const text = JSON.stringify({ graph: resourceGraph(run), outputs: run.outputs });
     expect(text).not.toContain(FAKE_SECRETS.hfToken);
     expect(run.secretOutputs).toEqual([]);
-    for (const r of run.resources.filter((x) => x.type === REMOTE_COMMAND))
-      expect(r.secretInputs).toContain("connection");
+    // Steps are secret only when they carry a secret (a download with the HF token); the SSH connection is not one.
+    for (const r of run.resources.filter((x) => x.type === NODE_COMMAND && x.secretInputs.length > 0)) {
+      expect(r.secretInputs).toEqual(["stdin"]);
+      expect(String(r.inputs.stdin)).toContain("export HF_TOKEN=");
+    }
     for (const r of run.resources.filter((x) => JSON.stringify(x.inputs).includes(FAKE_SECRETS.hfToken))) {
       expect(r.secretInputs.length).toBeGreaterThan(0);
     }
@@ -357,30 +396,51 @@ describe("generated configs", () => {
     }
   });
 
-  it("passes the SSH key to every command as a secret, and uses ssh-agent without it", async () => {
+  it("reaches a node with the Docker provider's exact ssh options from every step, bastion and known_hosts included", async () => {
+    const ssh = {
+      user: "ops",
+      port: 2222,
+      identityFile: "/home/ops/.ssh/id",
+      knownHostsFile: "/etc/rocm-vllm/known_hosts",
+      proxyJump: "jump@bastion.example.com:2200",
+    };
     const input: StackInput = {
-      cluster: clusterOf(1, { ssh: { user: "ops", port: 2222, identityFile: "/home/ops/.ssh/id" } }),
+      cluster: clusterOf(1, { ssh }),
+      deployments: [{ name: "llama8b", model: "meta-llama/Llama-3.1-8B-Instruct" }],
+    };
+    const run = await runProgram(input);
+    const provider = run.resources.find((r) => r.type === DOCKER_PROVIDER);
+    expect(provider?.inputs.host).toBe("ssh://ops@10.1.0.10:2222");
+    const opts = JSON.parse(String(provider?.inputs.sshOpts)) as string[];
+    expect(opts).toEqual(
+      expect.arrayContaining(["StrictHostKeyChecking=yes", "UserKnownHostsFile=/etc/rocm-vllm/known_hosts"]),
+    );
+    const proxy = opts.find((o) => o.startsWith("ProxyCommand="));
+    // The bastion is checked with the same options: they are all in its ProxyCommand.
+    expect(proxy).toContain("StrictHostKeyChecking=yes");
+    expect(proxy).toContain("-p 2200 -W %h:%p -- jump@bastion.example.com");
+    const commands = run.resources.filter((r) => r.type === NODE_COMMAND);
+    expect(commands.length).toBeGreaterThan(0);
+    const sshLine = `ssh -p 2222 ${opts.map((o) => (/^[\w@%+=:,./-]+$/.test(o) ? o : `'${o}'`)).join(" ")} -- ops@10.1.0.10`;
+    for (const c of commands) expect(String(c.inputs.create), c.name).toContain(sshLine);
+  });
+
+  it("refuses rocm-vllm:sshPrivateKey with what to do instead, before creating anything", async () => {
+    const input: StackInput = {
+      cluster: clusterOf(1),
       deployments: [{ name: "llama8b", model: "meta-llama/Llama-3.1-8B-Instruct" }],
       sshPrivateKey: FAKE_SECRETS.sshPrivateKey,
     };
-    const withKey = await runProgram(input);
-    const commands = withKey.resources.filter((r) => r.type === REMOTE_COMMAND);
-    expect(commands.length).toBeGreaterThan(0);
-    for (const c of commands) {
-      expect(c.inputs.connection).toMatchObject({
-        host: "10.1.0.10",
-        port: 2222,
-        user: "ops",
-        privateKey: FAKE_SECRETS.sshPrivateKey,
-      });
-      expect(c.secretInputs).toContain("connection");
-    }
-    const provider = withKey.resources.find((r) => r.type === DOCKER_PROVIDER);
-    expect(provider?.inputs.host).toBe("ssh://ops@10.1.0.10:2222");
-    expect(JSON.parse(String(provider?.inputs.sshOpts)).slice(0, 2)).toEqual(["-i", "/home/ops/.ssh/id"]);
-    const agent = await runProgram({ ...input, sshPrivateKey: undefined });
-    for (const c of agent.resources.filter((r) => r.type === REMOTE_COMMAND))
-      expect(c.inputs.connection).not.toHaveProperty("privateKey");
+    const failure = await runProgram(input).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(ProgramFailure);
+    const message = String((failure as ProgramFailure).message);
+    expect(message).toContain("rocm-vllm:sshPrivateKey");
+    expect(message).toContain("ssh-add");
+    expect(message).not.toContain(FAKE_SECRETS.sshPrivateKey);
+    expect((failure as ProgramFailure).resources.filter((r) => r.custom)).toEqual([]);
   });
 
   it("runs external data-parallel load balancing as one container and one gate pair per rank, behind the balancer", async () => {
@@ -400,7 +460,7 @@ describe("generated configs", () => {
     const containers = run.resources.filter((r) => r.type === CONTAINER && r.name.includes("-r"));
     expect(containers).toHaveLength(8);
     expect(new Set(containers.map((c) => c.provider)).size).toBe(2);
-    const gates = run.resources.filter((r) => r.type === REMOTE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
+    const gates = run.resources.filter((r) => r.type === NODE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
     expect(gates).toHaveLength(16);
     expect(run.outputs.endpoints).toEqual({ llama8b: [`http://${plan.nodes[0].ip}:9000`] });
   });
@@ -436,14 +496,15 @@ describe("generated configs", () => {
     ).toContain(lbSpec.image);
 
     const benchmark = run.resources.find((r) => r.name.includes("-benchmark-"));
-    const gates = run.resources.filter((r) => r.type === REMOTE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
+    const gates = run.resources.filter((r) => r.type === NODE_COMMAND && /-r\d+-(ready|smoke)$/.test(r.name));
     expect(gates).toHaveLength(8);
     expect(benchmark?.dependencies).toEqual(expect.arrayContaining([...gates.map((g) => g.urn), lb.urn]));
     const job = plan.nodes.flatMap((n) => n.jobs).find((j) => j.after === "readiness");
     expect(benchmark?.inputs.triggers).toEqual([job?.trigger]);
-    expect(String(benchmark?.inputs.create)).toContain("exec docker run --rm --name rocm-vllm-llama8b-benchmark ");
-    expect(benchmark?.secretInputs).toEqual(expect.arrayContaining(["connection", "stdin"]));
-    expect(benchmark?.inputs.stdin).toBe(`${FAKE_SECRETS.hfToken}\n`);
+    expect(benchmark && commandStep(benchmark)).toContain("exec docker run --rm --name rocm-vllm-llama8b-benchmark ");
+    // The token travels on stdin as the step's first line, exported into its environment; never on a command line.
+    expect(benchmark?.secretInputs).toEqual(["stdin"]);
+    expect(String(benchmark?.inputs.stdin).startsWith(`export HF_TOKEN='${FAKE_SECRETS.hfToken}'\n`)).toBe(true);
     expect(String(benchmark?.inputs.create)).not.toContain(FAKE_SECRETS.hfToken);
 
     expect(run.outputs.endpoints).toEqual({ llama8b: [`http://${gpu1.ip}:8080`] });
@@ -455,9 +516,17 @@ describe("generated configs", () => {
       },
     });
     expect(run.secretOutputs).toEqual([]);
-    // The benchmark is the only thing that waits for readiness: no container depends on a gate.
-    for (const c of run.resources.filter((r) => r.type === CONTAINER)) {
-      expect(c.dependencies.map((d) => urns.get(d)?.name).filter((n) => /-(ready|smoke)$/.test(String(n)))).toEqual([]);
+    // No container waits for a gate of its own wave or a later one (a gate waits for its wave's containers); a later
+    // wave's containers do wait for an earlier wave's gates (its undrain, and the node's session lanes).
+    const waveOf = (replica: number) =>
+      plan.deployments[0].rollout.waves.findIndex((w) => w.replicas.includes(replica));
+    const replicaOf = (name: string) => Number(/-r(\d+)-/.exec(name)?.[1] ?? /-r(\d+)-(ready|smoke)$/.exec(name)?.[1]);
+    for (const c of run.resources.filter((r) => r.type === CONTAINER && /-r\d+-/.test(r.name))) {
+      const gateWaves = c.dependencies
+        .map((d) => String(urns.get(d)?.name))
+        .filter((n) => /-(ready|smoke)$/.test(n))
+        .map((n) => waveOf(replicaOf(n)));
+      for (const w of gateWaves) expect(w).toBeLessThan(waveOf(replicaOf(c.name)));
     }
   });
 
@@ -466,7 +535,12 @@ describe("generated configs", () => {
       cluster: clusterOf(1, { gpu: "mi300" }),
       deployments: [{ name: "Bad_Name", model: "meta-llama/Llama-3.1-8B-Instruct", parallelism: { tensr: 8 } }],
     };
-    const loaded = parseStackConfig({ cluster: input.cluster, deployments: input.deployments, hasHfToken: false });
+    const loaded = parseStackConfig({
+      stack: STACK,
+      cluster: input.cluster,
+      deployments: input.deployments,
+      hasHfToken: false,
+    });
     expect(loaded.ok).toBe(false);
     const expected = loaded.ok ? "" : formatProblems(loaded.problems);
     expect(expected.split("\n").length).toBeGreaterThanOrEqual(3);
@@ -484,7 +558,12 @@ describe("generated configs", () => {
       cluster: clusterOf(1),
       deployments: [{ name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct", parallelism: { tensor: 3 } }],
     };
-    const loaded = parseStackConfig({ cluster: input.cluster, deployments: input.deployments, hasHfToken: false });
+    const loaded = parseStackConfig({
+      stack: STACK,
+      cluster: input.cluster,
+      deployments: input.deployments,
+      hasHfToken: false,
+    });
     if (!loaded.ok) throw new Error("expected a valid shape");
     const { problems } = buildPlan(loaded.config);
     expect(problems.length).toBeGreaterThan(0);
@@ -493,7 +572,7 @@ describe("generated configs", () => {
 
   it("reports a top-level value that is not an object like the CLI does, not with Pulumi's JSON error", async () => {
     const deployments = [{ name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct" }];
-    const loaded = parseStackConfig({ cluster: "mi300x", deployments, hasHfToken: false });
+    const loaded = parseStackConfig({ stack: STACK, cluster: "mi300x", deployments, hasHfToken: false });
     if (loaded.ok) throw new Error("expected problems");
     await expect(
       runProgram({ cluster: undefined, deployments, plainConfig: { "rocm-vllm:cluster": "mi300x" } }),
@@ -501,11 +580,58 @@ describe("generated configs", () => {
   });
 
   it("reports a missing config key like the CLI does", async () => {
-    const loaded = parseStackConfig({ cluster: undefined, deployments: undefined, hasHfToken: false });
+    const loaded = parseStackConfig({ stack: STACK, cluster: undefined, deployments: undefined, hasHfToken: false });
     if (loaded.ok) throw new Error("expected problems");
     await expect(runProgram({ cluster: undefined, deployments: undefined })).rejects.toThrow(
       formatProblems(loaded.problems),
     );
+  });
+});
+
+describe("bounded SSH sessions per node", () => {
+  /** Per node, the most of its ssh-using resources (steps, pulls, containers) the graph lets run at once. */
+  async function widths(input: StackInput): Promise<Map<string, { width: number; size: number }>> {
+    const plan = planFor(input);
+    const run = await runProgram(input);
+    return new Map(
+      plan.nodes.map((n) => {
+        const members = onNode(run, n);
+        return [n.name, { width: maxConcurrent(run, members), size: members.size }];
+      }),
+    );
+  }
+
+  it(`lets at most ${SESSIONS_PER_NODE} operations reach one node at once, in every example stack`, async () => {
+    for (const file of stackFiles) {
+      for (const [node, { width }] of await widths(readStackFile(join(STACKS_DIR, file)))) {
+        expect(width, `${file} ${node}`).toBeLessThanOrEqual(SESSIONS_PER_NODE);
+      }
+    }
+  });
+
+  it("holds on a packed node with eight instances, a balancer and a benchmark, and uses all its lanes", async () => {
+    const packed = (rollout: Record<string, unknown>): StackInput => ({
+      cluster: clusterOf(1),
+      deployments: [
+        {
+          name: "llama8b",
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          replicas: 8,
+          loadBalancer: {},
+          benchmark: { prompts: 10 },
+          weights: { predownload: true },
+          ...rollout,
+        },
+      ],
+      hfToken: FAKE_SECRETS.hfToken,
+    });
+    // All at once: the eight containers and their gates could all run together, so the lanes are the bound.
+    const node = (await widths(packed({ rollout: { strategy: "all-at-once" } }))).get("gpu-0");
+    expect(node?.size).toBeGreaterThan(30);
+    expect(node?.width).toBe(SESSIONS_PER_NODE);
+    // Rolling (the default behind a balancer): waves of two replicas, within the same bound.
+    const rolling = (await widths(packed({}))).get("gpu-0");
+    expect(rolling?.width).toBeLessThanOrEqual(SESSIONS_PER_NODE);
   });
 });
 
@@ -534,8 +660,8 @@ describe("parallel rollout at scale", () => {
     expect(planFor(ray(32)).nodes).toHaveLength(64);
     expect(big.resources.filter((r) => r.type === DOCKER_PROVIDER)).toHaveLength(64);
     expect(big.resources.filter((r) => r.type === CONTAINER)).toHaveLength(64);
-    // Stack → Cluster → Node → preflight → pull → weights → container → readiness → smoke test.
-    expect(dependencyDepth(small.resources)).toBe(9);
+    // Stack → Cluster → Node → host-key check → preflight → pull → weights → container → readiness → smoke test.
+    expect(dependencyDepth(small.resources)).toBe(10);
     expect(dependencyDepth(big.resources)).toBe(dependencyDepth(small.resources));
     // Fast enough to run on every commit (measured: about 2 s).
     expect(elapsed).toBeLessThan(20_000);
@@ -574,42 +700,69 @@ describe("rolling updates in the graph", () => {
     };
     const steps = (w: number, kind: string) =>
       ["gpu-0", "gpu-1"].map((n) => named(`rocm-vllm-llama8b-w${w}-${kind}-${n}`));
+    // Where a resource is in the rollout: its wave (-1: before every wave: pulls, downloads, balancers), then its
+    // step in the wave (drain, container, readiness, smoke test, undrain).
+    const position = (urn: string): [number, number] => {
+      const name = urns.get(urn)?.name ?? "";
+      const step = /-w(\d+)-(drain|undrain)-/.exec(name);
+      if (step) return [Number(step[1]), step[2] === "drain" ? 0 : 4];
+      const replica = /-r(\d+)-(ready|smoke)?/.exec(name);
+      if (!replica) return [-1, 0];
+      const wave = d.rollout.waves.findIndex((x) => x.replicas.includes(Number(replica[1])));
+      return [wave, replica[2] === "ready" ? 2 : replica[2] === "smoke" ? 3 : 1];
+    };
+    const before = (a: [number, number], b: [number, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+    /**
+     * Dependencies: every one in `expected`; the others (the node's session lanes) come earlier in the rollout, so the
+     * lanes never make a step wait for one after it.
+     */
+    const waitsFor = (r: { urn: string; name: string; dependencies: string[] }, expected: string[]) => {
+      expect(r.dependencies).toEqual(expect.arrayContaining(expected));
+      for (const dep of r.dependencies.filter((u) => !expected.includes(u))) {
+        expect(before(position(dep), position(r.urn)), `${r.name} waits for ${urns.get(dep)?.name}`).toBe(true);
+      }
+    };
     d.rollout.waves.forEach((wave, w) => {
       const drains = steps(w, "drain");
       const undrains = steps(w, "undrain");
+      const balancers = run.resources.filter((r) => r.type === CONTAINER && r.name.includes("-load-balancer-"));
       for (const s of drains) {
-        expect(s.inputs.create).toBe(wave.drain);
+        // The plan's drain inside the guard every step runs in.
+        expect(commandStep(s)).toContain(wave.drain);
         expect((s.inputs.triggers as string[]).length).toBe(1);
-        // Besides the previous wave's undrains (the balancers for the first wave), only the pulls whose image IDs its
-        // trigger hashes.
-        const waits = s.dependencies.filter((u) => urns.get(u)?.type !== REMOTE_IMAGE).sort();
-        const balancers = run.resources.filter((r) => r.type === CONTAINER && r.name.includes("-load-balancer-"));
-        expect(waits).toEqual((w === 0 ? balancers : steps(w - 1, "undrain")).map((u) => u.urn).sort());
+        // The previous wave's undrains (the balancers for the first wave).
+        waitsFor(
+          s,
+          (w === 0 ? balancers : steps(w - 1, "undrain")).map((u) => u.urn),
+        );
       }
       const containers = wave.containers.map((c) => {
         const node = plan.nodes.find((n) => n.name === c.node);
         if (!node) throw new Error(`no node ${c.node}`);
         return containerNamed(run, node, c.name);
       });
-      for (const c of containers) {
-        const waveSteps = c.dependencies.map((u) => urns.get(u)?.name ?? "").filter((n) => /-w\d+-/.test(n));
-        expect(waveSteps.sort()).toEqual(drains.map((s) => s.name).sort());
-      }
+      for (const c of containers)
+        waitsFor(
+          c,
+          drains.map((s) => s.urn),
+        );
       const replicas = d.instances.filter((i) => wave.containers.some((c) => c.name === i.container));
       const gates = replicas.flatMap((i) => [
         named(`rocm-vllm-llama8b-r${i.replica}-ready`),
         named(`rocm-vllm-llama8b-r${i.replica}-smoke`),
       ]);
       for (const g of gates.filter((x) => x.name.endsWith("-ready"))) {
-        expect(g.dependencies.filter((u) => urns.get(u)?.type === CONTAINER).sort()).toEqual(
-          containers.map((c) => c.urn).sort(),
+        waitsFor(
+          g,
+          containers.map((c) => c.urn),
         );
       }
       for (const s of undrains) {
-        expect(s.inputs.create).toBe(wave.undrain);
+        expect(commandStep(s)).toContain(wave.undrain);
         expect(s.inputs.triggers).toEqual(drains[0]?.inputs.triggers);
-        expect(s.dependencies.filter((u) => urns.get(u)?.type !== REMOTE_IMAGE).sort()).toEqual(
-          gates.map((g) => g.urn).sort(),
+        waitsFor(
+          s,
+          gates.map((g) => g.urn),
         );
       }
     });

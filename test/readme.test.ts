@@ -2,7 +2,7 @@
  * The README stays true: its config reference lists every key of the schema (and no key the schema lacks), and its
  * quickstart names the commands the project actually has.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
@@ -42,9 +42,15 @@ describe("README", () => {
     const schemaKeys = keyPaths(deploymentSchema).filter((k) => !k.startsWith("modelInfo."));
     expect(referenceKeys("rocm-vllm:deployments[]").sort()).toEqual([...schemaKeys, "modelInfo"].sort());
   });
-  it("has the three quickstart commands and they exist", () => {
-    for (const cmd of ["npm ci", "npx rocm-vllm plan stacks/Pulumi.", "npm test"]) expect(README).toContain(cmd);
+  it("has the quickstart commands and they exist", () => {
+    for (const cmd of ["npm ci && npx rocm-vllm plan stacks/Pulumi.", "bash scripts/setup.sh && npm test"])
+      expect(README).toContain(cmd);
     expect(pkg.scripts.test).toBe("vitest run");
     expect(pkg.bin["rocm-vllm"]).toBe("bin/rocm-vllm.js");
+    expect(existsSync(join(__dirname, "..", "scripts", "setup.sh"))).toBe(true);
+  });
+  it("CI runs the README's setup command", () => {
+    const ci = readFileSync(join(__dirname, "..", ".ci", "run"), "utf8");
+    expect(ci).toMatch(/^if ! run_logged setup bash scripts\/setup\.sh; then$/m);
   });
 });

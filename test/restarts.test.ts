@@ -9,7 +9,7 @@ import {
   CONTAINER,
   diffRuns,
   FAKE_SECRETS,
-  REMOTE_COMMAND,
+  NODE_COMMAND,
   REMOTE_IMAGE,
   type RunDiff,
   readStackFile,
@@ -20,6 +20,9 @@ import {
 type Raw = Record<string, unknown>;
 const stacks = join(__dirname, "..", "stacks");
 const example = (name: string): StackInput => readStackFile(join(stacks, `Pulumi.${name}.yaml`));
+/** The two-node example on vLLM 0.11.0, whose images run Ray across nodes: a Ray cluster. */
+const rayExample = (): StackInput =>
+  edit(example("llama405b-2node"), { cluster: { image: "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006" } });
 
 /** A copy of `input` with the first deployment (or the cluster) edited. */
 function edit(input: StackInput, change: { deployment?: Raw; cluster?: Raw }): StackInput {
@@ -52,17 +55,43 @@ describe("what restarts when", () => {
     expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama70b-r0-node-a"]);
     expect(x.d.changed["rocm-vllm-llama70b-r0-node-a"]).toEqual(["command"]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
-    expect(changedOf(x, REMOTE_COMMAND)).toEqual(["rocm-vllm-llama70b-r0-ready", "rocm-vllm-llama70b-r0-smoke"]);
+    expect(changedOf(x, NODE_COMMAND)).toEqual(["rocm-vllm-llama70b-r0-ready", "rocm-vllm-llama70b-r0-smoke"]);
   });
 
   it("a vLLM option of a Ray deployment restarts head and workers together, not the weight downloads", async () => {
-    const base = example("llama405b-2node");
+    const base = rayExample();
     const x = await diff(base, edit(base, { deployment: { maxNumSeqs: 128 } }));
     expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama405b-r0-node-a", "rocm-vllm-llama405b-r0-node-b"]);
     // The worker's own settings did not change: its generation did (label and ROCM_VLLM_GENERATION).
     expect(x.d.changed["rocm-vllm-llama405b-r0-node-b"]).toEqual(["envs", "labels"]);
-    expect(changedOf(x, REMOTE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
+    expect(changedOf(x, NODE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
+  });
+
+  it("a vLLM option of a native multi-node deployment re-forms every rank, not the weight downloads", async () => {
+    const base = example("llama405b-2node");
+    const x = await diff(base, edit(base, { deployment: { maxNumSeqs: 128 } }));
+    expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama405b-r0-node-a", "rocm-vllm-llama405b-r0-node-b"]);
+    // The generation changed: its label, and ROCM_VLLM_GENERATION in the environment.
+    for (const c of changedOf(x, CONTAINER)) expect(x.d.changed[c]).toEqual(["command", "envs", "labels"]);
+    expect(changedOf(x, NODE_COMMAND)).toEqual(["rocm-vllm-llama405b-r0-ready", "rocm-vllm-llama405b-r0-smoke"]);
+    expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
+  });
+
+  it("switching the executor (Ray on 0.11.0 → native on 0.11.1) replaces each node's container in place", async () => {
+    const ray = rayExample();
+    const x = await diff(ray, example("llama405b-2node"));
+    expect(x.d.added.filter((n) => x.types.get(n) === CONTAINER)).toEqual([]);
+    expect(x.d.removed.filter((n) => x.types.get(n) === CONTAINER)).toEqual([]);
+    for (const c of ["rocm-vllm-llama405b-r0-node-a", "rocm-vllm-llama405b-r0-node-b"]) {
+      expect(x.d.changed[c]).toEqual(expect.arrayContaining(["command", "image", "labels", "name"]));
+    }
+    const after = await runProgram(example("llama405b-2node"));
+    for (const node of ["node-a", "node-b"]) {
+      const c = after.resources.find((r) => r.name === `rocm-vllm-llama405b-r0-${node}`);
+      expect(c?.type).toBe(CONTAINER);
+      expect(JSON.stringify(c?.aliases)).toContain("rocm-vllm:index:RayCluster::rocm-vllm-llama405b");
+    }
   });
 
   it("a new image is pulled on every node and restarts every container; downloads and gates run again", async () => {
@@ -71,7 +100,7 @@ describe("what restarts when", () => {
     expect(changedOf(x, REMOTE_IMAGE)).toEqual(["rocm-vllm-node-a-image", "rocm-vllm-node-b-image"]);
     expect(changedOf(x, CONTAINER)).toHaveLength(2);
     for (const c of changedOf(x, CONTAINER)) expect(x.d.changed[c]).toContain("image");
-    expect(changedOf(x, REMOTE_COMMAND).filter((n) => n.includes("-weights-"))).toHaveLength(2);
+    expect(changedOf(x, NODE_COMMAND).filter((n) => n.includes("-weights-"))).toHaveLength(2);
   });
 
   it("more replicas add containers and leave the running ones alone (beyond 2)", async () => {
@@ -97,20 +126,21 @@ describe("what restarts when", () => {
     const base = example("llama405b-2node");
     const x = await diff(base, { ...base, hfToken: `${FAKE_SECRETS.hfToken}-rotated` });
     expect(changedOf(x, CONTAINER)).toEqual([]);
-    expect(changedOf(x, REMOTE_COMMAND)).toEqual([
+    expect(changedOf(x, NODE_COMMAND)).toEqual([
       "rocm-vllm-llama405b-weights-node-a",
       "rocm-vllm-llama405b-weights-node-b",
     ]);
-    for (const n of changedOf(x, REMOTE_COMMAND)) expect(x.d.changed[n]).toEqual(["stdin"]);
+    for (const n of changedOf(x, NODE_COMMAND)) expect(x.d.changed[n]).toEqual(["stdin"]);
   });
 
-  it("rotating the SSH key re-runs every command and restarts no container", async () => {
-    const base = { ...example("llama405b-2node"), sshPrivateKey: FAKE_SECRETS.sshPrivateKey };
-    const x = await diff(base, { ...base, sshPrivateKey: `${FAKE_SECRETS.sshPrivateKey}-2` });
+  it("a new known_hosts file re-runs every step with the new ssh options and restarts no container", async () => {
+    const base = example("llama405b-2node");
+    const x = await diff(base, edit(base, { cluster: { ssh: { knownHostsFile: "/etc/rocm-vllm/known_hosts" } } }));
     expect(changedOf(x, CONTAINER)).toEqual([]);
     expect(changedOf(x, REMOTE_IMAGE)).toEqual([]);
-    expect(changedOf(x, REMOTE_COMMAND)).toHaveLength(6);
-    for (const n of changedOf(x, REMOTE_COMMAND)) expect(x.d.changed[n]).toEqual(["connection"]);
+    // Host-key checks, preflights, downloads and gates of both nodes: their ssh command line changed.
+    expect(changedOf(x, NODE_COMMAND)).toHaveLength(8);
+    for (const n of changedOf(x, NODE_COMMAND)) expect(x.d.changed[n]).toEqual(["create"]);
   });
 
   it("changing kind keeps the container's identity on its node, so it is replaced, not doubled", async () => {
@@ -126,7 +156,10 @@ describe("what restarts when", () => {
       },
       deployments: [{ name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct", parallelism: { tensor: 8 } }],
     };
-    const ray = edit(single, { deployment: { parallelism: { tensor: 8, pipeline: 2 } } });
+    const ray = edit(single, {
+      cluster: { image: "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006" },
+      deployment: { parallelism: { tensor: 8, pipeline: 2 } },
+    });
     const x = await diff(single, ray);
     expect(x.d.changed["rocm-vllm-llama70b-r0-node-a"]).toEqual(expect.arrayContaining(["command", "name"]));
     expect(x.d.added.filter((n) => x.types.get(n) === CONTAINER)).toEqual(["rocm-vllm-llama70b-r0-node-b"]);
@@ -158,7 +191,7 @@ describe("what rolls when", () => {
   it("a vLLM option of a deployment behind a balancer re-runs every wave's drain and undrain, and nothing else changes", async () => {
     const x = await diff(packed, edit(packed, { deployment: { maxNumSeqs: 64 } }));
     expect(changedOf(x, CONTAINER)).toEqual([0, 1, 2, 3].map((r) => `rocm-vllm-llama8b-r${r}-n0`));
-    const steps = changedOf(x, REMOTE_COMMAND).filter((n) => /-w\d+-/.test(n));
+    const steps = changedOf(x, NODE_COMMAND).filter((n) => /-w\d+-/.test(n));
     expect(steps).toEqual(
       [0, 1, 2, 3].flatMap((w) => [`rocm-vllm-llama8b-w${w}-drain-n0`, `rocm-vllm-llama8b-w${w}-undrain-n0`]).sort(),
     );
@@ -178,6 +211,6 @@ describe("what rolls when", () => {
     const x = await diff(packed, edit(packed, { deployment: { healing: { maxRestarts: 2 } } }));
     expect(changedOf(x, CONTAINER)).toHaveLength(4);
     for (const c of changedOf(x, CONTAINER)) expect(x.d.changed[c]).toEqual(["command"]);
-    expect(changedOf(x, REMOTE_COMMAND).filter((n) => n.includes("-drain-"))).toHaveLength(4);
+    expect(changedOf(x, NODE_COMMAND).filter((n) => n.includes("-drain-"))).toHaveLength(4);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The HF token and the SSH key never appear in plaintext: not in `plan` (text or JSON), not in `diff`, not in exported
+ * The HF token and the registry password never appear in plaintext: not in `plan` (text or JSON), not in `diff`, not in exported
  * scripts (which take the token from the environment when they run and hand it to nodes on stdin only), and not in
  * any Pulumi resource input or stack output that is not a secret.
  *
@@ -25,7 +25,7 @@ import { type CliResult, ROOT, runCliBatch } from "./support/runCli";
 import { exampleStacks, rawCluster, rawDeployment } from "./support/stackConfigs";
 
 const HF_CANARY = "hf_CANARY_1234";
-const SSH_CANARY = "-----BEGIN OPENSSH PRIVATE KEY----- SSH_CANARY_5678";
+const REGISTRY_CANARY = "dckr_pat_REGISTRY_CANARY_5678";
 /** Ciphertexts as `pulumi config set --secret` writes them; one per side of a diff. */
 const CIPHER = ["v1:CIPHER_CANARY_A:aGZfQ0FOQVJZXzEyMzQ=", "v1:CIPHER_CANARY_B:aGZfQ0FOQVJZXzk5OTk="];
 /** Any of these in an output is a leak. */
@@ -38,12 +38,18 @@ const STACKS = exampleStacks().map((s) => s.name);
 function withSecrets(text: string, side: 0 | 1): string {
   const doc = parseDocument(text);
   doc.setIn(["config", "rocm-vllm:hfToken"], { secure: CIPHER[side] });
-  doc.setIn(["config", "rocm-vllm:sshPrivateKey"], { secure: CIPHER[side] });
+  doc.setIn(["config", "rocm-vllm:registryPassword"], { secure: CIPHER[side] });
+  doc.setIn(["config", "rocm-vllm:cluster", "registry"], { address: "docker.io", username: "bot" });
   return doc.toString();
 }
 
 /** The CLI's environment: a token of its own to tempt it, as a CI job or a shell may have. */
-const CLI_ENV = { PATH: process.env.PATH, NO_COLOR: "1", HF_TOKEN: HF_CANARY, SSH_PRIVATE_KEY: SSH_CANARY };
+const CLI_ENV = {
+  PATH: process.env.PATH,
+  NO_COLOR: "1",
+  HF_TOKEN: HF_CANARY,
+  ROCM_VLLM_REGISTRY_PASSWORD: REGISTRY_CANARY,
+};
 
 /** Runs CLI invocations in one batch (cwd DIR, the tempting environment), by key. */
 async function runKeyed(jobs: { key: string; args: string[] }[]): Promise<Map<string, CliResult>> {
@@ -130,7 +136,12 @@ describe("secrets in the CLI's output", () => {
     const r = spawnSync("bash", [join(out, "deploy.sh")], {
       cwd: DIR,
       encoding: "utf8",
-      env: { PATH: process.env.PATH, HF_TOKEN: HF_CANARY, ROCM_VLLM_ON_NODE: stub },
+      env: {
+        PATH: process.env.PATH,
+        HF_TOKEN: HF_CANARY,
+        ROCM_VLLM_REGISTRY_PASSWORD: REGISTRY_CANARY,
+        ROCM_VLLM_ON_NODE: stub,
+      },
       timeout: 60_000,
     });
     expect(r.stderr).not.toMatch(LEAKS);
@@ -145,6 +156,10 @@ describe("secrets in the CLI's output", () => {
       expect(s.f).toMatch(/\.stdin$/);
       expect(s.text).toContain(`export HF_TOKEN=${HF_CANARY}`);
     }
+    // The registry password too: to both nodes' `up` (their pulls), on stdin only.
+    const withPassword = sent.filter((s) => s.text.includes(REGISTRY_CANARY));
+    expect(withPassword.map((s) => s.f.split(".")[0]).sort()).toEqual(["node-a", "node-b"]);
+    for (const s of withPassword) expect(s.f).toMatch(/\.stdin$/);
   });
 });
 
@@ -157,10 +172,16 @@ describe("secrets in the Pulumi program under mocks", () => {
     it(`${c.name}: the canaries appear only inside secret inputs, never in names or outputs`, async () => {
       const mocks = await import("./support/pulumiMocks");
       if (c.name === "mixed-8-nodes") writeFileSync(c.file, toStackYaml(mixedCluster(8)));
-      const stack = { ...mocks.readStackFile(c.file), hfToken: HF_CANARY, sshPrivateKey: SSH_CANARY };
+      const base = mocks.readStackFile(c.file);
+      const stack = {
+        ...base,
+        cluster: { ...(base.cluster as object), registry: { address: "docker.io", username: "bot" } },
+        hfToken: HF_CANARY,
+        secretConfig: { "rocm-vllm:registryPassword": REGISTRY_CANARY },
+      };
       const run = await mocks.runProgram(stack);
       let seenHf = 0;
-      let seenSsh = 0;
+      let seenRegistry = 0;
       for (const r of run.resources) {
         expect(`${r.urn} ${r.name}`).not.toMatch(LEAKS);
         for (const [key, value] of Object.entries(r.inputs)) {
@@ -168,12 +189,12 @@ describe("secrets in the Pulumi program under mocks", () => {
           if (!LEAKS.test(text)) continue;
           expect(r.secretInputs, `${r.type} ${r.name}.${key} holds a canary but is not secret`).toContain(key);
           if (text.includes(HF_CANARY)) seenHf++;
-          if (text.includes("SSH_CANARY_5678")) seenSsh++;
+          if (text.includes(REGISTRY_CANARY)) seenRegistry++;
         }
       }
       // The secrets did reach the resources that need them (else this test would prove nothing).
       expect(seenHf).toBeGreaterThan(0);
-      expect(seenSsh).toBeGreaterThan(0);
+      expect(seenRegistry).toBeGreaterThan(0);
       for (const [key, value] of Object.entries(run.outputs)) {
         if (LEAKS.test(JSON.stringify(value) ?? "")) expect(run.secretOutputs).toContain(key);
       }
@@ -300,7 +321,11 @@ describe("secrets put in the wrong place are never echoed", () => {
         const r = cli.get(`${m.name} ${f.face}`) as CliResult;
         expect(r.code, `${f.face}: ${r.stderr}`).toBe(1);
         expect(`${r.stdout}${r.stderr}`, f.face).not.toMatch(LEAKS);
-        expect(r.stderr, f.face).toContain(`${m.path}: `);
+        // plan --json prints the problems as JSON on stdout (so scripts can parse them); the others one per line.
+        if (f.face === "plan --json") {
+          const paths = (JSON.parse(r.stdout) as { problems: { path: string }[] }).problems.map((p) => p.path);
+          expect(paths, f.face).toContain(m.path);
+        } else expect(r.stderr, f.face).toContain(`${m.path}: `);
       }
       expect(existsSync(join(DIR, `out-misplaced-${m.name}`))).toBe(false);
     });

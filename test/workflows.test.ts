@@ -129,8 +129,8 @@ describe("plan.yml", () => {
     expect(steps[0]).toMatchObject({ uses: "actions/checkout@v4", with: { "fetch-depth": 0 } });
     const runs = steps.map((s) => s.run ?? "");
     const at = (cmd: string) => runs.findIndex((r) => r.includes(cmd));
-    expect(at("npm ci")).toBeGreaterThan(-1);
-    expect(at("npm ci")).toBeLessThan(at("npm test"));
+    expect(at("bash scripts/setup.sh")).toBeGreaterThan(-1);
+    expect(at("bash scripts/setup.sh")).toBeLessThan(at("npm test"));
     expect(at("npm test")).toBeLessThan(at("npx rocm-vllm diff --base"));
   });
 
@@ -139,10 +139,17 @@ describe("plan.yml", () => {
     expect(diffStep?.env?.BASE_REF).toBe(gh("github.base_ref"));
   });
 
-  it("treats exit 2 (changes) as success and anything but 0 and 2 as failure", () => {
+  it("treats exit 2 (changes) as success and anything but 0 and 2 as failure, a hazard (3) with its own message", () => {
     const failStep = steps.find((s) => s.if?.includes("steps.diff.outputs.exit-code"));
     expect(failStep?.if).toBe("steps.diff.outputs.exit-code != '0' && steps.diff.outputs.exit-code != '2'");
-    expect(failStep?.run).toMatch(/exit 1/);
+    const runStep = (code: string) =>
+      spawnSync("bash", ["-c", failStep?.run ?? ""], { encoding: "utf8", env: { PATH: process.env.PATH, CODE: code } });
+    const hazard = runStep("3");
+    expect(hazard.status).toBe(1);
+    expect(hazard.stdout).toContain("::error::the plan changes with a hazard: apply it in two updates");
+    const failed = runStep("1");
+    expect(failed.status).toBe(1);
+    expect(failed.stdout).toContain("::error::rocm-vllm diff failed with exit code 1");
   });
 
   it("finds its comment by the marker plan-comment.sh writes", () => {

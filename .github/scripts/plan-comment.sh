@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes the Markdown body of the pull-request comment that shows the domain diff,
 # from the output and exit code of `rocm-vllm diff` (0 = no change, 2 = changes,
-# anything else = error). The first line is the hidden marker by which
+# 3 = changes with a hazard, anything else = error). The first line is the hidden marker by which
 # upsert-pr-comment.cjs finds the comment again on the next push.
 # Used by .github/workflows/plan.yml.
 set -euo pipefail
@@ -21,6 +21,7 @@ echo
 case $code in
 0) echo "No stack's plan changes." ;;
 2) echo "The plan changes for at least one stack:" ;;
+3) echo "**The plan changes with a hazard: one update cannot apply it; split it in two (see the hazard lines).**" ;;
 *) echo "**\`rocm-vllm diff\` failed with exit code $code.**" ;;
 esac
 

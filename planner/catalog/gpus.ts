@@ -30,3 +30,14 @@ export const GPUS: Record<GpuModel, GpuSpec> = {
 
 /** GPUs joined by XGMI in one fully connected island: the natural maximum tensor-parallel size (docs/facts.md#gpu-hardware). */
 export const XGMI_ISLAND_GPUS = 8;
+
+/**
+ * Compute partition modes of the MI300 and MI350 series: each physical GPU appears as this many logical GPUs (one per
+ * XCD in CPX), and each logical GPU gets an even share of the HBM — amdgpu divides a memory partition evenly among
+ * the compute partitions on it, so NPS1 and NPS4 give the same share (AMD SMI partition docs
+ * https://rocm.docs.amd.com/projects/amdsmi/en/latest/conceptual/partition.html, "On MI300X: SPX=>1, DPX=>2, QPX=>4,
+ * CPX=>8"; https://instinct.docs.amd.com/projects/amdgpu-docs/en/latest/gpu-partitioning/mi300x/overview.html;
+ * Linux amdgpu amdgpu_amdkfd_xcp_memory_size). All four GPUs here have 8 XCDs and support the four modes.
+ */
+export const PARTITION_MODES = { spx: 1, dpx: 2, qpx: 4, cpx: 8 } as const;
+export type PartitionMode = keyof typeof PARTITION_MODES;

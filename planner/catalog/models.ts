@@ -28,10 +28,30 @@ export interface Architecture {
   family: "llama" | "mixtral" | "deepseek" | "qwen" | "gpt-oss" | "llama4" | "other";
 }
 
-/** Weight format of a checkpoint as published. `bytesPerParam` applies to all weights unless `expertBytes` is set. */
+/**
+ * How a checkpoint's weights are stored, as its `config.json` says (`quantization_config.quant_method`, vLLM's name
+ * for the method it infers), and the bytes per parameter they take loaded.
+ */
+export const STORED_FORMATS = {
+  bf16: { method: undefined, bytesPerParam: 2, label: "BF16" },
+  fp16: { method: undefined, bytesPerParam: 2, label: "FP16" },
+  fp8: { method: "fp8", bytesPerParam: 1, label: "FP8" },
+  "quark-fp8": { method: "quark", bytesPerParam: 1, label: "Quark FP8" },
+  "quark-mxfp4": { method: "quark", bytesPerParam: 0.53, label: "Quark MXFP4" },
+  // gpt-oss: MXFP4 routed experts (4.25 bits), BF16 attention and embeddings (expertBytesPerParam below).
+  mxfp4: { method: "mxfp4", bytesPerParam: 2, label: "MXFP4 experts" },
+  awq: { method: "awq", bytesPerParam: 0.53, label: "AWQ INT4" },
+  gptq: { method: "gptq", bytesPerParam: 0.53, label: "GPTQ INT4" },
+  "compressed-tensors-w4a16": { method: "compressed-tensors", bytesPerParam: 0.53, label: "compressed-tensors W4A16" },
+  "compressed-tensors-w8a8": { method: "compressed-tensors", bytesPerParam: 1, label: "compressed-tensors W8A8" },
+} as const satisfies Record<string, { method: string | undefined; bytesPerParam: number; label: string }>;
+
+export type StoredFormat = keyof typeof STORED_FORMATS;
+export const STORED_FORMAT_NAMES = Object.keys(STORED_FORMATS) as StoredFormat[];
+
+/** Weight format of a checkpoint as published. `bytesPerParam` applies to all weights unless `expertBytesPerParam` is set. */
 export interface CheckpointFormat {
-  /** Quantization vLLM infers from the checkpoint (`none` for plain BF16/FP16 weights). */
-  quantization: "none" | "fp8" | "quark-fp8" | "quark-mxfp4" | "mxfp4" | "awq" | "gptq" | "compressed-tensors";
+  storedAs: StoredFormat;
   bytesPerParam: number;
   /** Bytes per parameter of routed experts when they differ from the rest (gpt-oss ships MXFP4 experts). */
   expertBytesPerParam?: number;
@@ -68,6 +88,9 @@ export const ARCHITECTURES = {
   "llama-2-70b": { ...dense(69.0, 80, 64, 8, 4096), family: "llama" },
   "qwen2-7b": { ...dense(7.6, 28, 28, 4, 32768), family: "qwen" },
   "qwen2-72b": { ...dense(72.7, 80, 64, 8, 32768), family: "qwen" },
+  // Qwen2.5-32B / -14B shapes as DeepSeek-R1-Distill-Qwen ships them (max_position_embeddings 131072).
+  "qwen2.5-32b": { ...dense(32.8, 64, 40, 8, 131072), family: "qwen" },
+  "qwen2.5-14b": { ...dense(14.8, 48, 40, 8, 131072), family: "qwen" },
   "mixtral-8x7b": {
     ...dense(46.7, 32, 32, 8, 32768),
     moe: true,
@@ -154,19 +177,19 @@ export const ARCHITECTURES = {
 
 type ArchName = keyof typeof ARCHITECTURES;
 
-const BF16: CheckpointFormat = { quantization: "none", bytesPerParam: 2, kvScales: false };
-const FP8: CheckpointFormat = { quantization: "fp8", bytesPerParam: 1, kvScales: false };
-const QUARK_FP8_KV: CheckpointFormat = { quantization: "quark-fp8", bytesPerParam: 1, kvScales: true };
-const QUARK_MXFP4: CheckpointFormat = { quantization: "quark-mxfp4", bytesPerParam: 0.53, kvScales: false };
-const INT4_AWQ: CheckpointFormat = { quantization: "awq", bytesPerParam: 0.53, kvScales: false };
-const INT4_CT: CheckpointFormat = { quantization: "compressed-tensors", bytesPerParam: 0.53, kvScales: false };
-// gpt-oss: MXFP4 routed experts (4.25 bits), BF16 attention and embeddings.
-const GPT_OSS: CheckpointFormat = {
-  quantization: "mxfp4",
-  bytesPerParam: 2,
-  expertBytesPerParam: 0.53,
+const stored = (storedAs: StoredFormat, over: Partial<CheckpointFormat> = {}): CheckpointFormat => ({
+  storedAs,
+  bytesPerParam: STORED_FORMATS[storedAs].bytesPerParam,
   kvScales: false,
-};
+  ...over,
+});
+const BF16 = stored("bf16");
+const FP8 = stored("fp8");
+const QUARK_FP8_KV = stored("quark-fp8", { kvScales: true });
+const QUARK_MXFP4 = stored("quark-mxfp4");
+const INT4_AWQ = stored("awq");
+const INT4_CT = stored("compressed-tensors-w4a16");
+const GPT_OSS = stored("mxfp4", { expertBytesPerParam: 0.53 });
 
 /** Hugging Face ids (lower case) → architecture and checkpoint format. */
 const CHECKPOINTS: Record<string, [ArchName, CheckpointFormat]> = {
@@ -199,6 +222,11 @@ const CHECKPOINTS: Record<string, [ArchName, CheckpointFormat]> = {
   "deepseek-ai/deepseek-r1-0528": ["deepseek-v3", FP8],
   "deepseek-ai/deepseek-v3": ["deepseek-v3", FP8],
   "deepseek-ai/deepseek-v3-0324": ["deepseek-v3", FP8],
+  // The R1 distills are ordinary GQA models (Llama 3 / Qwen2.5 shapes), not MLA: only their name says DeepSeek.
+  "deepseek-ai/deepseek-r1-distill-llama-70b": ["llama-3-70b", BF16],
+  "deepseek-ai/deepseek-r1-distill-llama-8b": ["llama-3-8b", BF16],
+  "deepseek-ai/deepseek-r1-distill-qwen-32b": ["qwen2.5-32b", BF16],
+  "deepseek-ai/deepseek-r1-distill-qwen-14b": ["qwen2.5-14b", BF16],
   "deepseek-ai/deepseek-v2": ["deepseek-v2", BF16],
   "deepseek-ai/deepseek-v2-chat": ["deepseek-v2", BF16],
   "qwen/qwen2-7b-instruct": ["qwen2-7b", BF16],
@@ -229,6 +257,7 @@ export function findModel(model: string): ModelEntry | undefined {
 
 /** A catalog entry built from the stack's `modelInfo`, for models the catalog does not know. */
 export function modelFromConfig(model: string, info: ModelInfoConfig): ModelEntry {
+  const format = STORED_FORMATS[info.format];
   return {
     id: model,
     arch: {
@@ -241,11 +270,29 @@ export function modelFromConfig(model: string, info: ModelInfoConfig): ModelEntr
       maxContext: info.maxContext,
       moe: info.moe,
       mla: info.mla,
-      family: /gpt-oss/i.test(model) ? "gpt-oss" : "other",
+      family: info.family,
     },
-    checkpoint: { quantization: "none", bytesPerParam: info.bytesPerParam, kvScales: /-fp8-kv$/i.test(model) },
+    checkpoint: {
+      storedAs: info.format,
+      bytesPerParam: info.bytesPerParam ?? format.bytesPerParam,
+      // gpt-oss-style MXFP4 checkpoints quantize only the routed experts.
+      ...(info.format === "mxfp4" ? { expertBytesPerParam: 0.53 } : {}),
+      kvScales: info.kvCacheScales,
+    },
     fromConfig: true,
   };
+}
+
+/**
+ * Hugging Face organisations whose models are gated: a download needs a token of an account that accepted the model's
+ * licence on its model page (huggingface.co/meta-llama, huggingface.co/mistralai), or it fails with 401/403.
+ */
+export const GATED_ORGANISATIONS = ["meta-llama", "mistralai"] as const;
+
+/** Whether a Hugging Face model id is gated (by its organisation); paths in the model cache never are. */
+export function isGatedModel(model: string): boolean {
+  const org = model.startsWith("/") ? undefined : model.split("/")[0]?.toLowerCase();
+  return (GATED_ORGANISATIONS as readonly string[]).includes(org ?? "");
 }
 
 /** Every catalogued id, for docs and tests. */

@@ -16,6 +16,7 @@
 import type { AttentionBackend } from "../types";
 import { compareVersions } from "./versionOrder";
 import generated from "./vllm-serve-flags.generated.json";
+import { type EnvTable, envTableFor } from "./vllmEnv";
 
 export { compareVersions };
 
@@ -28,6 +29,11 @@ export interface VllmVersionSpec {
   serveFlags: ReadonlySet<string>;
   /** Environment variables vLLM reads (from `vllm/envs.py`), as far as the release lists track them. Generated. */
   envVars: ReadonlySet<string>;
+  /**
+   * Every variable the release reads and how it parses values: `vllm/envs.py` at the release tag
+   * (`vllm-envs.generated.json`, by `scripts/extract-vllm-envs.py`); `undefined` for a release not extracted. Generated.
+   */
+  envTable: EnvTable | undefined;
   /** `--kv-cache-dtype` choices. Generated. */
   kvCacheDtypes: readonly string[];
   /** `--block-size` choices, or `"any"` where any positive integer is accepted (vllm#35122, 0.18.0). Generated. */
@@ -41,6 +47,27 @@ export interface VllmVersionSpec {
   /** Names `--attention-backend` accepts (`AttentionBackendEnum`). Generated. */
   attentionBackends: ReadonlySet<string>;
 
+  /**
+   * Short option strings `vllm serve` accepts and the long flag each stands for (`-tp` → `--tensor-parallel-size`):
+   * the `add_argument` aliases in vllm/engine/arg_utils.py and vllm/entrypoints/openai/cli_args.py at the tag.
+   */
+  flagAliases: Readonly<Record<string, string>>;
+  /**
+   * What `-O<n>` / `-O <n>` / `-O.<key>` address (FlexibleArgumentParser): `--compilation-config` up to 0.11.x, whose
+   * alias `-O` is; `--optimization-level` from 0.12.0 (vllm#26847, vllm#29557 moved the alias to `-cc`).
+   */
+  dashO: string;
+  /**
+   * Triton MLA accepts an FP8 KV cache. Until vllm#34597 (v0.18.0) TritonMLAImpl raises "TritonMLA V1 with FP8 KV
+   * cache not yet supported" (vllm v0.11.1 vllm/v1/attention/backends/mla/triton_mla.py).
+   */
+  tritonMlaFp8KvCache: boolean;
+  /**
+   * The hybrid KV-cache manager stays on for models with chunked local attention (Llama 4), so their chunked layers
+   * hold only their window. Before vllm#29627 (v0.14.0) `VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE`
+   * defaulted to 0 and vLLM turned the manager off: every layer is then allocated as full attention.
+   */
+  chunkedLocalAttentionHybridKv: boolean;
   /** Variable that turns on AITER unified attention (renamed in 0.11.1, vllm#25507). */
   aiterUnifiedAttentionEnv: string;
   /**
@@ -69,7 +96,7 @@ export interface VllmVersionSpec {
   asyncSchedulingRejects: { pipeline: boolean; speculative: boolean; ray: boolean };
   /**
    * Speculative methods async scheduling accepts where `asyncSchedulingRejects.speculative` holds: EAGLE and MTP
-   * from 0.11.2 (`vllm/config/vllm.py` at v0.11.2), draft models from 0.15.0.
+   * from 0.11.1 (vllm#24799; `EagleModelTypes` in vllm v0.11.1 vllm/config/speculative.py), draft models from 0.15.0.
    */
   asyncSchedulingSpeculativeMethods: readonly string[];
   /**
@@ -165,6 +192,7 @@ function listsOf(v: string) {
     rocmQuantization: new Set(of(catalog.rocmQuantization)),
     deprecatedQuantization: new Set(of(catalog.deprecatedQuantization)),
     attentionBackends: new Set(of(catalog.attentionBackends)),
+    envTable: envTableFor(v),
   };
 }
 
@@ -219,6 +247,43 @@ const RAY_NOSET = {
   RAY_EXPERIMENTAL_NOSET_HIP_VISIBLE_DEVICES: "1",
   RAY_EXPERIMENTAL_NOSET_ROCR_VISIBLE_DEVICES: "1",
 };
+/** Short aliases of v0.10.2 and v0.11.0 (vllm v0.11.0 vllm/engine/arg_utils.py, cli_args.py). */
+const ALIASES_0_10: Record<string, string> = {
+  "-q": "--quantization",
+  "-tp": "--tensor-parallel-size",
+  "-pp": "--pipeline-parallel-size",
+  "-dcp": "--decode-context-parallel-size",
+  "-dp": "--data-parallel-size",
+  "-dpn": "--data-parallel-rank",
+  "-dpr": "--data-parallel-start-rank",
+  "-dpl": "--data-parallel-size-local",
+  "-dpa": "--data-parallel-address",
+  "-dpp": "--data-parallel-rpc-port",
+  "-dpb": "--data-parallel-backend",
+  "-asc": "--api-server-count",
+  "-O": "--compilation-config",
+};
+/** v0.11.1 adds `-dph`, `-dpe` and the multi-node mp flags `-n`/`-r` (vllm#23691). */
+const ALIASES_0_11_1: Record<string, string> = {
+  ...ALIASES_0_10,
+  "-dph": "--data-parallel-hybrid-lb",
+  "-dpe": "--data-parallel-external-lb",
+  "-n": "--nnodes",
+  "-r": "--node-rank",
+};
+/** v0.12.0: `--compilation-config` is `-cc` (vllm#29557); `-pcp` for prefill context parallelism. */
+const ALIASES_0_12: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(ALIASES_0_11_1).filter(([alias]) => alias !== "-O")),
+  "-cc": "--compilation-config",
+  "-pcp": "--prefill-context-parallel-size",
+};
+const ALIASES_0_13 = { ...ALIASES_0_12, "-ac": "--attention-config" };
+/** `-ep` (vllm#30890). */
+const ALIASES_0_14 = { ...ALIASES_0_13, "-ep": "--enable-expert-parallel" };
+const ALIASES_0_19 = { ...ALIASES_0_14, "-sc": "--speculative-config" };
+const ALIASES_0_22 = { ...ALIASES_0_19, "-dpm": "--data-parallel-multi-port-external-lb" };
+const ALIASES_0_25 = { ...ALIASES_0_22, "-dc": "--diffusion-config" };
+
 /** The EAGLE and MTP methods of the config's `speculative.method`. */
 const EAGLE_MTP = ["eagle", "eagle3", "deepseek_mtp", "mtp"];
 const ATTENTION_FLAG = { via: "flag", source: RELEASE_SOURCES.attentionBackendFlag } as const;
@@ -244,6 +309,10 @@ const OLDEST: [string, Written] = [
     asyncSchedulingDefaultOn: false,
     asyncSchedulingRejects: { pipeline: true, speculative: true, ray: true },
     asyncSchedulingSpeculativeMethods: [],
+    flagAliases: ALIASES_0_10,
+    dashO: "--compilation-config",
+    tritonMlaFp8KvCache: false,
+    chunkedLocalAttentionHybridKv: false,
     rayExecutorV2: "absent",
     rayInOfficialImage: true,
     rayNoSetVisibilityEnv: RAY_NOSET,
@@ -276,6 +345,10 @@ const CHANGES: [string, Partial<Written>][] = [
       all2allBackend: { kind: "flag", flag: "--all2all-backend" },
       disableNcclForDpSync: { kind: "flag", flag: "--disable-nccl-for-dp-synchronization" },
       aiterMlaNeedsBlockSize1: false,
+      flagAliases: ALIASES_0_11_1,
+      // EAGLE/MTP speculative decoding runs with async scheduling from this release on (vllm#24799; vllm v0.11.1
+      // vllm/config/vllm.py accepts EagleModelTypes).
+      asyncSchedulingSpeculativeMethods: EAGLE_MTP,
       rayAcrossNodesBroken: {
         message:
           'vLLM 0.11.1 cannot run Ray across nodes: its GPU worker asserts local_world_size <= visible devices, so TP 8 × PP 2 over two 8-GPU nodes fails with "AssertionError: local_world_size (16) must be less than or equal to the number of visible devices (8)"',
@@ -283,10 +356,19 @@ const CHANGES: [string, Partial<Written>][] = [
       },
     },
   ],
-  ["0.11.2", { rayAcrossNodesBroken: undefined, asyncSchedulingSpeculativeMethods: EAGLE_MTP }],
-  ["0.12.0", { attentionLogLines: LOG_ON_V1_ENGINE }],
-  ["0.13.0", { attentionSelection: ATTENTION_FLAG }],
-  ["0.14.0", { attentionLogLines: LOG_NAMED, asyncSchedulingDefaultOn: true }],
+  ["0.11.2", { rayAcrossNodesBroken: undefined }],
+  ["0.12.0", { attentionLogLines: LOG_ON_V1_ENGINE, flagAliases: ALIASES_0_12, dashO: "--optimization-level" }],
+  ["0.13.0", { attentionSelection: ATTENTION_FLAG, flagAliases: ALIASES_0_13 }],
+  [
+    "0.14.0",
+    {
+      attentionLogLines: LOG_NAMED,
+      asyncSchedulingDefaultOn: true,
+      flagAliases: ALIASES_0_14,
+      // vllm#29627: VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE defaults to 1.
+      chunkedLocalAttentionHybridKv: true,
+    },
+  ],
   ["0.14.1", {}],
   [
     "0.15.0",
@@ -300,7 +382,7 @@ const CHANGES: [string, Partial<Written>][] = [
   ["0.16.0", { rayNoSetVisibilityEnv: {} }],
   ["0.17.0", { visibilityMismatch: "value-error" }],
   ["0.17.1", {}],
-  ["0.18.0", { attentionLogLines: LOG_ENUM_MEMBER, rayInOfficialImage: false }],
+  ["0.18.0", { attentionLogLines: LOG_ENUM_MEMBER, rayInOfficialImage: false, tritonMlaFp8KvCache: true }],
   ["0.18.1", {}],
   [
     "0.19.0",
@@ -310,6 +392,7 @@ const CHANGES: [string, Partial<Written>][] = [
         source: `${RELEASE_SOURCES.attentionBackendFlag}; ${RELEASE_SOURCES.rocmAttnDefault}`,
       },
       attentionLogLines: LOG_SELECTED_VIA_FLAG,
+      flagAliases: ALIASES_0_19,
     },
   ],
   ["0.19.1", {}],
@@ -324,10 +407,10 @@ const CHANGES: [string, Partial<Written>][] = [
       externalDataParallelMoeOnly: true,
     },
   ],
-  ["0.22.0", {}],
+  ["0.22.0", { flagAliases: ALIASES_0_22 }],
   ["0.22.1", {}],
   ["0.23.0", {}],
-  ["0.25.1", {}],
+  ["0.25.1", { flagAliases: ALIASES_0_25 }],
 ];
 
 function buildTable(): VllmVersionSpec[] {

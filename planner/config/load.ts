@@ -4,40 +4,105 @@
  */
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { problem, problemsFromZod, suggest } from "../problems";
+import { configPath, problem, problemsFromZod, suggest } from "../problems";
 import { displayText, Hidden } from "../redact";
 import type { Problem } from "../types";
 import { CONFIG_NAMESPACE, clusterSchema, deploymentsSchema, type StackConfig } from "./schema";
 
-export type LoadResult = { ok: true; config: StackConfig } | { ok: false; problems: Problem[] };
+/**
+ * A validated config, or its problems. With problems, `salvaged` is the config with the offending keys removed
+ * (defaults apply) when that is valid: the guide's rules still run on it, so a shape error does not hide a rule error
+ * elsewhere (`planner/stack.ts`).
+ */
+export type LoadResult = { ok: true; config: StackConfig } | { ok: false; problems: Problem[]; salvaged?: Salvaged };
+
+/** A config made valid by removing refused keys, and the config paths removed. */
+export interface Salvaged {
+  config: StackConfig;
+  removed: string[];
+}
 
 const CLUSTER_KEY = `${CONFIG_NAMESPACE}:cluster`;
 const DEPLOYMENTS_KEY = `${CONFIG_NAMESPACE}:deployments`;
 const HF_TOKEN_KEY = `${CONFIG_NAMESPACE}:hfToken`;
-const SSH_KEY_KEY = `${CONFIG_NAMESPACE}:sshPrivateKey`;
-const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, SSH_KEY_KEY];
+const REGISTRY_PASSWORD_KEY = `${CONFIG_NAMESPACE}:registryPassword`;
+const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY];
+/** Secrets a stack may hold; each must be stored encrypted. */
+const SECRET_KEYS = [HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY];
+
+/** Keys rocm-vllm read once and refuses now, with why and what to do instead. */
+const RETIRED_KEYS: Record<string, { message: string; fix: string }> = {
+  [`${CONFIG_NAMESPACE}:sshPrivateKey`]: {
+    message:
+      "is no longer read: every connection to a node, the Docker provider's included, runs the system ssh, which takes keys from ssh-agent or a file, never from the stack",
+    fix: "load the key into ssh-agent (ssh-add) or set rocm-vllm:cluster.ssh.identityFile, then run: pulumi config rm sshPrivateKey",
+  },
+};
 /** The structured keys: planned in plaintext, so no secret may be inside them. */
 const STRUCTURED_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY];
 
 export interface RawStackConfig {
+  /** The stack's name (see `StackConfig.stack`). */
+  stack: string;
   cluster: unknown;
   deployments: unknown;
   hasHfToken: boolean;
+  /** Whether `rocm-vllm:registryPassword` is set. Its value never enters the planner. */
+  hasRegistryPassword?: boolean;
 }
 
-function parseKey<T>(key: string, schema: z.ZodType<T>, input: unknown, problems: Problem[]): T | undefined {
+/** A value parsed as is, or after removing the keys the schema refused (`removed`, as config paths). */
+interface Parsed<T> {
+  value: T | undefined;
+  removed: string[];
+}
+
+function parseKey<T>(key: string, schema: z.ZodType<T>, input: unknown, problems: Problem[]): Parsed<T> {
   if (input === undefined) {
     problems.push(problem(key, undefined, "is required", `add ${key} to the stack file (see README.md)`));
-    return undefined;
+    return { value: undefined, removed: [key] };
   }
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) return { value: result.data, removed: [] };
   problems.push(...problemsFromZod(key, result.error, input, schema));
+  const removed: string[] = [];
+  return { value: salvage(schema, input, result.error, (path) => removed.push(configPath(key, path))), removed };
+}
+
+/** Removes the value at each refused path (unknown keys included) and parses again, a few rounds at most. */
+function salvage<T>(
+  schema: z.ZodType<T>,
+  input: unknown,
+  error: z.ZodError,
+  onRemove: (path: readonly PropertyKey[]) => void,
+): T | undefined {
+  const current: unknown = structuredClone(input);
+  let issues = error.issues;
+  for (let round = 0; round < 3; round++) {
+    for (const issue of issues) {
+      const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+      for (const path of paths) {
+        onRemove(path);
+        const parent = path.slice(0, -1).reduce<unknown>((o, k) => (o as Record<PropertyKey, unknown>)?.[k], current);
+        const last = path.at(-1);
+        // Only keys of objects: removing an array element would renumber the config paths of the rest.
+        if (typeof last !== "string" || parent === null || typeof parent !== "object" || Array.isArray(parent)) {
+          return undefined;
+        }
+        delete (parent as Record<string, unknown>)[last];
+      }
+    }
+    const again = schema.safeParse(current);
+    if (again.success) return again.data;
+    issues = again.error.issues;
+  }
   return undefined;
 }
 
 /** A stack's config as a face sees it: every key (namespaced), and whether the stack stores a key encrypted. */
 export interface StackEntries {
+  /** The stack's name (see `StackConfig.stack`). */
+  stack: string;
   /** Config values by full key (`rocm-vllm:cluster`); objects already parsed. Other namespaces are ignored. */
   values: Record<string, unknown>;
   isEncrypted(key: string): boolean;
@@ -51,6 +116,11 @@ export interface StackEntries {
 export function parseStackEntries(entries: StackEntries): LoadResult {
   const problems: Problem[] = [];
   for (const key of Object.keys(entries.values)) {
+    const retired = RETIRED_KEYS[key];
+    if (retired) {
+      problems.push(problem(key, new Hidden(), retired.message, retired.fix));
+      continue;
+    }
     if (!key.startsWith(`${CONFIG_NAMESPACE}:`) || KNOWN_KEYS.includes(key)) continue;
     const guess = suggest(key, KNOWN_KEYS);
     problems.push(
@@ -62,7 +132,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
       ),
     );
   }
-  for (const secretKey of [HF_TOKEN_KEY, SSH_KEY_KEY]) {
+  for (const secretKey of SECRET_KEYS) {
     if (entries.values[secretKey] !== undefined && !entries.isEncrypted(secretKey)) {
       problems.push(
         problem(
@@ -77,14 +147,19 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
   const secretStructured = STRUCTURED_KEYS.filter((k) => entries.values[k] !== undefined && entries.isEncrypted(k));
   for (const key of secretStructured) problems.push(secretInStructuredKey(key));
   const result = parseStackConfig({
+    stack: entries.stack,
     cluster: entries.values[CLUSTER_KEY],
     deployments: entries.values[DEPLOYMENTS_KEY],
     hasHfToken: entries.values[HF_TOKEN_KEY] !== undefined,
+    hasRegistryPassword: entries.values[REGISTRY_PASSWORD_KEY] !== undefined,
   });
   if (problems.length === 0) return result;
   // A key refused for holding a secret is not validated further: its problems would be about (and could quote) it.
   const other = result.ok ? [] : result.problems.filter((p) => !secretStructured.some((k) => p.path.startsWith(k)));
-  return { ok: false, problems: [...problems, ...other] };
+  // The rules still run (planner/stack.ts) unless a key holds a secret: their problems could quote it.
+  const salvaged =
+    secretStructured.length > 0 ? undefined : result.ok ? { config: result.config, removed: [] } : result.salvaged;
+  return { ok: false, problems: [...problems, ...other], salvaged };
 }
 
 /**
@@ -99,7 +174,7 @@ function secretInStructuredKey(key: string): Problem {
     key,
     new Hidden("secret, not shown"),
     "holds a Pulumi secret (a secure: value set with pulumi config set --secret --path); rocm-vllm puts every value of this key in plaintext into container commands, the plan, the Pulumi state and exported scripts",
-    "remove the secure: value; secrets go in their own keys: pulumi config set --secret hfToken <token> (Hugging Face), pulumi config set --secret sshPrivateKey < key-file (SSH); see README.md § Secrets",
+    "remove the secure: value; secrets go in their own keys: pulumi config set --secret hfToken <token> (Hugging Face), pulumi config set --secret registryPassword <token> (registry login); SSH keys go in ssh-agent; see README.md § Secrets",
   );
 }
 
@@ -118,14 +193,65 @@ export function hasSecureValue(value: unknown): boolean {
 /** Validates config values already read (from YAML or from `pulumi.Config`). */
 export function parseStackConfig(raw: RawStackConfig): LoadResult {
   const problems: Problem[] = [];
+  if (!STACK_NAME.test(raw.stack)) {
+    problems.push(
+      problem(
+        "stack name",
+        raw.stack,
+        "is not a Pulumi stack name (letters, digits, '-', '_' and '.', at most 100)",
+        "name the file stacks/Pulumi.<stack>.yaml with such a name, or pass --stack <name>",
+      ),
+    );
+  }
   const cluster = parseKey(CLUSTER_KEY, clusterSchema, raw.cluster, problems);
   const deployments = parseKey(DEPLOYMENTS_KEY, deploymentsSchema, raw.deployments, problems);
-  if (problems.length > 0 || !cluster || !deployments) return { ok: false, problems };
-  return { ok: true, config: { cluster, deployments, hasHfToken: raw.hasHfToken } };
+  const config =
+    cluster.value && deployments.value
+      ? { stack: raw.stack, cluster: cluster.value, deployments: deployments.value, hasHfToken: raw.hasHfToken }
+      : undefined;
+  if (config?.cluster.registry && !raw.hasRegistryPassword) {
+    problems.push(
+      problem(
+        `${CLUSTER_KEY}.registry`,
+        config.cluster.registry.address,
+        "names a registry login but the stack has no rocm-vllm:registryPassword",
+        "run: pulumi config set --secret registryPassword <token> (or remove cluster.registry for anonymous pulls)",
+      ),
+    );
+  }
+  if (problems.length === 0 && config) return { ok: true, config };
+  const removed = [...cluster.removed, ...deployments.removed];
+  return { ok: false, problems, salvaged: config && STACK_NAME.test(raw.stack) ? { config, removed } : undefined };
 }
 
-/** Parses the text of a `Pulumi.<stack>.yaml` file. Secrets stay encrypted: only their presence is recorded. */
-export function parseStackYaml(text: string, file = "stack file"): LoadResult {
+/** What to do about the YAML errors people make by hand, by the parser's error code. */
+const YAML_FIXES: Partial<Record<string, string>> = {
+  TAB_AS_INDENT: "indent with spaces: YAML does not allow tabs for indentation",
+  BAD_INDENT: "indent every key of one mapping to the same column, with spaces",
+  DUPLICATE_KEY: "keep one of the repeated keys",
+  MISSING_CHAR: "close the bracket or quote that is open at that point",
+  BLOCK_AS_IMPLICIT_KEY: "put the value on the key's line, or indent it below the key",
+};
+
+/** Pulumi's rule for stack names (the part after the last `/` of `org/project/stack`). */
+const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/**
+ * The stack a file configures: `<stack>` of `Pulumi.<stack>.yaml`, the name `pulumi.getStack()` returns for it;
+ * any other file name without its `.yaml`/`.yml` extension.
+ */
+export function stackNameFromFile(file: string): string {
+  const base = file.split(/[\\/]/).pop() ?? file;
+  return /^Pulumi\.(.+)\.ya?ml$/.exec(base)?.[1] ?? base.replace(/\.ya?ml$/, "");
+}
+
+/**
+ * Parses the text of a `Pulumi.<stack>.yaml` file. Secrets stay encrypted: only their presence is recorded. The stack
+ * name comes from the file name unless given.
+ */
+export function parseStackYaml(text: string, given?: string, stackName?: string): LoadResult {
+  const file = given ?? "stack file";
+  const stack = stackName ?? (given === undefined ? "stack" : stackNameFromFile(given));
   if (text.trim() === "") {
     return {
       ok: false,
@@ -134,20 +260,23 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
-  if (doc.errors.length > 0) {
+  const [first] = doc.errors;
+  if (first) {
+    // Only the first error: the parser's later ones are usually its consequences (one tab gave 17 lines).
+    // With prettyErrors off, yaml leaves `linePos` unset: the line counter turns the offset into line:col.
+    const at = lineCounter.linePos(first.pos[0]);
+    const char = text.charAt(first.pos[0]);
     return {
       ok: false,
-      problems: doc.errors.map((e) => {
-        // With prettyErrors off, yaml leaves `linePos` unset: the line counter turns the offset into line:col.
-        const line = lineCounter.linePos(e.pos[0]);
-        const where = `${file}:${line.line}:${line.col}`;
-        return problem(
-          where,
-          e.code,
-          `is not valid YAML: ${displayText(e.message.split("\n")[0], 160)}`,
-          "fix the YAML syntax at that line",
-        );
-      }),
+      problems: [
+        problem(
+          `${file}:${at.line}:${at.col}`,
+          // One character, never the line: a line may hold a secret.
+          char === "" ? "end of file" : char,
+          `is not valid YAML: ${first.message.split("\n")[0].replace(/\.$/, "")}`,
+          YAML_FIXES[first.code] ?? "fix the YAML syntax at that line and column",
+        ),
+      ],
     };
   }
   let root: unknown;
@@ -186,5 +315,5 @@ export function parseStackYaml(text: string, file = "stack file"): LoadResult {
     // Pulumi gives un-namespaced keys the project's namespace.
     values[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = value;
   }
-  return parseStackEntries({ values, isEncrypted: (key) => hasSecureValue(values[key]) });
+  return parseStackEntries({ stack, values, isEncrypted: (key) => hasSecureValue(values[key]) });
 }

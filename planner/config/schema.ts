@@ -98,6 +98,15 @@ const absolutePath = z
   .regex(/^\/[\w.\-/]*$/, "must be an absolute path of letters, digits, '.', '_', '-', '/'")
   .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
 
+/** A key file on the machine that runs ssh: absolute, or `~/…`, which ssh itself expands for `-i`. */
+const keyFilePath = z
+  .string()
+  .regex(
+    /^(\/|~\/)[\w.\-/]*$/,
+    "must be an absolute path or start with ~/ (letters, digits, '.', '_', '-', '/'); ssh expands ~ on the machine that runs it",
+  )
+  .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+
 /**
  * Host directories the model cache must not be: it is mounted read-write into every container, so these would hand
  * every container the host's system files, devices or other users' data. Whole trees: the Filesystem Hierarchy
@@ -149,6 +158,7 @@ export const attentionChoices = [
   "aiter-unified",
   "triton-unified",
   "triton-prefill-decode",
+  "triton-mla",
 ] as const;
 export const quantizations = [
   "none",
@@ -164,6 +174,8 @@ export const dtypes = ["auto", "float16", "bfloat16"] as const;
 export const kvCacheDtypes = ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] as const;
 export const cudagraphModes = ["NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE"] as const;
 export const quickReduceModes = ["NONE", "FP", "INT8", "INT6", "INT4"] as const;
+/** How an engine spanning nodes runs: chosen from the release (`auto`), on a Ray cluster, or vLLM's own multi-node mode. */
+export const executors = ["auto", "ray", "native"] as const;
 export const speculativeMethods = [
   "eagle",
   "eagle3",
@@ -186,7 +198,8 @@ export const nodeSchema = z.strictObject({
 });
 
 export const clusterSchema = z.strictObject({
-  gpu: z.enum(gpuModels),
+  /** Case-insensitive: `plan` prints the model as AMD writes it (MI300X). */
+  gpu: z.preprocess((v) => (typeof v === "string" ? v.toLowerCase() : v), z.enum(gpuModels)),
   image,
   vllmVersion: versionString.optional(),
   ssh: z
@@ -197,9 +210,34 @@ export const clusterSchema = z.strictObject({
         .default("root"),
       port: z.number().int().min(1).max(65535).default(22),
       /** Private key file on the machine running `pulumi`/`rocm-vllm` (a path, not key material). */
-      identityFile: absolutePath.optional(),
+      identityFile: keyFilePath.optional(),
+      /** `known_hosts` file every connection checks host keys against (strictly); ssh's default when unset. */
+      knownHostsFile: absolutePath.optional(),
+      /** Bastion every connection goes through: `[user@]host[:port]`, checked with the same host-key policy. */
+      proxyJump: z
+        .string()
+        .regex(
+          /^([a-z_][a-z0-9_-]{0,31}@)?([a-zA-Z0-9][a-zA-Z0-9.-]*|\[[0-9a-fA-F:]+\])(:[0-9]{1,5})?$/,
+          "must be [user@]host[:port], e.g. ops@bastion.example.com:22",
+        )
+        .optional(),
     })
     .default({ user: "root", port: 22 }),
+  /**
+   * Login for pulling images from a registry (anonymous pulls are rate-limited per IP); the password or token is the
+   * secret `rocm-vllm:registryPassword`.
+   */
+  registry: z
+    .strictObject({
+      address: z
+        .string()
+        .regex(
+          /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$/,
+          "must be a registry host such as docker.io or ghcr.io",
+        ),
+      username: z.string().regex(/^[\w.@+-]{1,128}$/, "must be a registry user name"),
+    })
+    .optional(),
   network: z
     .strictObject({
       interface: notAFlag(z.string())
@@ -212,8 +250,14 @@ export const clusterSchema = z.strictObject({
         .string()
         .regex(/^[\^=]?[a-zA-Z0-9_:,]+$/, "must be a list like mlx5_0,mlx5_1")
         .optional(),
+      /** Vendor of the RDMA NICs: decides which host verbs provider libraries are bind-mounted (`pollara`, `broadcom`). */
+      nic: z.enum(["mellanox", "pollara", "broadcom"]).optional(),
+      /** Host paths of the RDMA verbs libraries to bind-mount read-only at the same path (overrides `nic`'s list). */
+      verbsLibraries: z.array(absolutePath).optional(),
     })
     .default({ rdma: false }),
+  /** Compute partition mode of the GPUs (`amd-smi set --compute-partition`): logical GPUs per physical GPU. */
+  partition: z.enum(["spx", "dpx", "qpx", "cpx"]).default("spx"),
   nodes: z.array(nodeSchema).min(1, "needs at least one node"),
   modelCache: absolutePath
     .refine((p) => !isSystemPath(p), {
@@ -237,7 +281,24 @@ export const clusterSchema = z.strictObject({
       minFreeGiB: z.number().int().min(0).max(100000).default(20),
     })
     .default({ enabled: true, path: "/var/cache/rocm-vllm", minFreeGiB: 20 }),
+  /** Whether the image has Ray, for custom images; default: what the version table says of the release's images. */
+  imageHasRay: z.boolean().optional(),
 });
+
+/** Stored formats of a checkpoint (`modelInfo.format`); the catalog's `STORED_FORMATS` gives each one's meaning. */
+export const storedFormats = [
+  "bf16",
+  "fp16",
+  "fp8",
+  "quark-fp8",
+  "quark-mxfp4",
+  "mxfp4",
+  "awq",
+  "gptq",
+  "compressed-tensors-w4a16",
+  "compressed-tensors-w8a8",
+] as const;
+export const modelFamilies = ["llama", "mixtral", "deepseek", "qwen", "gpt-oss", "llama4", "other"] as const;
 
 /** Model shape for models outside the catalog, so memory can still be checked. */
 export const modelInfoSchema = z.strictObject({
@@ -246,12 +307,20 @@ export const modelInfoSchema = z.strictObject({
   heads: positiveInt,
   kvHeads: positiveInt,
   headDim: positiveInt,
-  bytesPerParam: z.number().positive().max(4).default(2),
+  /** How the checkpoint is stored: decides which `quantization` values vLLM accepts and what is loaded. */
+  format: z.enum(storedFormats).default("bf16"),
+  /** Bytes per parameter as loaded (default: from `format`). */
+  bytesPerParam: z.number().positive().max(4).optional(),
   maxContext: positiveInt.default(131072),
   moe: z.boolean().default(false),
   /** Share of parameters in routed experts (0..1), for expert-parallel memory accounting. */
   expertFraction: z.number().min(0).max(1).default(0),
+  /** Multi-head latent attention (DeepSeek V2/V3, Kimi K2): the latent's shape. Absent = GQA/MHA. */
   mla: z.strictObject({ kvLoraRank: positiveInt, ropeHeadDim: positiveInt }).optional(),
+  /** Model family where a rule depends on it (gpt-oss: AITER unified attention; llama4: chunked attention). */
+  family: z.enum(modelFamilies).default("other"),
+  /** The checkpoint ships calibrated FP8 KV-cache scales (`kv_cache_scheme: static`). */
+  kvCacheScales: z.boolean().default(false),
 });
 
 const totalLength = (values: readonly string[]) => values.reduce((n, v) => n + v.length, 0);
@@ -278,8 +347,9 @@ export const deploymentSchema = z.strictObject({
       expert: z.boolean().default(false),
       /** `internal`: one API server, vLLM spreads requests over the ranks; `external`: one endpoint per rank. */
       dataLoadBalancing: z.enum(["internal", "external"]).default("internal"),
+      executor: z.enum(executors).default("auto"),
     })
-    .default({ tensor: 1, pipeline: 1, data: 1, expert: false, dataLoadBalancing: "internal" }),
+    .default({ tensor: 1, pipeline: 1, data: 1, expert: false, dataLoadBalancing: "internal", executor: "auto" }),
   profile: z.enum(profiles).default("balanced"),
   attention: z.enum(attentionChoices).default("auto"),
   aiter: z.boolean().default(true),
@@ -425,6 +495,11 @@ export type ModelInfoConfig = z.infer<typeof modelInfoSchema>;
 
 /** The validated stack config, as the planner sees it. */
 export interface StackConfig {
+  /**
+   * The stack's name: `<stack>` of `stacks/Pulumi.<stack>.yaml` (CLI) or `pulumi.getStack()` (program). Every managed
+   * container carries it (label `rocm-vllm.stack`), so nothing acts on another stack's containers on a shared node.
+   */
+  stack: string;
   cluster: ClusterConfig;
   deployments: DeploymentConfig[];
   /** Whether `rocm-vllm:hfToken` is set. Its value never enters the planner. */

@@ -12,16 +12,17 @@ import type { DeploymentContext, DeploymentKindModule } from "../kinds/kind";
 import { attentionTraits, chooseAttention } from "../rules/attention";
 import { compileCache } from "../rules/compileCache";
 import { gpuContainerRuntime, HF_CACHE_IN_CONTAINER } from "../rules/containerRuntime";
-import { downloadsFromHub, weightsPolicy } from "../rules/dayTwo";
+import { downloadsFromHub, gatedModelToken, weightsPolicy } from "../rules/dayTwo";
 import type { Decisions } from "../rules/decisions";
 import { asyncScheduling, batchedTokens, cudagraphMode, explicitEngineArgs } from "../rules/engineArgs";
+import { chooseExecutor } from "../rules/executor";
 import { applyExtraEnv, checkExtraArgs } from "../rules/extraOptions";
 import { rayVisibilityOptOut, refuseVisibilityOverrides } from "../rules/gpuVisibility";
 import { gpuMemoryAfterCrash, healingPlan } from "../rules/healing";
 import { memoryBudget } from "../rules/memory";
 import { dataLoadBalancing, parallelismArgs, resolveShape, type Shape } from "../rules/parallelism";
 import { hipAndBlasEnv, rcclChannels } from "../rules/performanceEnv";
-import { checkReplicaPorts, type NodeSlots } from "../rules/placement";
+import { checkReplicaPorts, type GpuShare, gpuShare, type NodeSlots } from "../rules/placement";
 import {
   kvCacheDtype,
   quantizationArgs,
@@ -65,6 +66,8 @@ export interface Decided {
   /** `vllm serve --shutdown-timeout` is in the argv. */
   gracefulShutdown: boolean;
   healing: HealingPlan;
+  /** How much of each GPU one instance takes, for GPU sharing. */
+  share: GpuShare;
 }
 
 function resolveModel(out: Decisions, d: DeploymentConfig): ModelEntry | undefined {
@@ -92,17 +95,20 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     );
   }
   if (out.problems.length > 0) return undefined;
-  const kind = selectKind({ d, shape });
+  const multiNode = chooseExecutor(out, d, shape, version, cluster);
+  if (out.problems.length > 0) return undefined;
+  const kind = selectKind({ d, shape, multiNode });
 
   hipAndBlasEnv(out);
   out.setEnv("HF_HOME", HF_CACHE_IN_CONTAINER, "modelCache", fact("hugging-face-cache"));
   rcclChannels(out, shape.gpusPerReplica, shape.spansNodes);
   socketInterface(out, cluster.network, shape.spansNodes);
-  rdmaEnv(out, cluster.network);
+  rdmaEnv(out, cluster.network, shape.spansNodes);
   rcclDebug(out, cluster.debug);
   if (kind.executor === "ray") rayVisibilityOptOut(out, version);
   refuseVisibilityOverrides(out, d.extraEnv, version);
-  const backend = chooseAttention(out, d, attentionTraits(d.model, model?.arch), shape.tensor, version);
+  const traits = attentionTraits(model?.arch);
+  const backend = chooseAttention(out, d, traits, shape.tensor, version);
   parallelismArgs(out, shape, kind.executor, version, model?.arch, d.model);
   dataLoadBalancing(out, d.parallelism, d.loadBalancer !== undefined, version, model?.arch);
   quantizationArgs(out, d, model, gpu);
@@ -110,7 +116,7 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
   kvCacheDtype(out, d, model, version);
   quickReduce(out, d, shape.tensor);
   batchedTokens(out, d);
-  cudagraphMode(out, d, backend);
+  cudagraphMode(out, d, backend, traits.known || d.attention !== "auto");
   asyncScheduling(out, d, shape, kind.executor, version);
   explicitEngineArgs(out, d, version);
   speculativeConfig(out, d, version);
@@ -120,9 +126,10 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
   gpuMemoryAfterCrash(out);
   const cached = compileCache(out, cluster);
   const rollout = rolloutStrategy(out, d);
-  checkReplicaPorts(out, d.port, d.replicas);
+  gatedModelToken(out, d, input.hasHfToken);
+  checkReplicaPorts(out, d.port, d.replicas, shape, d.parallelism.dataLoadBalancing === "external");
   checkExtraArgs(out, d.extraArgs, version);
-  applyExtraEnv(out, d.extraEnv);
+  applyExtraEnv(out, d.extraEnv, version);
   if (out.problems.length > 0) return undefined;
 
   const healing = healingPlan(d);
@@ -139,12 +146,13 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     env: out.env,
     servedModelName,
     secretEnv,
-    runtime: gpuContainerRuntime(cluster, out.reasons),
+    runtime: gpuContainerRuntime(cluster, out.reasons, shape.spansNodes),
     cluster,
     compileCache: cached,
     healing,
     stopGraceSeconds: shutdown.stopGraceSeconds,
   });
+  const share = gpuShare(d.gpuMemoryUtilization ?? version.defaultGpuMemoryUtilization, gpu.hbmGiB);
   return {
     d,
     model,
@@ -157,6 +165,7 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     servedModelName,
     secretEnv,
     ctx,
+    share,
     rollout,
     gracefulShutdown: shutdown.graceful,
     healing,

@@ -3,6 +3,7 @@
  * serving processes (instances) with their readiness gates, and the Ray clusters.
  */
 import { stampGeneration } from "../kinds/containers";
+import type { ReservedPort } from "../kinds/kind";
 import type { Decisions } from "../rules/decisions";
 import { type NodeSlots, placeReplica, replicaPort } from "../rules/placement";
 import { readinessScript } from "../scripts/launchScripts";
@@ -22,6 +23,7 @@ export interface ReplicaGroup {
 
 export interface Replicas {
   containers: { node: string; spec: ContainerSpec }[];
+  reservedPorts: ReservedPort[];
   instances: InstancePlan[];
   rayClusters: RayClusterPlan[];
   readiness: ReadinessCheck[];
@@ -36,9 +38,16 @@ export function layOutReplicas(
   byName: ReadonlyMap<string, NodePlan>,
 ): Replicas {
   const { d, kind, servedModelName } = decided;
-  const result: Replicas = { containers: [], instances: [], rayClusters: [], readiness: [], groups: [] };
+  const result: Replicas = {
+    containers: [],
+    reservedPorts: [],
+    instances: [],
+    rayClusters: [],
+    readiness: [],
+    groups: [],
+  };
   for (let replica = 0; replica < d.replicas; replica++) {
-    const placement = placeReplica(out, d.name, replica, decided.shape, candidates);
+    const placement = placeReplica(out, d.name, replica, decided.shape, candidates, decided.share);
     if (!placement) break;
     const layout = kind.replica(decided.ctx, {
       index: replica,
@@ -56,6 +65,7 @@ export function layOutReplicas(
       containers: layout.containers.map((c) => ({ node: c.node, name: c.spec.name })),
     };
     result.groups.push(group);
+    result.reservedPorts.push(...(layout.reservedPorts ?? []));
     for (const s of layout.serving) {
       const endpoint = `http://${s.node.ip}:${s.port}`;
       const instance: InstancePlan = {
@@ -87,6 +97,7 @@ export function layOutReplicas(
           container: s.container.name,
           servedModelName,
           timeoutSeconds: d.timeouts.readySeconds,
+          ranks: s.ranks,
         }),
       });
     }

@@ -54,7 +54,7 @@ export function configChanges(base: StackSide | undefined, head: StackSide | und
   const out: Change[] = [];
   diffValue(`${CONFIG_NAMESPACE}:cluster`, base?.config.cluster, head?.config.cluster, out);
   diffValue(`${CONFIG_NAMESPACE}:deployments`, base?.config.deployments ?? [], head?.config.deployments ?? [], out);
-  for (const key of ["hfToken", "sshPrivateKey"] as const) {
+  for (const key of ["hfToken", "registryPassword"] as const) {
     out.push(...secretChange(key, base?.secrets[key], head?.secrets[key]));
   }
   return out;

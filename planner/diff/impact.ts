@@ -4,8 +4,9 @@
  *
  * - a GPU container whose Docker inputs differ is replaced (delete, then create under the same name): its serving
  *   process restarts and reloads the model;
- * - containers of a Ray cluster or a multi-node data-parallel replica carry the `rocm-vllm.generation` label, a hash
- *   of the whole group, so when one changes every one of them is replaced: the group is re-formed;
+ * - containers of a Ray cluster, a native multi-node engine or a data-parallel replica spanning containers carry the
+ *   `rocm-vllm.generation` label, a hash of the whole group, so when one changes every one of them is replaced: the
+ *   group is re-formed (also when the executor switches between Ray and native: the same nodes, re-formed);
  * - a node's image pull under a new reference is a new pull, and containers run the pulled image's ID, so an image
  *   change replaces every container on the node;
  * - readiness gates, smoke tests, jobs and preflight are SSH commands: a changed script or connection updates them in
@@ -53,9 +54,21 @@ function changedKeys(a: Record<string, string>, b: Record<string, string>): stri
     .sort();
 }
 
-function groupWord(spec: ContainerSpec): string {
-  return spec.role.startsWith("ray") ? "Ray cluster" : "data-parallel group";
-}
+/** What re-forming a deployment's group of containers is called, per kind (kinds whose replicas are one container: none). */
+const GROUPS: Record<DeploymentKind, { action: ImpactAction; words: string } | undefined> = {
+  "single-node": undefined,
+  ray: { action: "re-form the Ray cluster", words: "Ray cluster" },
+  "native-multi-node": { action: "re-form the native multi-node group", words: "native multi-node group" },
+  "data-parallel": { action: "re-form the data-parallel group", words: "data-parallel group" },
+};
+
+/** The kind of a deployment in words, for added and removed deployments. */
+const KIND_WORDS: Record<DeploymentKind, string> = {
+  "single-node": "single-node",
+  ray: "Ray cluster",
+  "native-multi-node": "native multi-node",
+  "data-parallel": "data-parallel",
+};
 
 /** Why a container's Docker inputs differ, in words. */
 function containerReason(
@@ -65,6 +78,7 @@ function containerReason(
   head: { d?: DeploymentParts; secrets: SecretFingerprints },
 ): string {
   const why: string[] = [];
+  if (base.d && head.d && base.d.kind !== head.d.kind) why.push(`kind ${base.d.kind} → ${head.d.kind}`);
   if (before.name !== after.name) why.push(`renamed ${before.name} → ${after.name}`);
   if (before.image !== after.image) why.push("new image");
   const argvBefore = servingArgv(before, base.d);
@@ -105,7 +119,8 @@ function containerReason(
   if (fields.length > 0) why.push(`${list(fields)} changed`);
   if (labels.some((l) => l !== LABELS.generation)) why.push("labels changed");
   else if (labels.length > 0 && why.length === 0) {
-    why.push(`generation label changed: another container of its ${groupWord(after)} changed`);
+    const group = head.d ? GROUPS[head.d.kind]?.words : undefined;
+    why.push(`generation label changed: another container of its ${group ?? "group"} changed`);
   }
   return why.length > 0 ? list(why) : "restart policy changed";
 }
@@ -138,11 +153,12 @@ function containerAction(
   status: Exclude<Status, "same" | "updated">,
   spec: ContainerSpec,
   headGroup: ContainerSpec | undefined,
+  headKind: DeploymentKind,
 ): ImpactAction {
   // A container that leaves a group which still exists is part of re-forming it; one that leaves with its group is not.
   const group = status === "stopped" ? headGroup : spec;
-  if (group?.role.startsWith("ray")) return "re-form the Ray cluster";
-  if (group && LABELS.generation in group.labels) return "re-form the data-parallel group";
+  const reform = GROUPS[headKind]?.action;
+  if (reform && group && LABELS.generation in group.labels) return reform;
   return status === "replaced"
     ? "restart serving process"
     : status === "started"
@@ -224,10 +240,6 @@ function namesOn(d: DeploymentParts, node: string): string[] {
   return [...d.containers.values(), ...d.services.values()].filter((c) => c.node === node).map((c) => c.spec.name);
 }
 
-function kindWords(kind: DeploymentKind): string {
-  return kind === "ray" ? "Ray cluster" : kind === "data-parallel" ? "data-parallel" : "single-node";
-}
-
 function deploymentImpact(name: string, order: string[], base: Side, head: Side): Impact[] {
   const out: Impact[] = [];
   const bd = base.d;
@@ -238,7 +250,7 @@ function deploymentImpact(name: string, order: string[], base: Side, head: Side)
     for (const node of deploymentNodes(order, d)) {
       const names = namesOn(d, node);
       const verb = hd ? "starts" : "stops";
-      const reason = `${kindWords(d.kind)} deployment ${verb} ${names.length} container${names.length === 1 ? "" : "s"} here`;
+      const reason = `${KIND_WORDS[d.kind]} deployment ${verb} ${names.length} container${names.length === 1 ? "" : "s"} here`;
       out.push({ target: `${name}@${node}`, action, reason, containers: names });
     }
     return out;
@@ -276,7 +288,7 @@ function deploymentImpact(name: string, order: string[], base: Side, head: Side)
         : status === "started"
           ? "new container"
           : "container removed";
-    const action = containerAction(status, placed.spec, headGroups.get(placed.spec.replica));
+    const action = containerAction(status, placed.spec, headGroups.get(placed.spec.replica), hd.kind);
     const wave = status === "replaced" ? rolledIn(hd, placed) : undefined;
     outcomes.push({
       node: placed.node,
@@ -393,9 +405,11 @@ function nodeImpact(name: string, base: PlanParts, head: PlanParts): { impact: I
   }
   const impact: Impact[] = [];
   let pulls = 0;
-  const providerChanged = !same(providerInputs(b), providerInputs(h));
+  const providerChanged = !same(providerInputs(b, base), providerInputs(h, head));
   if (providerChanged) {
-    impact.push(entry("in place", "SSH settings changed: the node's Docker provider is reconfigured"));
+    impact.push(
+      entry("in place", "SSH settings or registry login changed: the node's Docker provider is reconfigured"),
+    );
   }
   const bi = nodeImages(b, base.clusterImage);
   const hi = nodeImages(h, head.clusterImage);

@@ -19,6 +19,8 @@ function phrase(action: ImpactAction, nodes: number, containers: number): string
       return `removed from ${plural(nodes, "node")}`;
     case "re-form the Ray cluster":
       return `re-form Ray cluster ${on} (model reload)`;
+    case "re-form the native multi-node group":
+      return `re-form native multi-node group ${on} (model reload)`;
     case "re-form the data-parallel group":
       return `re-form data-parallel group ${on} (model reload)`;
     case "restart serving process":

@@ -57,6 +57,8 @@ export interface DeploymentParts {
 
 export interface PlanParts {
   clusterImage: string;
+  /** Registry login of every node's Docker provider (`Plan.cluster.registry`). */
+  registry?: Plan["cluster"]["registry"];
   nodes: Map<string, NodePlan>;
   deployments: Map<string, DeploymentParts>;
   secrets: SecretFingerprints;
@@ -69,6 +71,7 @@ export const containerKey = (replica: number, node: string): string => `r${repli
 export function planParts(plan: Plan | undefined, secrets: SecretFingerprints = {}): PlanParts {
   const parts: PlanParts = {
     clusterImage: plan?.cluster.image ?? "",
+    ...(plan?.cluster.registry ? { registry: plan.cluster.registry } : {}),
     nodes: new Map(),
     deployments: new Map(),
     secrets,
@@ -114,7 +117,8 @@ export function planParts(plan: Plan | undefined, secrets: SecretFingerprints = 
 
 /** Argv of the `vllm serve` a container runs: its command, or for a Ray head its instance's argv (inside a script). */
 export function servingArgv(spec: ContainerSpec, d: DeploymentParts | undefined): readonly string[] | undefined {
-  if (spec.role === "serve" || spec.role === "dp-engine") return memberCommand(spec.command);
+  if (spec.role === "serve" || spec.role === "dp-engine" || spec.role === "headless-rank")
+    return memberCommand(spec.command);
   if (spec.role === "ray-head") return d?.instances.find((i) => i.container === spec.name)?.argv;
   return undefined;
 }
@@ -125,15 +129,18 @@ export function nodeImages(node: NodePlan, clusterImage: string): Map<string, st
   return new Map([...new Set(refs)].sort().map((ref) => [ref === clusterImage ? "(cluster image)" : ref, ref]));
 }
 
-/** What the node's Docker provider is configured from (`dockerSshHost`, `dockerSshOpts`). */
-export function providerInputs(node: NodePlan): unknown {
-  return { host: node.host, ssh: node.ssh };
+/** What the node's Docker provider is configured from (`dockerSshHost`, `dockerSshOpts`, the registry login). */
+export function providerInputs(node: NodePlan, parts: Pick<PlanParts, "registry" | "secrets">): unknown {
+  return { host: node.host, ssh: node.ssh, registry: parts.registry, password: parts.secrets.registryPassword };
 }
 
-/** What every SSH command on the node connects with (`nodeConnection`): an identity file is not used there. */
-export function commandConnection(node: NodePlan | undefined, secrets: SecretFingerprints): unknown {
+/**
+ * What every ssh step on the node connects with (the ssh command line of `stepCommand`: the same options as the
+ * Docker provider); a change re-runs the node's host-key check and every step on update.
+ */
+export function commandConnection(node: NodePlan | undefined, _secrets: SecretFingerprints): unknown {
   if (!node) return undefined;
-  return { host: node.host, port: node.ssh.port, user: node.ssh.user, key: secrets.sshPrivateKey };
+  return { host: node.host, ssh: node.ssh };
 }
 
 /**

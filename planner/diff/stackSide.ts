@@ -6,13 +6,13 @@ import { createHash } from "node:crypto";
 import { parse } from "yaml";
 import { parseStackYaml } from "../config/load";
 import { CONFIG_NAMESPACE } from "../config/schema";
-import { buildPlan } from "../plan";
+import { planLoaded } from "../stack";
 import type { Problem } from "../types";
 import type { SecretFingerprints, SecretKey, StackSide } from "./types";
 
 export type LoadedSide = { ok: true; side: StackSide } | { ok: false; problems: Problem[] };
 
-const SECRET_KEYS: readonly SecretKey[] = ["hfToken", "sshPrivateKey"];
+const SECRET_KEYS: readonly SecretKey[] = ["hfToken", "registryPassword"];
 
 /** Fingerprints of the `{secure: ...}` values of the secret keys (namespaced or not). Call on valid YAML only. */
 export function secretFingerprints(text: string): SecretFingerprints {
@@ -29,10 +29,9 @@ export function secretFingerprints(text: string): SecretFingerprints {
 }
 
 /** Validates and plans a stack file's text; problems are the same lines `rocm-vllm plan` prints. */
-export function loadStackSide(text: string, file: string): LoadedSide {
-  const loaded = parseStackYaml(text, file);
-  if (!loaded.ok) return { ok: false, problems: loaded.problems };
-  const { plan, problems } = buildPlan(loaded.config);
-  if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, side: { config: loaded.config, plan, secrets: secretFingerprints(text) } };
+export function loadStackSide(text: string, file: string, stack?: string): LoadedSide {
+  const loaded = parseStackYaml(text, file, stack);
+  const planned = planLoaded(loaded);
+  if (!planned.ok || !loaded.ok) return { ok: false, problems: planned.ok ? [] : planned.problems };
+  return { ok: true, side: { config: loaded.config, plan: planned.plan, secrets: secretFingerprints(text) } };
 }

@@ -12,7 +12,7 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 export type SecretFingerprints = Partial<Record<SecretKey, string>>;
 
 /** Config keys that hold secrets (`pulumi config set --secret`). */
-export type SecretKey = "hfToken" | "sshPrivateKey";
+export type SecretKey = "hfToken" | "registryPassword";
 
 /** One version of a stack: its validated config, its plan and its secrets' fingerprints. */
 export interface StackSide {
@@ -37,6 +37,7 @@ export type ImpactAction =
   | "in place"
   | "restart serving process"
   | "re-form the Ray cluster"
+  | "re-form the native multi-node group"
   | "re-form the data-parallel group"
   | "start serving process"
   | "stop serving process"

@@ -11,13 +11,15 @@ import { memberHealthcheck } from "../rules/healing";
 import type { Shape } from "../rules/parallelism";
 import { supervisedCommand } from "../scripts/supervisor";
 import type { ContainerSpec, HealingPlan } from "../types";
-import type { DeploymentContext } from "./kind";
+import type { DeploymentContext, ReplicaInput, ServingProcess } from "./kind";
 
 /** Entry point that launches every container: images such as `vllm/vllm-openai-rocm` set `ENTRYPOINT ["vllm","serve"]`. */
 export const CONTAINER_ENTRYPOINT = ["/usr/bin/env"];
 /** Label keys on every managed container. */
 export const LABELS = {
   managed: "rocm-vllm.managed",
+  /** The stack the container belongs to: scripts act only on their own stack's containers. */
+  stack: "rocm-vllm.stack",
   deployment: "rocm-vllm.deployment",
   role: "rocm-vllm.role",
   replica: "rocm-vllm.replica",
@@ -122,4 +124,18 @@ export function stampGeneration(specs: ContainerSpec[]): void {
     spec.labels = sortedByKey({ ...spec.labels, [LABELS.generation]: hash });
     spec.env = sortedByKey({ ...spec.env, [GENERATION_ENV]: hash });
   }
+}
+
+/** The serving process of a replica that is one engine over its whole placement, with the API on its first node. */
+export function servedFromFirstNode(r: ReplicaInput, argv: string[], container: ContainerSpec): ServingProcess {
+  const [first] = r.placement;
+  return {
+    node: first.node,
+    port: r.port,
+    gpus: first.gpus,
+    placement: r.placement.map((p) => ({ node: p.node.name, gpus: p.gpus })),
+    argv,
+    container,
+    replica: r.index,
+  };
 }

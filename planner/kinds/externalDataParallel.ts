@@ -16,7 +16,7 @@ export const externalDataParallel: DeploymentKindModule = {
   replica(ctx, r) {
     const { d, shape } = ctx;
     const [first] = r.placement;
-    const rpcPort = dpRpcPort(r.index);
+    const rpcPort = dpRpcPort(d.port, r.index);
     const ranks = r.placement.flatMap((p) =>
       Array.from({ length: p.gpus.length / shape.gpusPerEngine }, (_, j) => ({
         node: p.node,

@@ -5,6 +5,7 @@
 import { externalDataParallel } from "./externalDataParallel";
 import type { DeploymentKindModule, KindQuery } from "./kind";
 import { multiNodeDataParallel } from "./multiNodeDataParallel";
+import { nativeMultiNode } from "./nativeMultiNode";
 import { rayCluster } from "./rayCluster";
 import { singleNode } from "./singleNode";
 
@@ -12,6 +13,7 @@ export const KINDS: readonly DeploymentKindModule[] = [
   externalDataParallel,
   multiNodeDataParallel,
   rayCluster,
+  nativeMultiNode,
   singleNode,
 ];
 

@@ -8,14 +8,17 @@
  * nodes when it spans nodes) and is placed by `rules/placement.ts` before the kind is asked.
  */
 import type { DeploymentConfig } from "../config/schema";
+import type { MultiNodeExecutor } from "../rules/executor";
 import type { Executor, Shape } from "../rules/parallelism";
 import type { SupervisedMember } from "../scripts/supervisor";
 import type { ContainerRole, ContainerSpec, DeploymentKind, NodePlan, RayClusterPlan } from "../types";
 
-/** What selects a kind: the deployment's shape and config. */
+/** What selects a kind: the deployment's shape and config, and the executor of an engine spanning nodes. */
 export interface KindQuery {
   d: DeploymentConfig;
   shape: Shape;
+  /** Set when one engine (tensor × pipeline) spans nodes: `rules/executor.ts` chose how it runs. */
+  multiNode?: MultiNodeExecutor;
 }
 
 /** One node of a replica's placement, with the GPUs the replica holds there. */
@@ -73,6 +76,11 @@ export interface ServingProcess {
   container: ContainerSpec;
   /** Replica index as the plan reports it. */
   replica: number;
+  /**
+   * The nodes of an engine whose processes meet at this one (native multi-node), by node rank: named when the
+   * readiness gate fails, since a missing rank only shows as rank 0 waiting.
+   */
+  ranks?: { node: string; ip: string; container: string }[];
 }
 
 /** What one replica runs. */
@@ -80,6 +88,18 @@ export interface ReplicaLayout {
   containers: { node: string; spec: ContainerSpec }[];
   serving: ServingProcess[];
   rayCluster?: RayClusterPlan;
+  /** Ports that must be free on a node before the replica starts there (checked by the node's preflight). */
+  reservedPorts?: ReservedPort[];
+}
+
+/** A port a planned container binds that no process outside the plan may hold. */
+export interface ReservedPort {
+  node: string;
+  port: number;
+  /** The planned container that binds it (it may hold the port already: a redeploy). */
+  container: string;
+  /** What the port is for, in words. */
+  purpose: string;
 }
 
 export interface DeploymentKindModule {

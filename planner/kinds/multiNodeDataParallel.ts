@@ -5,6 +5,7 @@
  */
 import { dataParallelNodeArgs } from "../rules/parallelism";
 import { dpRpcPort } from "../rules/placement";
+import { servedFromFirstNode } from "./containers";
 import type { DeploymentKindModule } from "./kind";
 
 export const multiNodeDataParallel: DeploymentKindModule = {
@@ -15,7 +16,7 @@ export const multiNodeDataParallel: DeploymentKindModule = {
   grouped: true,
   replica(ctx, r) {
     const [first] = r.placement;
-    const rpcPort = dpRpcPort(r.index);
+    const rpcPort = dpRpcPort(ctx.d.port, r.index);
     const nodes = r.placement.map((p, k) => {
       const argv = ctx.serveArgv({
         port: k === 0 ? r.port : undefined,
@@ -38,17 +39,7 @@ export const multiNodeDataParallel: DeploymentKindModule = {
     });
     return {
       containers: nodes.map(({ node, spec }) => ({ node, spec })),
-      serving: [
-        {
-          node: first.node,
-          port: r.port,
-          gpus: first.gpus,
-          placement: r.placement.map((p) => ({ node: p.node.name, gpus: p.gpus })),
-          argv: nodes[0].argv,
-          container: nodes[0].spec,
-          replica: r.index,
-        },
-      ],
+      serving: [servedFromFirstNode(r, nodes[0].argv, nodes[0].spec)],
     };
   },
 };

@@ -6,13 +6,14 @@
 import { RAY_GCS_PORT } from "../rules/placement";
 import { rayHeadScript, rayWorkerScript } from "../scripts/launchScripts";
 import type { RayClusterPlan } from "../types";
+import { servedFromFirstNode } from "./containers";
 import type { DeploymentKindModule } from "./kind";
 
 export const rayCluster: DeploymentKindModule = {
   id: "ray-cluster",
   planKind: () => "ray",
   executor: "ray",
-  matches: ({ shape }) => shape.spansNodes && shape.data === 1,
+  matches: ({ multiNode }) => multiNode === "ray",
   grouped: true,
   replica(ctx, r) {
     const { d, shape } = ctx;
@@ -69,17 +70,7 @@ export const rayCluster: DeploymentKindModule = {
     });
     return {
       containers: [{ node: head.node.name, spec: headSpec }, ...workerSpecs],
-      serving: [
-        {
-          node: head.node,
-          port: r.port,
-          gpus: head.gpus,
-          placement: r.placement.map((p) => ({ node: p.node.name, gpus: p.gpus })),
-          argv,
-          container: headSpec,
-          replica: r.index,
-        },
-      ],
+      serving: [servedFromFirstNode(r, argv, headSpec)],
       rayCluster: ray,
     };
   },

@@ -15,16 +15,18 @@ import type { Decisions } from "./decisions";
 const SELECTION = guide("Attention backend selection with AITER");
 const SWITCHES = guide("AITER switches");
 
-/** Model traits that decide the backend; inferred from the name when the model is not catalogued. */
+/** Model traits that decide the backend: from the catalog or `modelInfo`, never from the model's name. */
 export interface AttentionTraits {
+  /** The architecture is known (catalog or `modelInfo`); otherwise the safe backend is used. */
+  known: boolean;
   mla: boolean;
   gptOss: boolean;
   heads?: number;
 }
 
-export function attentionTraits(model: string, arch: Architecture | undefined): AttentionTraits {
-  if (arch) return { mla: arch.mla !== undefined, gptOss: arch.family === "gpt-oss", heads: arch.heads };
-  return { mla: /deepseek-(v2|v3|r1)|kimi-k2/i.test(model), gptOss: /gpt-oss/i.test(model) };
+export function attentionTraits(arch: Architecture | undefined): AttentionTraits {
+  if (arch) return { known: true, mla: arch.mla !== undefined, gptOss: arch.family === "gpt-oss", heads: arch.heads };
+  return { known: false, mla: false, gptOss: false };
 }
 
 /** AITER MLA decode kernels support only these heads per rank (docs/facts.md#aiter-mla, ROCm/aiter#548). */
@@ -45,6 +47,7 @@ export const CUDAGRAPH_SUPPORT: Record<AttentionBackend, "full" | "uniform" | "p
 };
 
 function autoBackend(aiter: boolean, traits: AttentionTraits): AttentionBackend {
+  if (!traits.known) return "triton-unified";
   if (traits.mla) return aiter ? "aiter-mla" : "triton-mla";
   if (!aiter) return "triton-unified";
   return traits.gptOss ? "aiter-unified" : "aiter-mha";
@@ -52,11 +55,14 @@ function autoBackend(aiter: boolean, traits: AttentionTraits): AttentionBackend 
 
 /**
  * Chooses the backend and sets the variables that select it. `aiter: false` falls back to vLLM's Triton kernels;
- * `auto` follows the guide's tree: MLA → AITER MLA, gpt-oss → AITER unified attention, otherwise AITER MHA.
+ * `auto` follows the guide's tree: MLA → AITER MLA, gpt-oss → AITER unified attention, otherwise AITER MHA. A model
+ * whose architecture is unknown (not catalogued, no `modelInfo`) gets the safe choice: AITER's attention kernels off
+ * (`VLLM_ROCM_USE_AITER_MHA=0`, `VLLM_ROCM_USE_AITER_MLA=0`), so vLLM runs Triton unified attention, or Triton MLA if
+ * the model turns out to be MLA, and AITER stays on for MoE and linear layers.
  */
 export function chooseAttention(
   out: Decisions,
-  d: Pick<DeploymentConfig, "attention" | "aiter" | "blockSize">,
+  d: Pick<DeploymentConfig, "model" | "attention" | "aiter" | "blockSize" | "kvCacheDtype">,
   traits: AttentionTraits,
   tensor: number,
   version: VllmVersionSpec,
@@ -69,20 +75,20 @@ export function chooseAttention(
     out.refuse(".attention", d.attention, `${backend} needs AITER`, "set aiter: true, or pick a triton-* backend");
     return backend;
   }
-  if (traits.mla && backend !== "aiter-mla" && backend !== "triton-mla") {
+  if (traits.known && traits.mla && backend !== "aiter-mla" && backend !== "triton-mla") {
     out.refuse(
       ".attention",
       d.attention,
       `the model uses multi-head latent attention, and ${backend} is not an MLA backend (AITER MHA and MLA are mutually exclusive)`,
-      d.aiter ? "use attention: auto or aiter-mla" : "use attention: auto (Triton MLA)",
+      d.aiter ? "use attention: auto (AITER MLA) or triton-mla" : "use attention: auto (Triton MLA)",
     );
     return backend;
   }
-  if (!traits.mla && backend === "aiter-mla") {
+  if (traits.known && !traits.mla && (backend === "aiter-mla" || backend === "triton-mla")) {
     out.refuse(
       ".attention",
       d.attention,
-      "aiter-mla serves only MLA models (DeepSeek V2/V3/R1)",
+      `${backend} serves only models with multi-head latent attention (DeepSeek V2/V3/R1, Kimi K2)`,
       "use attention: auto or aiter-mha",
     );
     return backend;
@@ -93,6 +99,10 @@ export function chooseAttention(
       `gpt-oss runs best on AITER unified attention (${guide("Attention backend selection with AITER")}), not ${backend}`,
       ".attention",
     );
+  }
+  if (!traits.known && d.attention === "auto") {
+    unknownArchitecture(out, d, version);
+    return backend;
   }
 
   switch (backend) {
@@ -116,6 +126,9 @@ export function chooseAttention(
     case "aiter-mla":
       aiterMlaRequirements(out, d.blockSize, traits, tensor, version);
       break;
+    case "triton-mla":
+      tritonMlaRequirements(out, d, version);
+      break;
     default:
       break;
   }
@@ -127,7 +140,8 @@ const PREFILL_DECODE_ENV = "VLLM_V1_USE_PREFILL_DECODE_ATTENTION";
 
 /**
  * Releases with `--attention-backend` get the backend named, so vLLM's own choice (which changed in 0.19.0: ROCM_ATTN
- * first, AITER flash attention only when named, vllm#36702) never overrides the guide's.
+ * first, AITER flash attention only when named, vllm#36702) never overrides the guide's. A model of unknown
+ * architecture gets no name: the backend it needs depends on whether it is MLA, which vLLM knows and the plan does not.
  */
 function nameBackend(out: Decisions, backend: AttentionBackend, version: VllmVersionSpec): void {
   const selection = version.attentionSelection;
@@ -137,6 +151,65 @@ function nameBackend(out: Decisions, backend: AttentionBackend, version: VllmVer
     ATTENTION_BACKEND_NAMES[backend],
     "chooseAttention",
     cite(SELECTION, selection.source),
+  );
+}
+
+/**
+ * Triton MLA: with AITER on, `VLLM_ROCM_USE_AITER_MLA=0` keeps AITER's MoE and linear kernels while vLLM selects
+ * Triton MLA (vllm v0.11.1 vllm/platforms/rocm.py: MLA → AITER MLA if enabled or block size 1, else Triton MLA);
+ * block size 1 would select AITER MLA again; an FP8 KV cache raises before vllm#34597.
+ */
+function tritonMlaRequirements(
+  out: Decisions,
+  d: Pick<DeploymentConfig, "aiter" | "blockSize" | "kvCacheDtype">,
+  version: VllmVersionSpec,
+): void {
+  const source = cite(
+    guide("Attention backend technical details", "vLLM Triton MLA"),
+    "vllm v0.11.1 vllm/platforms/rocm.py",
+  );
+  if (d.aiter) out.setEnv("VLLM_ROCM_USE_AITER_MLA", "0", "tritonMla", source);
+  if (d.blockSize === 1) {
+    out.refuse(
+      ".blockSize",
+      1,
+      "Triton MLA does not run with block size 1 (vLLM selects AITER MLA for block size 1, or raises with AITER off)",
+      "remove blockSize or set it to 16",
+    );
+  }
+  tritonMlaKvCache(out, d.kvCacheDtype, version);
+}
+
+/** Triton MLA with an FP8 KV cache raises "TritonMLA V1 with FP8 KV cache not yet supported" before vllm#34597. */
+function tritonMlaKvCache(out: Decisions, kvCacheDtype: DeploymentConfig["kvCacheDtype"], version: VllmVersionSpec) {
+  if (kvCacheDtype === "auto" || version.tritonMlaFp8KvCache) return;
+  out.refuse(
+    ".kvCacheDtype",
+    kvCacheDtype,
+    `vLLM ${version.version} raises "TritonMLA V1 with FP8 KV cache not yet supported" (vllm v${version.version} vllm/v1/attention/backends/mla/triton_mla.py; fixed by vllm#34597 in 0.18.0)`,
+    "set kvCacheDtype: auto, or use AITER MLA (aiter: true, attention: auto)",
+  );
+}
+
+/** The safe backend for a model of unknown architecture, and a warning saying how to get the tuned one. */
+function unknownArchitecture(
+  out: Decisions,
+  d: Pick<DeploymentConfig, "model" | "aiter" | "kvCacheDtype">,
+  version: VllmVersionSpec,
+): void {
+  const source = guide("Attention backend selection with AITER", "vLLM Triton backends work everywhere");
+  if (d.aiter) {
+    out.setEnv("VLLM_ROCM_USE_AITER_MHA", "0", "unknownArchitecture", source);
+    out.setEnv("VLLM_ROCM_USE_AITER_MLA", "0", "unknownArchitecture", source);
+  }
+  const fp8 =
+    d.kvCacheDtype !== "auto" && !version.tritonMlaFp8KvCache
+      ? `; if it is MLA, vLLM ${version.version} also refuses its FP8 KV cache on Triton MLA`
+      : "";
+  out.warn(
+    "architecture-unknown",
+    `${d.model} is not in the model catalog and has no modelInfo, so whether it uses multi-head latent attention is unknown: attention runs on vLLM's Triton backends (Triton unified, or Triton MLA for an MLA model) with AITER kept for MoE and linear layers${fp8}; add modelInfo (with mla for an MLA model) to get the AITER attention kernels`,
+    ".model",
   );
 }
 
@@ -162,7 +235,13 @@ function aiterMlaRequirements(
     }
   }
   const heads = traits.heads;
-  if (heads !== undefined) {
+  if (heads === undefined) {
+    out.warn(
+      "aiter-mla-heads-unchecked",
+      `AITER MLA supports ${AITER_MLA_HEADS_PER_RANK.join(" or ")} heads per rank, and the model's head count is unknown: add modelInfo to check tensor ${tensor}`,
+      ".parallelism.tensor",
+    );
+  } else {
     const perRank = heads / tensor;
     if (!(AITER_MLA_HEADS_PER_RANK as readonly number[]).includes(perRank)) {
       const ok = AITER_MLA_HEADS_PER_RANK.map((h) => heads / h).filter((t) => Number.isInteger(t) && t >= 1);
@@ -170,7 +249,7 @@ function aiterMlaRequirements(
         ".parallelism.tensor",
         tensor,
         `AITER MLA supports ${AITER_MLA_HEADS_PER_RANK.join(" or ")} heads per rank; ${heads} heads / TP ${tensor} = ${perRank}`,
-        `use tensor ${ok.join(" or ")}, or data-parallel attention (tensor 1, data N) with expert: true`,
+        `use tensor ${ok.join(" or ")}, data-parallel attention (tensor 1, data N) with expert: true, or attention: triton-mla (AITER stays on for MoE and linear layers)`,
       );
     }
   }

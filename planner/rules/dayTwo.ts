@@ -3,7 +3,7 @@
  * balancer. Each is a named rule; the shell they run lives in `planner/scripts/dayTwoScripts.ts`.
  */
 import { createHash } from "node:crypto";
-import type { ModelEntry } from "../catalog/models";
+import { isGatedModel, type ModelEntry } from "../catalog/models";
 import type { ClusterConfig, DeploymentConfig } from "../config/schema";
 import { type NginxInput, nginxConfig } from "../scripts/dayTwoScripts";
 import { shellJoin } from "../scripts/shellQuote";
@@ -50,6 +50,25 @@ export function weightsPolicy(out: Decisions, d: DeploymentConfig, shape: Shape)
   return predownload;
 }
 
+/**
+ * A gated model (or draft model) downloaded without a token fails with 401/403 at deploy time, after the pulls. Warn
+ * at plan time, and say how both faces set the token.
+ */
+export function gatedModelToken(out: Decisions, d: DeploymentConfig, hasHfToken: boolean): void {
+  if (hasHfToken) return;
+  const gated = [
+    { model: d.model, path: ".model" },
+    ...(d.speculative?.model ? [{ model: d.speculative.model, path: ".speculative.model" }] : []),
+  ].filter((m) => downloadsFromHub(m.model) && isGatedModel(m.model));
+  for (const m of gated) {
+    out.warn(
+      "gated-model-without-token",
+      `${m.model} is gated on Hugging Face and no token is set: its download fails (401) unless the weights are already in the model cache. Set the token of an account that accepted the model's licence: pulumi config set --secret hfToken <token> (Pulumi), or rocm-vllm export --hf-token and HF_TOKEN=<token> deploy.sh (exported scripts)`,
+      m.path,
+    );
+  }
+}
+
 /** Bytes of the checkpoint on disk (its native format, whatever the serving quantization). */
 export function checkpointGiB(model: ModelEntry | undefined): number {
   if (!model) return 0;
@@ -94,13 +113,31 @@ const jobBase = (
   ports: [],
 });
 
+/**
+ * What the download job fetches from a repository: what vLLM loads and nothing else. vLLM downloads the first weight
+ * format present at the top level of the repository (`*.safetensors`, else `*.bin`, else `*.pt`) and loads only top-level
+ * files (vllm v0.11.1 vllm/model_executor/model_loader/weight_utils.py download_weights_from_hf, default_loader.py),
+ * skipping `original/**` (LoadConfig.ignore_patterns); config and tokenizer files sit beside the weights. So the job
+ * skips every subfolder: Llama 3.x's `original/` consolidated checkpoint, gpt-oss's `original/` and `metal/`.
+ * The preflight sizes the same files: the catalogued checkpoint at its stored format.
+ */
+export const DOWNLOAD_FILES = {
+  weightFormats: ["*.safetensors", "*.bin", "*.pt"],
+  metadata: ["*.json", "*.model", "*.tiktoken", "*.txt", "*.jinja", "*.py"],
+  skip: ["*/*"],
+} as const;
+
 const DOWNLOAD_PY = [
-  "import sys",
-  "from huggingface_hub import snapshot_download",
+  "import fnmatch, sys",
+  "from huggingface_hub import HfApi, snapshot_download",
+  `WEIGHTS, META, SKIP = ${JSON.stringify(DOWNLOAD_FILES.weightFormats)}, ${JSON.stringify(DOWNLOAD_FILES.metadata)}, ${JSON.stringify(DOWNLOAD_FILES.skip)}`,
   "revision, repos = sys.argv[1] or None, sys.argv[2:]",
   "for i, repo in enumerate(repos):",
-  "    path = snapshot_download(repo_id=repo, revision=revision if i == 0 else None)",
-  '    print(f"rocm-vllm: weights of {repo} cached in {path}", flush=True)',
+  "    rev = revision if i == 0 else None",
+  '    top = [f for f in HfApi().list_repo_files(repo, revision=rev) if "/" not in f]',
+  "    weights = [p for p in WEIGHTS if fnmatch.filter(top, p)][:1]",
+  "    path = snapshot_download(repo_id=repo, revision=rev, allow_patterns=weights + META, ignore_patterns=SKIP)",
+  "    print(f\"rocm-vllm: weights of {repo} cached in {path} ({(weights or ['no weight files'])[0]} and config/tokenizer files; subfolders skipped)\", flush=True)",
 ].join("\n");
 
 /** The one-shot download job of a node: the model (and a speculative draft) into the model cache, with the HF token. */

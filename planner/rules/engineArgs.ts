@@ -63,8 +63,11 @@ function asyncBlocker(
   }
   if (r.pipeline && shape.pipeline > 1) return `vLLM ${v} rejects async scheduling with pipeline parallelism`;
   const method = d.speculative?.method;
-  if (r.speculative && method !== undefined && !version.asyncSchedulingSpeculativeMethods.includes(method)) {
-    return `vLLM ${v} rejects async scheduling with speculative decoding (method ${method})`;
+  const allowed = version.asyncSchedulingSpeculativeMethods;
+  if (r.speculative && method !== undefined && !allowed.includes(method)) {
+    return allowed.length === 0
+      ? `vLLM ${v} rejects async scheduling with speculative decoding (method ${method})`
+      : `vLLM ${v} runs async scheduling with speculative decoding only for ${allowed.join(", ")}, not ${method}`;
   }
   return undefined;
 }
@@ -119,12 +122,26 @@ export function asyncScheduling(
 /**
  * CUDA-graph mode that suits the attention backend: Triton MLA must keep attention out of graphs (PIECEWISE); AITER
  * MHA/MLA capture full graphs for uniform decode batches only, so the throughput profile pairs them with
- * FULL_AND_PIECEWISE instead of FULL.
+ * FULL_AND_PIECEWISE instead of FULL. A model of unknown architecture may be MLA: profiles then use PIECEWISE.
  */
-export function cudagraphMode(out: Decisions, d: DeploymentConfig, backend: AttentionBackend): void {
+export function cudagraphMode(
+  out: Decisions,
+  d: DeploymentConfig,
+  backend: AttentionBackend,
+  architectureKnown = true,
+): void {
   const support = CUDAGRAPH_SUPPORT[backend];
   const source = guide("CUDA graphs configuration", "backend compatibility");
   let mode: CudagraphMode | undefined = d.cudagraphMode ?? PROFILES[d.profile].cudagraphMode;
+  if (!architectureKnown && d.cudagraphMode === undefined && mode !== undefined && mode !== "PIECEWISE") {
+    // The model may be MLA, and then runs on Triton MLA, which must keep attention out of CUDA graphs.
+    mode = "PIECEWISE";
+    out.note(
+      `${d.profile} profile: PIECEWISE because the architecture is unknown and Triton MLA needs it`,
+      "cudagraphMode",
+      source,
+    );
+  }
   if (support === "piecewise") {
     if (d.cudagraphMode && d.cudagraphMode !== "PIECEWISE" && d.cudagraphMode !== "NONE") {
       out.refuse(

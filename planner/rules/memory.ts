@@ -2,8 +2,9 @@
  * Does the model fit, and how many tokens of KV cache are left?
  *
  * Sources: docs/facts.md#model-shapes-and-kv-cache (model shapes, KV formulas for GQA and MLA, capacity check), guide § Configure the
- * gpu-memory-utilization parameter (the release's default: 0.9, 0.92 from vLLM 0.20.0), § Configure --max-num-seqs (KV demand = max-num-seqs ×
- * max-model-len), § Data Parallel Attention / Expert parallelism (experts split across ranks, not replicated).
+ * gpu-memory-utilization parameter (the release's default: 0.9, 0.92 from vLLM 0.20.0), § Configure --max-num-seqs (the
+ * guide's max-num-seqs × max-model-len is not what vLLM reserves: see `kvConcurrency`), § Data Parallel Attention /
+ * Expert parallelism (experts split across ranks, not replicated).
  */
 import type { GpuSpec } from "../catalog/gpus";
 import type { ModelEntry } from "../catalog/models";
@@ -12,33 +13,23 @@ import type { DeploymentConfig } from "../config/schema";
 import type { MemoryBudget } from "../types";
 import type { Decisions } from "./decisions";
 import type { Shape } from "./parallelism";
+import { quantizesOnTheFly } from "./quantization";
 
 const GIB = 1024 ** 3;
 /** Allowance per GPU for activations, CUDA graphs and RCCL buffers (an estimate: the guide gives no number). */
 export const RUNTIME_OVERHEAD_GIB = 6;
 /** vLLM's default `--max-num-seqs` on GPUs with ≥ 70 GiB (docs/facts.md#vllm-serve-flags). */
 export const DEFAULT_MAX_NUM_SEQS = 1024;
-/** Bytes per weight after 4-bit group quantization (4 bits + scales). */
-const INT4_BYTES = 0.53;
+/** Prompt plus completion of a typical chat request, for "how many sequences run at once" (an estimate). */
+export const TYPICAL_SEQUENCE_TOKENS = 2048;
 
 const round = (x: number) => Math.round(x * 10) / 10;
 
-/** Bytes per parameter of dense and expert weights once the deployment's quantization is applied. */
+/** Bytes per parameter of dense and expert weights as loaded: the stored format, or FP8 when quantized on the fly. */
 function bytesPerParam(d: DeploymentConfig, model: ModelEntry): { dense: number; expert: number } {
   const ck = model.checkpoint;
-  const native = { dense: ck.bytesPerParam, expert: ck.expertBytesPerParam ?? ck.bytesPerParam };
-  if (ck.quantization !== "none") return native;
-  switch (d.quantization) {
-    case "fp8":
-    case "ptpc_fp8":
-      return { dense: 1, expert: 1 };
-    case "awq":
-    case "gptq":
-    case "mxfp4":
-      return { dense: INT4_BYTES, expert: INT4_BYTES };
-    default:
-      return native;
-  }
+  if (quantizesOnTheFly(d.quantization, model)) return { dense: 1, expert: 1 };
+  return { dense: ck.bytesPerParam, expert: ck.expertBytesPerParam ?? ck.bytesPerParam };
 }
 
 /**
@@ -120,28 +111,75 @@ export function memoryBudget(
       ? "MLA: the compressed latent is stored whole on every TP rank (only PP divides it)"
       : `GQA: ${model.arch.kvHeads} KV heads over TP ${shape.tensor}${shape.tensor > model.arch.kvHeads ? " (replicated)" : ""}`,
   );
-  if (model.arch.family === "gpt-oss" || model.arch.family === "llama4") {
-    budget.notes.push("sliding-window/chunked layers hold less KV: the token count is a lower bound");
-  }
+  budget.notes.push(...slidingLayersNote(d, model, version));
 
   const maxModelLen = d.maxModelLen ?? model.arch.maxContext;
+  const fp8Hint = d.kvCacheDtype === "auto" ? ", use kvCacheDtype: fp8" : "";
   if (maxModelLen > tokens) {
     out.refuse(
       ".maxModelLen",
       d.maxModelLen ?? `(model default ${maxModelLen})`,
       `one sequence of ${maxModelLen} tokens does not fit the KV cache of ~${tokens} tokens; vLLM refuses to start`,
-      `set maxModelLen ≤ ${tokens}, use kvCacheDtype: fp8, or add parallelism`,
+      `set maxModelLen ≤ ${tokens}${fp8Hint}, or add parallelism`,
     );
+    return budget;
   }
-  const maxNumSeqs = d.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS;
-  const demand = maxNumSeqs * maxModelLen;
-  budget.kvDemandTokens = demand;
-  if ((d.maxNumSeqs !== undefined || d.maxModelLen !== undefined) && demand > tokens) {
-    out.warn(
-      "kv-demand-exceeds-budget",
-      `maxNumSeqs × maxModelLen = ${maxNumSeqs} × ${maxModelLen} = ${demand} tokens exceeds the KV cache of ~${tokens} tokens: requests will queue or be preempted (lower maxNumSeqs or maxModelLen, or use kvCacheDtype fp8)`,
-      d.maxNumSeqs !== undefined ? ".maxNumSeqs" : ".maxModelLen",
-    );
-  }
+  kvConcurrency(out, d, budget, tokens, maxModelLen, fp8Hint);
   return budget;
+}
+
+/**
+ * How many sequences the KV cache holds at once. vLLM reserves nothing per `maxNumSeqs × maxModelLen` (the guide's
+ * formula): it checks only that one max-length sequence fits (vllm v0.11.1 vllm/v1/core/kv_cache_utils.py
+ * check_enough_kv_cache_memory) and admits requests while free blocks last. So the plan reports the numbers, and warns
+ * only when an explicit `maxNumSeqs` cannot be reached even with sequences of typical length.
+ */
+function kvConcurrency(
+  out: Decisions,
+  d: DeploymentConfig,
+  budget: MemoryBudget,
+  tokens: number,
+  maxModelLen: number,
+  fp8Hint: string,
+): void {
+  const typical = Math.min(maxModelLen, TYPICAL_SEQUENCE_TOKENS);
+  const atMax = Math.floor(tokens / maxModelLen);
+  const atTypical = Math.floor(tokens / typical);
+  budget.maxLengthSequences = atMax;
+  budget.notes.push(
+    `KV cache ~${tokens} tokens: ${atMax} sequences of ${maxModelLen} tokens at once${typical < maxModelLen ? `, ~${atTypical} of ${typical}` : ""}; vLLM admits requests by free KV blocks (maxNumSeqs ${d.maxNumSeqs ?? `${DEFAULT_MAX_NUM_SEQS} by default`} is a cap, not a reservation)`,
+  );
+  if (d.maxNumSeqs !== undefined && atTypical < d.maxNumSeqs) {
+    out.warn(
+      "max-num-seqs-unreachable",
+      `maxNumSeqs ${d.maxNumSeqs} cannot be reached: the KV cache holds ~${tokens} tokens, ~${atTypical} sequences of ${typical} tokens; vLLM runs fewer at once and queues the rest (lower maxNumSeqs to ~${atTypical}${fp8Hint}, or add parallelism)`,
+      ".maxNumSeqs",
+    );
+  }
+}
+
+/**
+ * Sliding-window and chunked-attention layers (gpt-oss, Llama 4) hold less KV when vLLM's hybrid KV-cache manager is
+ * on, which makes the full-attention token count a lower bound. For chunked local attention (Llama 4) vLLM turns the
+ * manager off unless `VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1` (default 0 before vllm#29627, v0.14.0), and
+ * always with EAGLE speculative decoding (vllm v0.11.1 vllm/config/vllm.py): then the count is what vLLM allocates.
+ */
+export function slidingLayersNote(d: DeploymentConfig, model: ModelEntry, version: VllmVersionSpec): string[] {
+  if (model.arch.family === "gpt-oss") {
+    return ["sliding-window layers hold only their window (hybrid KV-cache manager): the token count is a lower bound"];
+  }
+  if (model.arch.family !== "llama4") return [];
+  const env = d.extraEnv.VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE;
+  const eagle = d.speculative !== undefined && /^eagle3?$|mtp$/.test(d.speculative.method);
+  const hybrid = !eagle && (env === undefined ? version.chunkedLocalAttentionHybridKv : env.trim() !== "0");
+  if (hybrid)
+    return [
+      "chunked-attention layers hold only their chunk (hybrid KV-cache manager): the token count is a lower bound",
+    ];
+  const why = eagle
+    ? "with EAGLE speculative decoding"
+    : `VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE is ${env === undefined ? "0 by default" : "0"} in vLLM ${version.version}`;
+  return [
+    `chunked local attention: vLLM ${version.version} turns the hybrid KV-cache manager off (${why}), so every layer is allocated as full attention: the token count is what vLLM allocates`,
+  ];
 }

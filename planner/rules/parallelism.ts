@@ -6,7 +6,6 @@
  * (multi-node DP flags), #ray-executor-across-nodes (explicit Ray backend across nodes).
  */
 
-import { XGMI_ISLAND_GPUS } from "../catalog/gpus";
 import type { Architecture } from "../catalog/models";
 import { type Knob, RELEASE_SOURCES, type VllmVersionSpec } from "../catalog/vllmVersions";
 import type { DeploymentConfig } from "../config/schema";
@@ -67,13 +66,6 @@ export function resolveShape(
       `use tensor ≤ ${gpusPerNode} and scale across nodes with pipeline`,
     );
     return shape;
-  }
-  if (tensor > XGMI_ISLAND_GPUS) {
-    out.warn(
-      "tensor-beyond-xgmi",
-      `tensor ${tensor} leaves the ${XGMI_ISLAND_GPUS}-GPU XGMI island (keep TP ≤ 8: ${guide("Parallelism strategies")})`,
-      ".parallelism.tensor",
-    );
   }
   tensorDividesHeads(out, tensor, arch);
   if (arch && pipeline > arch.layers) {

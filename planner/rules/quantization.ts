@@ -6,7 +6,7 @@
  * (`VLLM_USE_TRITON_AWQ` is integer-parsed, Quick Reduce values are case-sensitive).
  */
 import type { GpuSpec } from "../catalog/gpus";
-import type { ModelEntry } from "../catalog/models";
+import { type ModelEntry, STORED_FORMATS, type StoredFormat } from "../catalog/models";
 import {
   QUANTIZATION_CHANGES,
   quantizationAbsence,
@@ -18,11 +18,42 @@ import { cite, guide } from "../sources";
 import type { Decisions } from "./decisions";
 
 const QUANT = guide("Quantization support");
+const MISMATCH_SOURCE = "vllm v0.11.1 vllm/config/model.py (_verify_quantization)";
 
-/** Methods passed as `--quantization <method>`; Quark is inferred from the checkpoint and gets no flag. */
+type Quantization = DeploymentConfig["quantization"];
+
+/**
+ * The `quantization` values vLLM loads from each stored format: `flag` — passed as `--quantization` (it names the
+ * checkpoint's own method, or an on-the-fly method for BF16/FP16 weights); `inferred` — no flag, vLLM reads the method
+ * from the checkpoint (Quark, and `none`). Anything else fails at start: a quantized checkpoint raises "Quantization
+ * method specified in the model config (…) does not match the quantization method specified in the `quantization`
+ * argument (…)" (vllm v0.11.1 vllm/config/model.py), and at load time vLLM quantizes BF16 weights only to fp8 and
+ * ptpc_fp8 (guide § On-the-fly quantization); AWQ/GPTQ/MXFP4/compressed-tensors need a pre-quantized checkpoint.
+ */
+export const LOAD_TIME_QUANTIZATION: Record<StoredFormat, Partial<Record<Quantization, "flag" | "inferred">>> = {
+  bf16: { none: "inferred", fp8: "flag", ptpc_fp8: "flag" },
+  fp16: { none: "inferred", fp8: "flag", ptpc_fp8: "flag" },
+  fp8: { none: "inferred", fp8: "flag" },
+  "quark-fp8": { none: "inferred", quark: "inferred", fp8: "inferred" },
+  "quark-mxfp4": { none: "inferred", quark: "inferred", mxfp4: "inferred" },
+  mxfp4: { none: "inferred", mxfp4: "flag" },
+  awq: { none: "inferred", awq: "flag" },
+  gptq: { none: "inferred", gptq: "flag" },
+  "compressed-tensors-w4a16": { none: "inferred", "compressed-tensors": "flag" },
+  "compressed-tensors-w8a8": { none: "inferred", "compressed-tensors": "flag" },
+};
+
+/** Methods passed as `--quantization <method>` when the checkpoint is unknown; Quark is always inferred. */
 const FLAGGED_METHODS = new Set(["fp8", "ptpc_fp8", "awq", "gptq", "compressed-tensors", "mxfp4"]);
 
-/** `--quantization` and its ROCm requirements: Triton AWQ kernels, AWQ activations not in bfloat16, MXFP4 on gfx950 only. */
+/** Quantizes BF16/FP16 weights while loading (the only way vLLM changes the stored format). */
+export const quantizesOnTheFly = (q: Quantization, model: ModelEntry): boolean =>
+  STORED_FORMATS[model.checkpoint.storedAs].method === undefined && (q === "fp8" || q === "ptpc_fp8");
+
+/**
+ * `--quantization` and its ROCm requirements: the method must be one vLLM loads from this checkpoint
+ * (`LOAD_TIME_QUANTIZATION`), Triton AWQ kernels and no bfloat16 activations for AWQ weights, MXFP4 on gfx950 only.
+ */
 export function quantizationArgs(
   out: Decisions,
   d: DeploymentConfig,
@@ -30,10 +61,50 @@ export function quantizationArgs(
   gpu: GpuSpec,
 ): void {
   const q = d.quantization;
-  const checkpoint = model?.checkpoint.quantization;
-  const mxfp4Weights = q === "mxfp4" || checkpoint === "mxfp4" || checkpoint === "quark-mxfp4";
-  if (mxfp4Weights && !gpu.mxfp4) {
-    if (q === "mxfp4" || checkpoint === "quark-mxfp4") {
+  const storedAs = model?.checkpoint.storedAs;
+  if (storedAs) {
+    const format = STORED_FORMATS[storedAs];
+    const how = LOAD_TIME_QUANTIZATION[storedAs][q];
+    if (!how) {
+      const fromInfo = model?.fromConfig ? "; if modelInfo.format is wrong, correct it" : "";
+      if (format.method === undefined) {
+        out.refuse(
+          ".quantization",
+          q,
+          `${d.model} is stored as ${format.label}, and vLLM quantizes at load time only to fp8 or ptpc_fp8: ${q} needs a checkpoint already quantized with ${q}`,
+          `use a pre-quantized ${q} checkpoint, or set quantization: none, fp8 or ptpc_fp8${fromInfo}`,
+        );
+      } else {
+        const legal = Object.keys(LOAD_TIME_QUANTIZATION[storedAs]).join(" or ");
+        out.refuse(
+          ".quantization",
+          q,
+          `${d.model} is stored as ${format.label} (quant_method ${format.method}); vLLM raises "Quantization method specified in the model config (${format.method}) does not match the quantization method specified in the \`quantization\` argument (${q})" (${MISMATCH_SOURCE})`,
+          `set quantization: ${legal}${fromInfo}`,
+        );
+      }
+      return;
+    }
+    if (how === "flag") out.addArg("--quantization", q, "quantizationArgs", QUANT);
+    else if (q !== "none")
+      out.note(
+        `${format.label} checkpoint: vLLM reads the method from its config, no --quantization flag`,
+        "quantizationArgs",
+        guide("Quark"),
+      );
+  } else if (FLAGGED_METHODS.has(q)) {
+    out.addArg("--quantization", q, "quantizationArgs", QUANT);
+  } else if (q === "quark") {
+    out.note(
+      "Quark format is inferred from the checkpoint: no --quantization flag",
+      "quantizationArgs",
+      guide("Quark"),
+    );
+  }
+
+  const loaded = storedAs ?? (q === "mxfp4" ? "mxfp4" : q === "awq" ? "awq" : undefined);
+  if ((loaded === "mxfp4" || loaded === "quark-mxfp4") && !gpu.mxfp4) {
+    if (q === "mxfp4" || loaded === "quark-mxfp4") {
       out.refuse(
         ".quantization",
         q === "mxfp4" ? q : d.model,
@@ -48,31 +119,13 @@ export function quantizationArgs(
       ".model",
     );
   }
-  if (q === "awq") {
+  if (loaded === "awq") {
     out.setEnv("VLLM_USE_TRITON_AWQ", "1", "awqTriton", guide("AWQ", "ROCm requirement"));
     if (d.dtype === "bfloat16") {
       out.refuse(".dtype", d.dtype, "AWQ on ROCm requires dtype auto or float16", "set dtype: auto or float16");
     }
   }
-  if (q === "quark") {
-    out.note(
-      "Quark format is inferred from the checkpoint: no --quantization flag",
-      "quantizationArgs",
-      guide("Quark"),
-    );
-  } else if (q === "mxfp4" && checkpoint === "quark-mxfp4") {
-    out.note("MXFP4 Quark checkpoint: format inferred, no --quantization flag", "quantizationArgs", guide("Quark"));
-  } else if (FLAGGED_METHODS.has(q)) {
-    out.addArg("--quantization", q, "quantizationArgs", QUANT);
-  }
-  if ((q === "fp8" || q === "ptpc_fp8") && checkpoint && checkpoint !== "none") {
-    out.refuse(
-      ".quantization",
-      q,
-      `${d.model} is already quantized (${checkpoint}); on-the-fly ${q} needs BF16/FP16 weights`,
-      "set quantization: none",
-    );
-  } else if (q === "fp8" || q === "ptpc_fp8") {
+  if (model && quantizesOnTheFly(q, model)) {
     out.note(`on-the-fly ${q} adds 2–5 minutes to every start`, "quantizationArgs", guide("On-the-fly quantization"));
   }
 }
@@ -111,20 +164,33 @@ export function quantizationInRelease(out: Decisions, d: DeploymentConfig, versi
   );
 }
 
-/** The checkpoint carries calibrated FP8 KV scales (AMD's `*-FP8-KV` models). */
-export function hasCalibratedKvScales(model: ModelEntry | undefined, id: string): boolean {
-  return model?.checkpoint.kvScales === true || /-fp8-kv$/i.test(id);
+/** The checkpoint carries calibrated FP8 KV scales (AMD's `*-FP8-KV` models, or `modelInfo.kvCacheScales`). */
+export function hasCalibratedKvScales(model: ModelEntry | undefined): boolean {
+  return model?.checkpoint.kvScales === true;
 }
 
-/** `--kv-cache-dtype fp8…`, with `--calculate-kv-scales` unless the checkpoint ships calibrated scales. */
+/**
+ * `--kv-cache-dtype fp8…`, with `--calculate-kv-scales` unless the checkpoint ships calibrated scales; a checkpoint
+ * with calibrated scales served with an `auto` KV cache is warned about (guide § FP8 kv-cache dtype: the embedded
+ * scales are used only with `--kv-cache-dtype fp8`).
+ */
 export function kvCacheDtype(
   out: Decisions,
   d: DeploymentConfig,
   model: ModelEntry | undefined,
   version: VllmVersionSpec,
 ): void {
-  if (d.kvCacheDtype === "auto") return;
   const source = guide("FP8 kv-cache dtype");
+  if (d.kvCacheDtype === "auto") {
+    if (hasCalibratedKvScales(model)) {
+      out.warn(
+        "kv-scales-unused",
+        `${d.model} ships calibrated FP8 KV-cache scales, but kvCacheDtype is auto: the KV cache stays 16-bit and the scales go unused (set kvCacheDtype: fp8 to use them and halve KV memory: ${guide("FP8 kv-cache dtype")})`,
+        ".kvCacheDtype",
+      );
+    }
+    return;
+  }
   if (!version.kvCacheDtypes.includes(d.kvCacheDtype)) {
     out.refuse(
       ".kvCacheDtype",
@@ -135,7 +201,7 @@ export function kvCacheDtype(
     return;
   }
   out.addArg("--kv-cache-dtype", d.kvCacheDtype, "kvCacheDtype", source);
-  if (hasCalibratedKvScales(model, d.model)) {
+  if (hasCalibratedKvScales(model)) {
     out.note("calibrated KV scales in the checkpoint: no --calculate-kv-scales", "kvCacheDtype", source);
   } else {
     out.addArg("--calculate-kv-scales", undefined, "kvCacheDtype", source);

@@ -195,13 +195,21 @@ export function checkPortClashes(
           owners.set(port, { container: c.name, deployment: c.deployment });
           continue;
         }
+        const path = portConfigPath(c, deploymentIndex);
         problems.push(
-          problem(
-            portConfigPath(c, deploymentIndex),
-            port,
-            `port ${port} on node ${node.name} is used by both ${other.container} (${other.deployment}) and ${c.name} (${c.deployment}) (host networking)`,
-            "give the deployments ports that do not overlap (replicas use port, port+1, …)",
-          ),
+          other.container === c.name
+            ? problem(
+                path,
+                port,
+                `${c.name} (${c.deployment}) would listen on port ${port} twice on node ${node.name}: it is its serving port and also a port it opens for its own cluster (Ray, data-parallel RPC)`,
+                `choose another port for ${c.deployment}`,
+              )
+            : problem(
+                path,
+                port,
+                `port ${port} on node ${node.name} is used by both ${other.container} (${other.deployment}) and ${c.name} (${c.deployment}) (host networking)`,
+                "give the deployments ports that do not overlap (replicas use port, port+1, …)",
+              ),
         );
       }
     }

@@ -9,7 +9,10 @@ export interface PreflightInput {
   ip: string;
   gpus: number;
   interface?: string;
+  /** The node runs ranks that talk over RDMA: check `/dev/infiniband` and the verbs libraries to mount. */
   rdma: boolean;
+  /** Host RDMA verbs libraries bind-mounted into its containers; a missing one would be created empty by Docker. */
+  rdmaLibraries?: string[];
   modelCache: string;
   imageGiB: number;
   weightsGiB: number;
@@ -17,6 +20,8 @@ export interface PreflightInput {
   minDocker: [number, number];
   /** Compile caches of the node's GPU containers: free space and a local file system under `path`. */
   compileCache?: { path: string; minFreeGiB: number };
+  /** Ports a planned container binds that no other process may hold (free, or held by that container). */
+  ports?: { port: number; container: string; purpose: string }[];
 }
 
 /** File system types that are shared or network storage: compile caches must not live there. */
@@ -50,7 +55,28 @@ export function preflightChecks(i: PreflightInput): string[] {
       : []),
     i.interface ? `interface ${i.interface} exists and carries ${i.ip}` : `an interface carries ${i.ip}`,
     ...(i.rdma ? ["/dev/infiniband exists (RDMA)"] : []),
+    ...(i.rdmaLibraries ?? []).map((p) => `${p} exists (host RDMA verbs library, mounted read-only)`),
+    ...(i.ports ?? []).map((p) => `port ${p.port} free or held by ${p.container} (${p.purpose})`),
     "curl is installed (readiness gate)",
+  ];
+}
+
+/**
+ * Listening TCP ports are read from /proc/net/tcp{,6} (no ss/netstat needed); with host networking the containers'
+ * sockets are the host's. A port in use passes only while its planned container runs (a redeploy).
+ */
+function portChecks(ports: NonNullable<PreflightInput["ports"]>): string[] {
+  if (ports.length === 0) return [];
+  return [
+    'listening() { awk -v p="$(printf \':%04X\' "$1")" \'$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }\' /proc/net/tcp /proc/net/tcp6 2>/dev/null; }',
+    ...ports.flatMap((p) => {
+      const name = shellQuote(p.container);
+      return [
+        `if ! listening ${p.port}; then ok "port ${p.port} free"`,
+        `elif [ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" = true ]; then ok ${shellQuote(`port ${p.port} held by ${p.container}`)}`,
+        `else bad ${shellQuote(`port ${p.port} is in use by a process outside the plan; ${p.container} needs it (${p.purpose})`)}; fi`,
+      ];
+    }),
   ];
 }
 
@@ -59,9 +85,8 @@ export function preflightScript(i: PreflightInput): string {
   const ip = shellQuote(` ${i.ip}/`);
   const iface = i.interface ? shellQuoteAlways(i.interface) : undefined;
   return [
-    "#!/bin/sh",
-    "set -u",
     `# rocm-vllm preflight of ${i.node}: run before any image pull; one line per check.`,
+    "set -u",
     "fail=0",
     `node=${shellQuoteAlways(i.node)}`,
     `cache=${shellQuoteAlways(i.modelCache)}`,
@@ -108,6 +133,11 @@ export function preflightScript(i: PreflightInput): string {
           'if [ -d /dev/infiniband ]; then ok "/dev/infiniband present"; else bad "/dev/infiniband missing but network.rdma is true"; fi',
         ]
       : []),
+    ...(i.rdmaLibraries ?? []).map(
+      (p) =>
+        `if [ -e ${shellQuoteAlways(p)} ]; then ok "${p} present"; else bad "${p} missing: set network.verbsLibraries to this host's RDMA verbs libraries"; fi`,
+    ),
+    ...portChecks(i.ports ?? []),
     'if command -v curl >/dev/null 2>&1; then ok "curl present"; else bad "curl missing: the readiness gate needs it"; fi',
     'exit "$fail"',
     "",
@@ -124,9 +154,8 @@ export interface SmokeTestInput {
 export function smokeTestScript(i: SmokeTestInput): string {
   const body = JSON.stringify({ model: i.servedModelName, prompt: "Say hello.", max_tokens: 8, temperature: 0 });
   return [
-    "#!/bin/sh",
-    "set -u",
     `# rocm-vllm smoke test of ${i.deployment}: one completion on port ${i.port}.`,
+    "set -u",
     `out=$(curl -sS -m 300 -H 'Content-Type: application/json' -d ${shellQuote(body)} http://127.0.0.1:${i.port}/v1/completions 2>&1)`,
     'case "$out" in',
     `  *'"choices"'*) echo ${shellQuote(`rocm-vllm: smoke test of ${i.deployment} on port ${i.port} passed`)} ;;`,

@@ -164,44 +164,72 @@ export interface ReadinessScriptInput {
   container: string;
   servedModelName: string;
   timeoutSeconds: number;
+  /** Nodes of an engine spanning nodes whose ranks meet at this one, by node rank (named when the gate fails). */
+  ranks?: { node: string; ip: string; container: string }[];
 }
+
+/** Names the nodes of an engine by node rank: node 0 waits for every other rank, so a missing one stalls it. */
+function ranksLine(deployment: string, ranks: NonNullable<ReadinessScriptInput["ranks"]>): string {
+  const listed = ranks.map((r, k) => `node rank ${k} = ${r.node} (${r.ip}, container ${r.container})`).join("; ");
+  return `rocm-vllm: ${deployment} is one engine over ${ranks.length} nodes and serves only once every node rank has joined node rank 0: ${listed}`;
+}
+
+/** The readiness gate prints what it waits for at least this often (seconds). */
+export const READINESS_PROGRESS_SECONDS = 30;
 
 /**
  * Readiness gate, run on the node: the planned container is running and its engine is live — `/health` answers,
  * `/v1/models` lists the served model and a one-token generation completes (`/health` alone has answered while the
  * engine was dead, vllm-project/vllm#39863) — within the timeout. It prints each state its member supervisor reports
- * (forming, loading, backoff, …). When the member gave up (`failed`, after its restart cap) or the time is up, it
- * prints the state, the last 40 lines of the container's log and what is left on the node, and exits 1.
+ * (forming, loading, backoff, …) as it changes, and every `READINESS_PROGRESS_SECONDS` what it is waiting for and for
+ * how long. When the member gave up (`failed`, after its restart cap) or the time is up, it prints the state, the last
+ * 40 lines of the container's log and what is left on the node, and exits 1. POSIX `sh`; it needs no `#!` line.
  */
 export function readinessScript(i: ReadinessScriptInput): string {
   const name = shellQuote(i.container);
   const modelId = shellQuote(`"id":"${i.servedModelName}"`);
   const body = shellQuote(JSON.stringify({ model: i.servedModelName, prompt: "ping", max_tokens: 1, temperature: 0 }));
+  const who = shellQuote(`rocm-vllm: ${i.deployment} on ${i.node}`);
   return [
-    "#!/bin/sh",
-    "set -u",
     `# rocm-vllm readiness of ${i.deployment} on ${i.node}: /health, /v1/models and a one-token generation within ${i.timeoutSeconds}s.`,
+    "set -u",
     `url=http://127.0.0.1:${i.port}`,
-    `deadline=$(( $(date +%s) + ${i.timeoutSeconds} ))`,
+    "start=$(date +%s)",
+    `deadline=$((start + ${i.timeoutSeconds}))`,
+    "reported=$start",
     `member() { docker exec ${name} cat ${shellQuote(MEMBER_STATUS_FILE)} 2>/dev/null | sed -n 's/^state=//p;s/^reason=/  /p' | tr '\\n' ' '; }`,
     "fail_with_log() {",
     `  echo ${shellQuote(`rocm-vllm: ${i.deployment} on ${i.node} (container ${i.container})`)} "$1; member: $(member); last log lines:" >&2`,
     `  docker logs --tail 40 ${name} 2>&1 | sed 's/^/  /' >&2`,
+    ...(i.ranks ? [`  echo ${shellQuote(ranksLine(i.deployment, i.ranks))} >&2`] : []),
     `  echo ${shellQuote(`rocm-vllm: left on ${i.node}: ${i.container}, which restarts with back-off until its restart cap, then stays failed without holding a GPU; to retry after fixing the cause, run deploy.sh again, or remove it (docker rm -f ${i.container}) and run pulumi up --refresh`)} >&2`,
     "  exit 1",
     "}",
     "shown=''",
     "while :; do",
     // The named container must be the one running: a stale server on the port must not pass the gate.
-    `  if [ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" = true ] && curl -fsS -m 5 "$url/health" >/dev/null 2>&1 && curl -fsS -m 5 "$url/v1/models" 2>/dev/null | grep -qF ${modelId} && curl -fsS -m 60 -H 'Content-Type: application/json' -d ${body} "$url/v1/completions" 2>/dev/null | grep -qF '"choices"'; then`,
-    `    echo ${shellQuote(`rocm-vllm: ${i.deployment} ready at ${i.endpoint}`)}`,
+    `  if [ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" != true ]; then`,
+    `    waiting="container ${i.container.replace(/[^\w.-]/g, "")} to run"`,
+    '  elif ! curl -fsS -m 5 "$url/health" >/dev/null 2>&1; then',
+    `    waiting="/health on port ${i.port} (model loading)"`,
+    `  elif ! curl -fsS -m 5 "$url/v1/models" 2>/dev/null | grep -qF ${modelId}; then`,
+    `    waiting="/v1/models to list the served model"`,
+    `  elif ! curl -fsS -m 60 -H 'Content-Type: application/json' -d ${body} "$url/v1/completions" 2>/dev/null | grep -qF '"choices"'; then`,
+    `    waiting="a one-token generation to complete"`,
+    "  else",
+    `    echo ${shellQuote(`rocm-vllm: ${i.deployment} ready at ${i.endpoint}`)} "after $(( $(date +%s) - start ))s"`,
     "    exit 0",
     "  fi",
     "  state=$(member)",
-    `  if [ -n "$state" ] && [ "$state" != "$shown" ]; then echo ${shellQuote(`rocm-vllm: ${i.deployment} on ${i.node}: member`)} "$state"; shown=$state; fi`,
+    `  if [ -n "$state" ] && [ "$state" != "$shown" ]; then echo ${who}: member "$state"; shown=$state; fi`,
     '  case "$state" in failed*) fail_with_log "gave up" ;; esac',
-    `  if [ "$(date +%s)" -ge "$deadline" ]; then fail_with_log "not ready after ${i.timeoutSeconds}s"; fi`,
-    "  sleep 10",
+    "  now=$(date +%s)",
+    `  if [ "$now" -ge "$deadline" ]; then fail_with_log "not ready after ${i.timeoutSeconds}s (was waiting for $waiting)"; fi`,
+    `  if [ $((now - reported)) -ge ${READINESS_PROGRESS_SECONDS} ]; then`,
+    `    echo ${who} "waiting for $waiting: $((now - start))s of ${i.timeoutSeconds}s"`,
+    "    reported=$now",
+    "  fi",
+    "  sleep 5",
     "done",
     "",
   ].join("\n");

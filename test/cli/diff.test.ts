@@ -13,7 +13,7 @@ import { DIFF_EXIT, diffCommand } from "../../cli/diff";
 const ROOT = join(__dirname, "..", "..");
 const STACKS = join(ROOT, "stacks");
 
-function run(files: string[], opts: { base?: string; json?: boolean }, cwd: string) {
+function run(files: string[], opts: { base?: string; json?: boolean; stack?: string }, cwd: string, stdin = "") {
   let stdout = "";
   let stderr = "";
   const code = diffCommand(files, opts, {
@@ -25,6 +25,7 @@ function run(files: string[], opts: { base?: string; json?: boolean }, cwd: stri
       stderr += t;
     },
     color: false,
+    stdin: () => stdin,
   });
   return { code, stdout, stderr };
 }
@@ -122,14 +123,57 @@ describe("rocm-vllm diff <base> <head>", () => {
     expect(r.stdout).toBe("");
     const lines = r.stderr.trimEnd().split("\n");
     expect(lines[0]).toBe(`rocm-vllm diff: ${head} does not validate:`);
-    expect(lines.slice(1)).toEqual([expect.stringMatching(/^rocm-vllm:deployments\[0\]\.profile: /)]);
+    expect(lines.slice(1)).toEqual([
+      expect.stringMatching(/^rocm-vllm:deployments\[0\]\.profile: /),
+      expect.stringMatching(/^rocm-vllm:deployments\[0\]\.parallelism\.tensor: tensor must divide/),
+    ]);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     const missing = run(["stacks/Pulumi.llama70b-mi300x.yaml", join(dir, "nope.yaml")], {}, ROOT);
     expect(missing).toMatchObject({ code: DIFF_EXIT.error, stderr: expect.stringContaining("nope.yaml: ENOENT") });
     expect(run(["one.yaml"], {}, ROOT)).toMatchObject({
-      code: DIFF_EXIT.error,
+      code: DIFF_EXIT.usage,
       stderr: expect.stringContaining("two stack files"),
     });
+  });
+
+  it("--json lists a stack that does not validate with its problems instead of dropping it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rv-diff-"));
+    const head = join(dir, "Pulumi.llama70b-mi300x.yaml");
+    const text = readFileSync(join(STACKS, "Pulumi.llama70b-mi300x.yaml"), "utf8");
+    writeFileSync(head, text.replace("parallelism: { tensor: 8 }", "parallelism: { tensor: 3 }"));
+    const r = run(["stacks/Pulumi.llama70b-mi300x.yaml", head], { json: true }, ROOT);
+    expect(r.code).toBe(DIFF_EXIT.error);
+    const out = JSON.parse(r.stdout) as { stacks: { file: string; changed: unknown; problems: unknown[] }[] };
+    expect(out.stacks).toEqual([
+      expect.objectContaining({
+        file: head,
+        changed: null,
+        changes: [],
+        problems: [
+          expect.objectContaining({
+            where: head,
+            path: "rocm-vllm:deployments[0].parallelism.tensor",
+            value: "3",
+            message: expect.stringContaining("attention heads"),
+            fix: expect.any(String),
+          }),
+        ],
+      }),
+    ]);
+  });
+
+  it("reads one side from stdin (-), naming the stack with --stack", () => {
+    const text = readFileSync(join(STACKS, "Pulumi.llama70b-mi300x.yaml"), "utf8");
+    const edited = text.replace("maxNumSeqs: 256", "maxNumSeqs: 128");
+    const r = run(["stacks/Pulumi.llama70b-mi300x.yaml", "-"], { stack: "llama70b-mi300x" }, ROOT, edited);
+    expect(r.code, r.stderr).toBe(DIFF_EXIT.changed);
+    expect(r.stdout).toContain("stacks/Pulumi.llama70b-mi300x.yaml → stdin\n");
+    expect(r.stdout).toContain("llama70b argv: --max-num-seqs 256 → 128");
+    expect(run(["stacks/Pulumi.llama70b-mi300x.yaml", "-"], {}, ROOT, edited)).toMatchObject({
+      code: DIFF_EXIT.usage,
+      stderr: "rocm-vllm diff: reading a stack from stdin (-): name the stack with --stack <name>\n",
+    });
+    expect(run(["-", "-"], { stack: "s" }, ROOT, edited).code).toBe(DIFF_EXIT.usage);
   });
 });
 
@@ -152,7 +196,7 @@ describe("rocm-vllm diff --base <git-ref>", () => {
       ]);
       expect(stacks[0].summary).toMatch(/^mla-0 added; deepseek-r1: added on 1 node \(model load\); 1 image pull$/);
       expect(stacks[1].summary).toBe(
-        "llama405b: re-form Ray cluster on 2 nodes (model reload), one replica: cannot roll; 0 image pulls",
+        "llama405b: re-form native multi-node group on 2 nodes (model reload); 0 image pulls",
       );
       expect(stacks[2].summary).toBe("pack-0 removed; llama8b: removed from 1 node; 0 image pulls");
       const text = run([], { base: "HEAD" }, dir);
@@ -212,14 +256,21 @@ describe("the rocm-vllm binary", () => {
       env: { ...process.env, NO_COLOR: "1" },
     });
 
-  it("exits 2 for a change, and 1 (never 2) for a usage error", () => {
-    const changed = cli("diff", "stacks/Pulumi.llama70b-mi300x.yaml", "stacks/Pulumi.llama405b-2node.yaml");
-    expect(changed.status).toBe(2);
-    expect(changed.stdout).toMatch(
+  it("exits 2 for a change, 3 for a change with a hazard, and 64 (never 2) for a usage error", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rv-diff-"));
+    const head = join(dir, "Pulumi.llama70b-mi300x.yaml");
+    const text = readFileSync(join(STACKS, "Pulumi.llama70b-mi300x.yaml"), "utf8");
+    writeFileSync(head, text.replace("maxNumSeqs: 256", "maxNumSeqs: 128"));
+    expect(cli("diff", "stacks/Pulumi.llama70b-mi300x.yaml", head).status).toBe(2);
+    // llama405b takes over node-a's GPUs and port 8000 from llama70b: a container of another identity.
+    const hazard = cli("diff", "stacks/Pulumi.llama70b-mi300x.yaml", "stacks/Pulumi.llama405b-2node.yaml");
+    expect(hazard.status).toBe(3);
+    expect(hazard.stdout).toContain("hazard");
+    expect(hazard.stdout).toMatch(
       /summary: node-b added; llama405b: added on 2 nodes \(model load\); llama70b: removed from 1 node; 1 image pull\n$/,
     );
     const usage = cli("diff", "--bogus");
-    expect(usage.status).toBe(1);
+    expect(usage.status).toBe(64);
     expect(usage.stderr).toContain("unknown option '--bogus'");
   });
 });

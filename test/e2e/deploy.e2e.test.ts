@@ -1,34 +1,46 @@
 /**
  * `rocm-vllm export` end to end: the exported scripts, unchanged, against real Docker Engines on simulated hosts with
- * their own addresses (see globalSetup.ts), running the test image whose `ray` and `vllm` are stand-ins
- * (test/e2e/standins). Every scenario starts from hosts without containers and has its own time limit.
+ * their own addresses (see globalSetup.ts), running the test images whose `vllm` (and, in the Ray image, `ray`) are
+ * stand-ins (test/e2e/standins). Every scenario starts from hosts without containers and has its own time limit.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { remoteStep, SESSION_LOST_EXIT, TIMEOUT_EXIT } from "../../planner/scripts/remoteStep";
+import { sshArgv } from "../../planner/scripts/sshOptions";
 import type { ContainerSpec, Plan } from "../../planner/types";
+import { commandStep, NODE_COMMAND, readStackFile, runProgram } from "../support/pulumiMocks";
 import {
   containerNames,
   docker,
   E2E_IMAGE,
   E2E_NGINX_IMAGE,
+  E2E_RAY_IMAGE,
+  E2E_RAY_VLLM_VERSION,
   E2E_VLLM_VERSION,
   exportStack,
   HOSTS,
   type HostName,
   inHost,
   inspect,
+  KNOWN_HOSTS,
   MODEL_CACHE,
+  onClient,
   onNode,
   planOf,
   removeExports,
   resetHosts,
   run,
   runScript,
+  runScriptOverSsh,
   STATE,
   simHost,
+  stackFile,
+  stackVariant,
+  WRONG_KNOWN_HOSTS,
   waitFor,
+  withKnownHosts,
 } from "./support";
 
 const hosts = Object.keys(HOSTS) as HostName[];
@@ -60,11 +72,9 @@ async function expectAsPlanned(
   expect(c.HostConfig.GroupAdd ?? []).toEqual(spec.groupAdd);
   expect(c.HostConfig.IpcMode).toBe(spec.ipcMode);
   expect(c.HostConfig.NetworkMode).toBe(spec.networkMode);
-  // Docker stores capabilities with their CAP_ prefix, sorted.
-  const caps = spec.capAdd.map((cap) => (cap.startsWith("CAP_") ? cap : `CAP_${cap}`)).sort();
-  expect([...(c.HostConfig.CapAdd ?? [])].sort()).toEqual(caps);
-  // Docker adds label=disable itself when a container shares the host's IPC namespace.
-  expect((c.HostConfig.SecurityOpt ?? []).filter((o) => o !== "label=disable")).toEqual(spec.securityOpt);
+  // The plan holds capabilities and security options as the daemon stores them (asDaemonStores): exactly equal.
+  expect(c.HostConfig.CapAdd ?? []).toEqual(spec.capAdd);
+  expect(c.HostConfig.SecurityOpt ?? []).toEqual(spec.securityOpt);
   expect(c.HostConfig.RestartPolicy.Name).toBe(spec.restart);
   // A per-image cache directory ends in the first 12 hex digits of the ID of the image the container runs.
   const key = c.Image.replace(/^sha256:/, "").slice(0, 12);
@@ -105,20 +115,34 @@ beforeEach(async () => {
 afterAll(removeExports);
 
 describe("the test stacks", () => {
-  it("run the image, vLLM release and balancer image the test built", async () => {
-    for (const stack of [
-      "e2e-2node",
-      "e2e-2node-short",
-      "e2e-packed",
-      "e2e-dp",
-      "e2e-preflight",
-      "e2e-rolling",
-      "e2e-heal",
-      "e2e-balancer",
-    ]) {
+  it("run the images, vLLM releases and balancer image the test built: Ray only where the image has it", async () => {
+    const ray = { image: E2E_RAY_IMAGE, version: E2E_RAY_VLLM_VERSION };
+    const native = { image: E2E_IMAGE, version: E2E_VLLM_VERSION };
+    const stacks = {
+      "e2e-2node": ray,
+      "e2e-2node-short": ray,
+      "e2e-native": native,
+      "e2e-native-short": native,
+      "e2e-packed": native,
+      "e2e-dp": native,
+      "e2e-dp-external": native,
+      "e2e-preflight": native,
+      "e2e-rolling": native,
+      "e2e-heal": ray,
+      "e2e-balancer": native,
+      "e2e-blue": native,
+      "e2e-green": native,
+    };
+    expect(Object.keys(stacks).sort()).toEqual(
+      readdirSync(join(__dirname, "stacks"))
+        .map((f) => f.replace(/^Pulumi\.|\.yaml$/g, ""))
+        .sort(),
+    );
+    for (const [stack, expected] of Object.entries(stacks)) {
       const plan = await planOf(stack);
-      expect(plan.cluster.image).toBe(E2E_IMAGE);
-      expect(plan.cluster.vllmVersion).toBe(E2E_VLLM_VERSION);
+      expect(plan.cluster.image).toBe(expected.image);
+      expect(plan.cluster.vllmVersion).toBe(expected.version);
+      for (const d of plan.deployments) expect(d.kind === "ray").toBe(expected === ray);
       for (const n of plan.nodes) {
         expect(Object.values(HOSTS)).toContain(n.host);
         for (const s of n.services) expect(s.image).toBe(E2E_NGINX_IMAGE);
@@ -128,7 +152,8 @@ describe("the test stacks", () => {
 });
 
 describe("the stand-ins", () => {
-  const standin = (...cmd: string[]) =>
+  const standin = (...cmd: string[]) => standinIn(E2E_IMAGE, ...cmd);
+  const standinIn = (image: string, ...cmd: string[]) =>
     run(
       "docker",
       [
@@ -144,11 +169,28 @@ describe("the stand-ins", () => {
         "/dev/dri",
         "--entrypoint",
         "/usr/bin/env",
-        E2E_IMAGE,
+        image,
         ...cmd,
       ],
       { timeoutMs: 60_000 },
     );
+
+  it("the main test image has no Ray at all, like official vLLM images from 0.18.0; the Ray image has it", async () => {
+    const noRay = await standin("sh", "-c", "command -v ray; python3 -c 'import ray' 2>&1");
+    expect(noRay.code).not.toBe(0);
+    expect(noRay.stdout).toContain("No module named 'ray'");
+    const withRay = await standinIn(E2E_RAY_IMAGE, "sh", "-c", "command -v ray && python3 -c 'import ray'");
+    expect(withRay.code, withRay.output).toBe(0);
+  });
+
+  it("vllm serve rejects the native multi-node flags on a release without them, and --headless on its own", async () => {
+    const old = await standinIn(E2E_RAY_IMAGE, "vllm", "serve", "org/model", "--nnodes", "2", "--node-rank", "0");
+    expect(old.code).toBe(2);
+    expect(old.stdout).toContain("unrecognized arguments: --nnodes 2 --node-rank 0");
+    const headless = await standin("vllm", "serve", "org/model", "--headless");
+    expect(headless.code).toBe(1);
+    expect(headless.stdout).toContain("--headless needs --data-parallel-size > 1 or --nnodes > 1");
+  });
 
   it("vllm serve rejects flags its release does not have, like argparse", async () => {
     const typo = await standin("vllm", "serve", "org/model", "--tensor-parallel-sise", "8");
@@ -161,7 +203,8 @@ describe("the stand-ins", () => {
   });
 
   it("vllm serve on Ray refuses to serve while the cluster has fewer GPUs than TP x PP", async () => {
-    const r = await standin(
+    const r = await standinIn(
+      E2E_RAY_IMAGE,
       "VLLM_STANDIN_RAY_WAIT_SECONDS=3",
       "bash",
       "-c",
@@ -176,15 +219,18 @@ describe("the stand-ins", () => {
 });
 
 describe("rocm-vllm export on simulated hosts", () => {
-  it("two-node TP8 x PP2 on Ray comes up, serves across hosts, and a second deploy replaces its containers", async () => {
+  it("two-node TP8 x PP2 on Ray, over real ssh (agent, known_hosts), comes up, serves across hosts, and a second deploy keeps its containers running", async () => {
     const plan: Plan = await planOf("e2e-2node");
-    const dir = await exportStack("e2e-2node");
+    const dir = await exportStack("e2e-2node", withKnownHosts("e2e-2node", KNOWN_HOSTS));
     const canary = `/tmp/rocm-vllm-e2e-injected-${process.pid}`;
     const token = `hf_e2e 'single' "double" $(touch ${canary}) \`touch ${canary}\`; touch ${canary} & |<>*?`;
     const secrets = { HF_TOKEN: token };
 
-    const first = await runScript(dir, "deploy.sh", secrets, 150_000);
+    const first = await runScriptOverSsh(dir, "deploy.sh", secrets, 150_000);
     expect(first.code, first.output).toBe(0);
+    // Host keys checked against known_hosts before anything ran, through sshd on each host.
+    expect(first.output).toContain("[gpu-a] rocm-vllm: gpu-a: connected to root@10.77.0.11:22; host key matches");
+    expect(first.output).toContain("[gpu-b] rocm-vllm: gpu-b: connected to root@10.77.0.12:22; host key matches");
     expect(first.output).toContain("[gpu-a] rocm-vllm: gpu-a: running rocm-vllm-llama405b-weights");
     expect(first.output).toContain("[gpu-b] rocm-vllm: gpu-b: running rocm-vllm-llama405b-weights");
     expect(first.output).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
@@ -222,34 +268,37 @@ describe("rocm-vllm export on simulated hosts", () => {
       "utf8",
     );
     expect(digest).toBe(createHash("sha256").update(token).digest("hex"));
+    // Only what vLLM loads was downloaded: top-level weights and config, not original/ or metal/.
+    const snapshot = join(MODEL_CACHE, "hub/models--meta-llama--Llama-3.1-405B-Instruct/snapshots/main");
+    expect(readdirSync(snapshot)).toEqual(expect.arrayContaining(["config.json", "model-00001-of-00002.safetensors"]));
+    expect(readdirSync(snapshot)).not.toContain("original");
+    expect(readdirSync(snapshot)).not.toContain("metal");
     expect(existsSync(canary)).toBe(false);
     for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f), "utf8")).not.toContain("hf_e2e");
 
-    // Idempotent: a second deploy keeps the containers that run as planned (same IDs), skips the finished jobs,
-    // and still serves.
-    const before = [
+    // Idempotent: a second deploy keeps the unchanged containers running (same IDs, same start time), skips the
+    // finished jobs, and passes its gates against the running cluster.
+    const ids = async () => [
       (await inspect("h1", "rocm-vllm-llama405b-ray-head")).Id,
       (await inspect("h2", "rocm-vllm-llama405b-ray-worker")).Id,
     ];
-    const second = await runScript(dir, "deploy.sh", secrets, 150_000);
+    const before = await ids();
+    const second = await runScriptOverSsh(dir, "deploy.sh", secrets, 150_000);
     expect(second.code, second.output).toBe(0);
     expect(second.output).toContain("rocm-vllm-llama405b-weights already ran for trigger");
-    expect(second.output).toContain("rocm-vllm-llama405b-ray-head runs as planned; kept");
-    expect(second.output).not.toContain("removing rocm-vllm-llama405b-ray-head");
-    const after = [
-      (await inspect("h1", "rocm-vllm-llama405b-ray-head")).Id,
-      (await inspect("h2", "rocm-vllm-llama405b-ray-worker")).Id,
-    ];
-    expect(after).toEqual(before);
+    expect(second.output).toContain("gpu-a: rocm-vllm-llama405b-ray-head unchanged, keeps running");
+    expect(second.output).toContain("gpu-b: 0 container(s) started, 1 unchanged");
+    expect(second.output).not.toContain("removing");
+    expect(await ids()).toEqual(before);
     expect(await containerNames("h1")).toEqual(["rocm-vllm-llama405b-ray-head"]);
     expect(await containerNames("h2")).toEqual(["rocm-vllm-llama405b-ray-worker"]);
     expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
   }, 360_000);
 
-  it("single-node packed stack serves on every port, behind its load balancer, and runs its benchmark", async () => {
+  it("single-node packed stack, over real ssh, serves on every port, behind its load balancer, and runs its benchmark", async () => {
     const plan = await planOf("e2e-packed");
-    const dir = await exportStack("e2e-packed");
-    const r = await runScript(dir, "deploy.sh", {}, 180_000);
+    const dir = await exportStack("e2e-packed", withKnownHosts("e2e-packed", KNOWN_HOSTS));
+    const r = await runScriptOverSsh(dir, "deploy.sh", {}, 180_000);
     expect(r.code, r.output).toBe(0);
 
     const node = plan.nodes[0];
@@ -384,6 +433,123 @@ describe("rocm-vllm export on simulated hosts", () => {
     expect(ready.ms).toBeLessThan(60_000);
   }, 120_000);
 
+  it("two-node TP8 x PP2 natively, without Ray: node rank 0 serves once the headless rank joined; an unchanged redeploy keeps both", async () => {
+    const plan: Plan = await planOf("e2e-native");
+    expect(plan.deployments[0]?.kind).toBe("native-multi-node");
+    const dir = await exportStack("e2e-native");
+    const secrets = { HF_TOKEN: "hf_e2e_native" };
+    const first = await runScript(dir, "deploy.sh", secrets, 150_000);
+    expect(first.code, first.output).toBe(0);
+    expect(first.output).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
+    expect(first.output).toContain("rocm-vllm: smoke test of llama405b on port 8000 passed");
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
+    for (const node of plan.nodes) {
+      for (const spec of node.containers) await expectAsPlanned(simHost(plan, node.name), spec, first.output, secrets);
+    }
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-llama405b"]);
+    expect(await containerNames("h2")).toEqual(["rocm-vllm-llama405b-rank1"]);
+
+    // Rank 0 waited for the other node at its own address, then served; the headless rank never serves HTTP.
+    const rank0 = await docker("h1", "logs", "rocm-vllm-llama405b");
+    expect(rank0).toContain("node rank 1 (ranks 8-15) joined from 10.77.0.12 (VLLM_HOST_IP=10.77.0.12, 8 GPUs)");
+    expect(rank0).toContain("all 16 ranks of 2 nodes joined at 10.77.0.11:29501; this node holds ranks 0-7");
+    expect(rank0.indexOf("all 16 ranks")).toBeLessThan(rank0.indexOf("Starting vLLM API server"));
+    const rank1 = await docker("h2", "logs", "rocm-vllm-llama405b-rank1");
+    expect(rank1).toContain(
+      "Launching vLLM (v0.11.1) headless multiproc executor, with head node address 10.77.0.11:29501 for torch.distributed process group.",
+    );
+    expect(rank1).toContain("this node holds ranks 8-15");
+    expect(rank1).not.toContain("Starting vLLM API server");
+    // No Ray anywhere: not in the image, not in the containers' commands.
+    const ray = await run("docker", [
+      "-H",
+      `unix://${STATE}/hosts/h1/docker.sock`,
+      "exec",
+      "rocm-vllm-llama405b",
+      "sh",
+      "-c",
+      "command -v ray",
+    ]);
+    expect(ray.code).not.toBe(0);
+    for (const n of plan.nodes) for (const c of n.containers) expect(c.command.join(" ")).not.toContain("ray");
+
+    // A second deploy of the unchanged stack keeps both ranks running (same containers) and passes its gates again;
+    // a change to either rank changes the group's generation label, so both would be replaced together.
+    const before = [
+      (await inspect("h1", "rocm-vllm-llama405b")).Id,
+      (await inspect("h2", "rocm-vllm-llama405b-rank1")).Id,
+    ];
+    const second = await runScript(dir, "deploy.sh", secrets, 150_000);
+    expect(second.code, second.output).toBe(0);
+    expect(second.output).toContain("gpu-b: 0 container(s) started, 1 unchanged");
+    const after = [
+      (await inspect("h1", "rocm-vllm-llama405b")).Id,
+      (await inspect("h2", "rocm-vllm-llama405b-rank1")).Id,
+    ];
+    expect(after).toEqual(before);
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
+  }, 360_000);
+
+  it("a headless rank started before node rank 0 keeps retrying, and joins once rank 0 appears, without restarting", async () => {
+    const plan = await planOf("e2e-native");
+    const dir = await exportStack("e2e-native");
+    const secrets = { HF_TOKEN: "hf_e2e_headless_first" };
+
+    const headless = await onNode("gpu-b", HOSTS.h2, nodeScriptInput(dir, "gpu-b", "up", secrets));
+    expect(headless.code, headless.output).toBe(0);
+    await waitFor(
+      "the headless rank to retry an absent node rank 0",
+      async () => {
+        const log = (
+          await run("docker", ["-H", `unix://${STATE}/hosts/h2/docker.sock`, "logs", "rocm-vllm-llama405b-rank1"])
+        ).output;
+        return log.includes("The client socket has failed to connect to [10.77.0.11]:29501") ? log : undefined;
+      },
+      45_000,
+    );
+    const waiting = await inspect("h2", "rocm-vllm-llama405b-rank1");
+
+    const rank0 = await onNode("gpu-a", HOSTS.h1, nodeScriptInput(dir, "gpu-a", "up", secrets));
+    expect(rank0.code, rank0.output).toBe(0);
+    const check = plan.deployments[0]?.readiness[0];
+    if (!check) throw new Error("no readiness check");
+    const ready = await onNode(check.node, check.host, check.script, 150_000);
+    expect(ready.code, ready.output).toBe(0);
+    expect(ready.stdout).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
+
+    const joined = await inspect("h2", "rocm-vllm-llama405b-rank1");
+    expect(joined.Id).toBe(waiting.Id);
+    expect(joined.RestartCount).toBe(0);
+    expect(joined.State.StartedAt).toBe(waiting.State.StartedAt);
+    expect(await docker("h2", "logs", "rocm-vllm-llama405b-rank1")).toContain("this node holds ranks 8-15");
+  }, 240_000);
+
+  it("node rank 0 alone times out naming the missing node rank, and readiness fails naming its node", async () => {
+    const plan = await planOf("e2e-native-short");
+    const dir = await exportStack("e2e-native-short");
+    const rank0 = await onNode("gpu-a", HOSTS.h1, nodeScriptInput(dir, "gpu-a", "up", { HF_TOKEN: "hf_e2e_alone" }));
+    expect(rank0.code, rank0.output).toBe(0);
+
+    const check = plan.deployments[0]?.readiness[0];
+    if (!check) throw new Error("no readiness check");
+    expect(check.timeoutSeconds).toBe(30);
+    const ready = await onNode(check.node, check.host, check.script, 90_000);
+    expect(ready.code).toBe(1);
+    expect(ready.stderr).toMatch(
+      /rocm-vllm: llama405b on gpu-a \(container rocm-vllm-llama405b\) (not ready after 30s|crashed and restarted \d+ times)/,
+    );
+    expect(ready.stderr).toContain(
+      "torch.distributed.DistStoreError: Timed out after 10 seconds waiting for clients. 8/16 clients joined.",
+    );
+    expect(ready.stderr).toContain(
+      "missing node rank 1 (ranks 8-15): no vllm serve --node-rank 1 reached 10.77.0.11:29501",
+    );
+    expect(ready.stderr).toContain(
+      "node rank 0 = gpu-a (10.77.0.11, container rocm-vllm-llama405b); node rank 1 = gpu-b (10.77.0.12, container rocm-vllm-llama405b-rank1)",
+    );
+    expect(ready.ms).toBeLessThan(60_000);
+  }, 120_000);
+
   it("teardown.sh leaves no container behind, and a second teardown is a no-op", async () => {
     const dir = await exportStack("e2e-2node");
     const deployed = await runScript(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_teardown" }, 150_000);
@@ -400,6 +566,8 @@ describe("rocm-vllm export on simulated hosts", () => {
       "rocm-vllm.managed=true",
       "--label",
       "rocm-vllm.deployment=llama405b",
+      "--label",
+      "rocm-vllm.stack=e2e-2node",
       E2E_IMAGE,
       "sleep",
       "600",
@@ -407,16 +575,189 @@ describe("rocm-vllm export on simulated hosts", () => {
 
     const down = await runScript(dir, "teardown.sh", {}, 120_000);
     expect(down.code, down.output).toBe(0);
-    expect(down.output).toContain("[gpu-a] rocm-vllm: gpu-a: no container of this stack left");
-    expect(down.output).toContain("[gpu-b] rocm-vllm: gpu-b: no container of this stack left");
+    expect(down.output).toContain("[gpu-a] rocm-vllm: gpu-a: no container of stack e2e-2node left");
+    expect(down.output).toContain("[gpu-b] rocm-vllm: gpu-b: no container of stack e2e-2node left");
     await expectNoContainers();
     // The job trigger stamps are gone too, so a new deploy downloads again, as after `pulumi destroy`.
-    expect(existsSync(join(STATE, "hosts/h1/home/.local/state/rocm-vllm/gpu-a"))).toBe(false);
-    expect(existsSync(join(STATE, "hosts/h2/home/.local/state/rocm-vllm/gpu-b"))).toBe(false);
+    expect(existsSync(join(STATE, "hosts/h1/home/.local/state/rocm-vllm/e2e-2node/gpu-a"))).toBe(false);
+    expect(existsSync(join(STATE, "hosts/h2/home/.local/state/rocm-vllm/e2e-2node/gpu-b"))).toBe(false);
 
     const again = await runScript(dir, "teardown.sh", {}, 60_000);
     expect(again.code, again.output).toBe(0);
     await expectNoContainers();
+  }, 300_000);
+
+  it("two stacks with the same deployment name on one host: deploy, teardown and down of one leave the other alone", async () => {
+    const blue = await exportStack("e2e-blue");
+    const green = await exportStack("e2e-green");
+    const ids = async (names: string[]) => Promise.all(names.map(async (n) => (await inspect("h1", n)).Id));
+    const blueNames = ["rocm-vllm-chat-0", "rocm-vllm-chat-1"];
+
+    const blueUp = await runScript(blue, "deploy.sh", {}, 120_000);
+    expect(blueUp.code, blueUp.output).toBe(0);
+    const blueIds = await ids(blueNames);
+    const greenUp = await runScript(green, "deploy.sh", {}, 120_000);
+    expect(greenUp.code, greenUp.output).toBe(0);
+    expect(greenUp.output).not.toContain("removing");
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-chat", ...blueNames]);
+    expect(await ids(blueNames)).toEqual(blueIds);
+    for (const [name, stack] of [
+      ["rocm-vllm-chat", "e2e-green"],
+      ["rocm-vllm-chat-0", "e2e-blue"],
+    ]) {
+      expect((await inspect("h1", name)).Config.Labels["rocm-vllm.stack"]).toBe(stack);
+    }
+    for (const port of [8000, 8001, 9000]) {
+      expect(modelIds(await curlJson("h2", `http://10.77.0.11:${port}/v1/models`))).toEqual([
+        "meta-llama/Llama-3.1-8B-Instruct",
+      ]);
+    }
+    const greenId = (await ids(["rocm-vllm-chat"]))[0];
+
+    // Blue again: nothing of blue changed, nothing of green is touched.
+    const blueAgain = await runScript(blue, "deploy.sh", {}, 120_000);
+    expect(blueAgain.code, blueAgain.output).toBe(0);
+    expect(blueAgain.output).toContain("gpu-a: 0 container(s) started, 2 unchanged");
+    expect(await ids(["rocm-vllm-chat", ...blueNames])).toEqual([greenId, ...blueIds]);
+
+    // Green's teardown leaves blue running; so does green's node script run by hand.
+    const greenDown = await runScript(green, "teardown.sh", {}, 60_000);
+    expect(greenDown.code, greenDown.output).toBe(0);
+    expect(greenDown.output).toContain("no container of stack e2e-green left");
+    expect(await containerNames("h1")).toEqual(blueNames);
+    expect(await ids(blueNames)).toEqual(blueIds);
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8001/v1/models"))).toEqual([
+      "meta-llama/Llama-3.1-8B-Instruct",
+    ]);
+    const byHand = await onNode("gpu-a", HOSTS.h1, nodeScriptInput(green, "gpu-a", "down", {}));
+    expect(byHand.code, byHand.output).toBe(0);
+    expect(await ids(blueNames)).toEqual(blueIds);
+
+    // Blue's teardown leaves green's container, even though green holds the deployment name chat too.
+    expect((await runScript(green, "deploy.sh", {}, 120_000)).code).toBe(0);
+    const blueDown = await runScript(blue, "teardown.sh", {}, 60_000);
+    expect(blueDown.code, blueDown.output).toBe(0);
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-chat"]);
+    expect((await inspect("h1", "rocm-vllm-chat")).State.Running).toBe(true);
+    expect((await runScript(green, "teardown.sh", {}, 60_000)).code).toBe(0);
+    await expectNoContainers();
+  }, 420_000);
+
+  it("a renamed deployment leaves no orphan: deploy removes the old containers before it starts the new ones", async () => {
+    const text = readFileSync(stackFile("e2e-blue"), "utf8");
+    const green = await exportStack("e2e-green");
+    expect((await runScript(green, "deploy.sh", {}, 120_000)).code).toBe(0);
+    const before = await exportStack("e2e-blue", stackVariant("e2e-blue", text));
+    expect((await runScript(before, "deploy.sh", {}, 120_000)).code).toBe(0);
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-chat", "rocm-vllm-chat-0", "rocm-vllm-chat-1"]);
+
+    // Renamed, and down to one replica on the same GPU and port 8000 the old replica 0 held.
+    const renamed = text.replace("- name: chat", "- name: assistant").replace("replicas: 2", "replicas: 1");
+    const after = await exportStack("e2e-blue", stackVariant("e2e-blue", renamed));
+    const r = await runScript(after, "deploy.sh", {}, 120_000);
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain("gpu-a: removing rocm-vllm-chat-0 rocm-vllm-chat-1");
+    expect(r.output.indexOf("removing rocm-vllm-chat-0")).toBeLessThan(
+      r.output.indexOf("starting rocm-vllm-assistant"),
+    );
+    // Green's chat, same deployment name as the old blue one, stays.
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-assistant", "rocm-vllm-chat"]);
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual([
+      "meta-llama/Llama-3.1-8B-Instruct",
+    ]);
+
+    const down = await runScript(after, "teardown.sh", {}, 60_000);
+    expect(down.code, down.output).toBe(0);
+    expect(await containerNames("h1")).toEqual(["rocm-vllm-chat"]);
+    expect((await runScript(green, "teardown.sh", {}, 60_000)).code).toBe(0);
+    await expectNoContainers();
+  }, 360_000);
+
+  it("a node whose host key changed is refused, named with the fix, before anything runs on any node", async () => {
+    const dir = await exportStack("e2e-2node", withKnownHosts("e2e-2node", WRONG_KNOWN_HOSTS));
+    const r = await runScriptOverSsh(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_wrong_key" }, 60_000);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain("[gpu-a] rocm-vllm: gpu-a: connected to root@10.77.0.11:22");
+    expect(r.output).toContain(
+      `[gpu-b] rocm-vllm: gpu-b (root@10.77.0.12:22): its SSH host key CHANGED since it was recorded in ${WRONG_KNOWN_HOSTS}; nothing was sent to it.`,
+    );
+    expect(r.output).toContain("ssh-keygen -R '10.77.0.12'");
+    expect(r.output).toContain("rocm-vllm: failed: gpu-b");
+    // Nothing ran anywhere: no preflight, no container, no job stamp, and the token reached no node.
+    expect(r.output).not.toContain("rocm-vllm preflight");
+    await expectNoContainers();
+    expect(existsSync(join(STATE, "hosts/h2/home/.local"))).toBe(false);
+  }, 90_000);
+
+  it("a step stops on the node at its limit with progress lines and the last lines, and when its ssh session ends", async () => {
+    const planned = (await planOf("e2e-2node")).nodes[0];
+    if (!planned) throw new Error("no node");
+    const node = { ...planned, ssh: { ...planned.ssh, knownHostsFile: KNOWN_HOSTS } };
+    const viaSsh = (script: string, timeoutMs: number) =>
+      onClient([...sshArgv(node), "sh -s"], { input: script, timeoutMs });
+    const job = (name: string, limit: number) =>
+      remoteStep({
+        node: node.name,
+        phase: `test job ${name}`,
+        timeoutSeconds: limit,
+        body: `echo started ${name}\nexec docker run --rm --name ${name} --entrypoint /usr/bin/env ${E2E_IMAGE} sleep 600\n`,
+        cleanup: `docker rm --force ${name} >/dev/null 2>&1 || true`,
+      });
+
+    // Limit: 34 s, silent after its first line: one progress line at 30 s, then stopped, its container removed.
+    const limited = await viaSsh(job("rocm-vllm-e2e-limited", 34), 90_000);
+    expect(limited.code).toBe(TIMEOUT_EXIT);
+    expect(limited.stdout).toContain("rocm-vllm: gpu-a: test job rocm-vllm-e2e-limited: still running after 3");
+    expect(limited.stderr).toContain(
+      "rocm-vllm: gpu-a: test job rocm-vllm-e2e-limited: timed out after 34s on the node; stopped; last lines:\n  started rocm-vllm-e2e-limited",
+    );
+    expect(await containerNames("h1")).toEqual([]);
+
+    // Interrupted: the local ssh is killed (as when `pulumi up` is stopped); the node stops the step by itself.
+    const interrupted = viaSsh(job("rocm-vllm-e2e-orphan", 600), 8_000);
+    const killed = await interrupted;
+    expect(killed.output).toContain("killed after 8000 ms");
+    await waitFor(
+      "the node to stop the step after its session ended",
+      async () => ((await containerNames("h1")).length === 0 ? true : undefined),
+      30_000,
+    );
+    const left = await inHost("h1", ["pgrep", "-f", "rocm-vllm-step"]);
+    expect(left.stdout.trim()).toBe("");
+    expect(SESSION_LOST_EXIT).toBeGreaterThan(128);
+  }, 150_000);
+
+  it("the Pulumi program's own steps (host-key check, readiness, smoke test) reach the hosts through real ssh", async () => {
+    const stack = withKnownHosts("e2e-2node", KNOWN_HOSTS);
+    const dir = await exportStack("e2e-2node", stack);
+    const deployed = await runScriptOverSsh(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_program" }, 150_000);
+    expect(deployed.code, deployed.output).toBe(0);
+    const program = await runProgram(readStackFile(stack));
+    const steps = program.resources.filter(
+      (r) => r.type === NODE_COMMAND && /-(ssh-check|r0-ready|r0-smoke)$/.test(r.name),
+    );
+    expect(steps.map((s) => s.name.replace(/^rocm-vllm-/, "")).sort()).toEqual([
+      "gpu-a-ssh-check",
+      "gpu-b-ssh-check",
+      "llama405b-r0-ready",
+      "llama405b-r0-smoke",
+    ]);
+    const outputs: string[] = [];
+    for (const step of steps) {
+      // Exactly what pulumi-command's local provider does: /bin/sh -c <create>, the stdin input on stdin.
+      // The host-key check runs locally (its script is the command); every other step goes to the node on stdin.
+      if (!step.name.endsWith("-ssh-check")) expect(commandStep(step)).toContain("rocm-vllm step on");
+      const r = await onClient(["/bin/sh", "-c", String(step.inputs.create)], {
+        input: String(step.inputs.stdin ?? ""),
+        timeoutMs: 120_000,
+      });
+      expect(r.code, `${step.name}: ${r.output}`).toBe(0);
+      outputs.push(r.output);
+    }
+    const all = outputs.join("\n");
+    expect(all).toContain("rocm-vllm: gpu-b: connected to root@10.77.0.12:22");
+    expect(all).toContain("rocm-vllm: llama405b ready at http://10.77.0.11:8000");
+    expect(all).toContain("rocm-vllm: smoke test of llama405b on port 8000 passed");
   }, 300_000);
 
   it("preflight stops the deployment on hosts without the amdgpu driver, before anything is pulled or started", async () => {

@@ -4,7 +4,8 @@
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { parseDocument } from "yaml";
 import type { Plan } from "../../planner/types";
 
 export const ROOT = join(__dirname, "..", "..");
@@ -23,9 +24,15 @@ export type HostName = keyof typeof HOSTS;
 /** GPUs (render nodes) of every simulated host. */
 export const GPUS_PER_HOST = 8;
 
-/** What the test image pretends to be; the test stacks name these images (checked by a test). */
+/**
+ * What the test images pretend to be; the test stacks name these images (checked by a test). The main image is vLLM
+ * 0.11.1 WITHOUT Ray (a regression to the Ray path fails loudly there); the Ray image is vLLM 0.11.0, whose images
+ * ship Ray and run it across nodes (0.11.1 cannot: vllm#28997).
+ */
 export const E2E_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.1_e2e";
 export const E2E_VLLM_VERSION = "0.11.1";
+export const E2E_RAY_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.0_e2e";
+export const E2E_RAY_VLLM_VERSION = "0.11.0";
 export const E2E_NGINX_IMAGE = "rocm-vllm-e2e/nginx:bookworm";
 
 export const stackFile = (name: string) => join(E2E, "stacks", `Pulumi.${name}.yaml`);
@@ -164,11 +171,11 @@ const exportDirs: string[] = [];
  * Exports a test stack into a fresh directory and returns it. The directories live in the simulated hosts' state
  * directory, so `sim-hosts.sh down` (or its reaper) removes them even when `removeExports` never ran.
  */
-export async function exportStack(stack: string): Promise<string> {
+export async function exportStack(stack: string, file = stackFile(stack)): Promise<string> {
   mkdirSync(join(STATE, "exports"), { recursive: true });
   const out = mkdtempSync(join(STATE, "exports", `${stack}-`));
   exportDirs.push(out);
-  const r = await cli("export", stackFile(stack), "--out", out);
+  const r = await cli("export", file, "--out", out);
   if (r.code !== 0) throw new Error(`rocm-vllm export ${stack} failed: ${r.output}`);
   return out;
 }
@@ -199,6 +206,53 @@ export function scriptEnv(extra: Record<string, string> = {}): Record<string, st
 /** Runs an exported script (deploy.sh, teardown.sh) from `dir`. */
 export function runScript(dir: string, script: string, env: Record<string, string>, timeoutMs: number) {
   return run("bash", [join(dir, script)], { env: scriptEnv(env), timeoutMs });
+}
+
+/** The client side of real ssh: the agent holding the key, and a HOME whose .ssh/known_hosts has every host key. */
+export const CLIENT = join(STATE, "client");
+
+/** Every simulated host's real key; `known_hosts.wrong` has another key for the last host. */
+export const KNOWN_HOSTS = join(CLIENT, "known_hosts");
+export const WRONG_KNOWN_HOSTS = join(CLIENT, "known_hosts.wrong");
+
+/**
+ * Environment of a script that reaches the hosts through real `ssh` (no ROCM_VLLM_ON_NODE hook): the key only in
+ * the ssh-agent; host keys come from the stack's `ssh.knownHostsFile` (see `withKnownHosts`).
+ */
+export function sshEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { SSH_AUTH_SOCK: join(CLIENT, "agent.sock"), ROCM_VLLM_STOP_TIMEOUT: "5", ...extra };
+}
+
+/**
+ * A copy of a test stack whose nodes are reached with `ssh.knownHostsFile: file`, written next to the exports (ssh
+ * takes `~/.ssh` from the passwd entry, so a test cannot point it elsewhere through HOME).
+ */
+export function withKnownHosts(stack: string, file: string): string {
+  const doc = parseDocument(readFileSync(stackFile(stack), "utf8"));
+  doc.setIn(["config", "rocm-vllm:cluster", "ssh", "knownHostsFile"], file);
+  return stackVariant(stack, doc.toString());
+}
+
+/** Writes `text` as `Pulumi.<stack>.yaml` (a variant of a test stack) in a fresh directory; returns its path. */
+export function stackVariant(stack: string, text: string): string {
+  mkdirSync(join(STATE, "exports"), { recursive: true });
+  const out = join(mkdtempSync(join(STATE, "exports", `${stack}-stack-`)), `Pulumi.${stack}.yaml`);
+  writeFileSync(out, text);
+  exportDirs.push(dirname(out));
+  return out;
+}
+
+/** Namespace of the client (the machine running `pulumi up` or deploy.sh), on the simulated hosts' network. */
+export const CLIENT_NETNS = "rvx-client";
+
+/** Runs a command on the client, over the simulated network, with the ssh environment (`sshEnv`). */
+export function onClient(cmd: string[], opts: RunOptions & { env?: Record<string, string> } = {}) {
+  return run("ip", ["netns", "exec", CLIENT_NETNS, ...cmd], { ...opts, env: sshEnv(opts.env) });
+}
+
+/** Runs an exported script (deploy.sh, teardown.sh) from `dir` on the client, over real ssh. */
+export function runScriptOverSsh(dir: string, script: string, env: Record<string, string>, timeoutMs: number) {
+  return onClient(["bash", join(dir, script)], { env, timeoutMs });
 }
 
 /** Runs shell on a simulated host exactly as deploy.sh does: through the hook, the script on stdin. */

@@ -7,6 +7,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+export interface FakeContainer {
+  name: string;
+  labels: Record<string, string>;
+  running: boolean;
+}
+
 export interface FakeCall {
   argv: string[];
   /** HF_TOKEN as the fake saw it in its environment (how `docker run --env HF_TOKEN` would read it). */
@@ -32,17 +38,65 @@ export function removeTempDirs(): void {
 export class Fakes {
   readonly dir = tempDir("rocm-vllm-fakes-");
   readonly hook = join(this.dir, "on-node");
+  /** The fake docker's containers: name → labels and whether it runs. */
+  private readonly stateFile = join(this.dir, "containers.json");
 
   constructor() {
-    // docker: `image inspect` finds the image (its ID is a hash of its name), `container inspect` and `inspect` find
-    // nothing, `ps` lists nothing.
+    // docker: keeps containers (name, labels, running) in containers.json, so scripts see what they started; images
+    // are always present. Understands the subcommands and --format templates the exported scripts use.
     this.script(
       "docker",
-      `const [a, b] = argv;
-       if (a === "container" && b === "inspect") process.exitCode = 1;
-       if (a === "inspect") process.exitCode = 1;
-       if (a === "image" && b === "inspect" && argv.includes("--format"))
-         console.log("sha256:" + require("node:crypto").createHash("sha256").update(argv[argv.length - 1]).digest("hex"));`,
+      `const state = ${JSON.stringify(this.stateFile)};
+       const load = () => (fs.existsSync(state) ? JSON.parse(fs.readFileSync(state, "utf8")) : {});
+       const save = (c) => fs.writeFileSync(state, JSON.stringify(c));
+       const containers = load();
+       const [a, b] = argv;
+       const flag = (name) => { const i = argv.indexOf(name); return i < 0 ? undefined : argv[i + 1]; };
+       const render = (format, c) => format
+         .replace(/{{index .Config.Labels "([^"]+)"}}/g, (_, k) => c.labels[k] ?? "")
+         .replace(/{{.State.Running}}/g, String(c.running))
+         .replace(/{{.Names}}/g, c.name);
+       if (a === "run") {
+         const labels = {};
+         argv.forEach((w, i) => { if (w === "--label") { const [k, ...v] = argv[i + 1].split("="); labels[k] = v.join("="); } });
+         const name = flag("--name");
+         if (argv[1] === "--detach") {
+           if (containers[name]) { console.error("Conflict. The container name " + name + " is already in use"); process.exit(125); }
+           containers[name] = { name, labels, running: true };
+           save(containers);
+         }
+       } else if (a === "image" && b === "inspect") {
+         // Every image is present; its ID is a hash of its name.
+         if (argv.includes("--format"))
+           console.log("sha256:" + require("node:crypto").createHash("sha256").update(argv[argv.length - 1]).digest("hex"));
+       } else if (a === "exec") {
+         // No member status file: no member gave up.
+         process.exitCode = 1;
+       } else if (a === "container" && b === "inspect") {
+         const name = argv[argv.length - 1];
+         const c = containers[name];
+         if (!c) { console.error("Error: No such container: " + name); process.exit(1); }
+         const format = flag("--format");
+         console.log(format ? render(format, c) : JSON.stringify(c));
+       } else if (a === "ps") {
+         const filters = argv.flatMap((w, i) => (w === "--filter" ? [argv[i + 1].replace(/^label=/, "")] : []));
+         for (const c of Object.values(containers)) {
+           if (filters.every((f) => { const [k, ...v] = f.split("="); return c.labels[k] === v.join("="); })) {
+             console.log(render(flag("--format") ?? "{{.Names}}", c));
+           }
+         }
+       } else if (a === "stop") {
+         for (const name of argv.slice(1).filter((w, i, all) => !w.startsWith("--") && all[i - 1] !== "--time")) {
+           if (containers[name]) containers[name].running = false;
+         }
+         save(containers);
+       } else if (a === "rm") {
+         for (const name of argv.slice(1).filter((w) => !w.startsWith("--"))) {
+           if (!containers[name]) { console.error("Error: No such container: " + name); process.exitCode = 1; }
+           delete containers[name];
+         }
+         save(containers);
+       }`,
     );
     this.script("ssh", "", true);
     // The hook: $1 node, $2 host, the script on stdin. FAKE_FAIL="<node>:<action>" makes that call fail. Asked which
@@ -72,6 +126,18 @@ ${body}
 `,
     );
     chmodSync(file, 0o755);
+  }
+
+  /** The containers the fake docker holds, by name. */
+  containers(): Record<string, FakeContainer> {
+    return existsSync(this.stateFile)
+      ? (JSON.parse(readFileSync(this.stateFile, "utf8")) as Record<string, FakeContainer>)
+      : {};
+  }
+
+  /** Puts a container on the fake node (another stack's, or one rocm-vllm does not manage). */
+  addContainer(name: string, labels: Record<string, string>, running = true): void {
+    writeFileSync(this.stateFile, JSON.stringify({ ...this.containers(), [name]: { name, labels, running } }));
   }
 
   /** Calls of a fake, in order. */

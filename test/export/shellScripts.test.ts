@@ -3,6 +3,7 @@
  * node hook (test/export/fakes.ts); that they pass shellcheck; and that no value, however hostile, is run as shell.
  * The same scripts against real Docker Engines: test/e2e.
  */
+
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,12 +14,14 @@ import { planStackText } from "../../cli/stackFile";
 import {
   dockerJobArgv,
   dockerRunArgv,
+  exportedRunArgv,
   exportScripts,
   GENERATED_MARKER,
+  labelOf,
   renderNodeScript,
   SPEC_LABEL,
-  specHash,
 } from "../../planner/export/shellScripts";
+import { preflightStep, readinessStep, smokeTestStep } from "../../planner/scripts/nodeSteps";
 import { shellQuote } from "../../planner/scripts/shellQuote";
 import { memberCommand } from "../../planner/scripts/supervisor";
 import type { ContainerSpec, Plan } from "../../planner/types";
@@ -317,11 +320,12 @@ describe("a node script", () => {
     const runs = fakes.calls("docker").filter((c) => c.argv[0] === "run");
     const jobRun = runs.find((c) => c.argv[1] === "--rm");
     const containerRun = runs.find((c) => c.argv[1] === "--detach");
-    // The plan's argv, labelled with its spec hash, the compile cache keyed by the image's ID on the node.
+    // The plan's docker run argv, plus the spec hash label the script compares on the next up; the compile cache keyed
+    // by the image's ID on the node.
+    const hash = labelOf(containerRun?.argv ?? [], SPEC_LABEL) ?? "";
+    expect(hash).toMatch(/^[0-9a-f]{16}$/);
     const key = createHash("sha256").update(evil.image).digest("hex").slice(0, 12);
-    expect(containerRun?.argv).toEqual(
-      dockerRunArgv({ ...evil, labels: { ...evil.labels, [SPEC_LABEL]: specHash(evil) } }, key),
-    );
+    expect(containerRun?.argv).toEqual(dockerRunArgv({ ...evil, labels: { ...evil.labels, [SPEC_LABEL]: hash } }, key));
     // The weight download job needs the token: it reaches docker through the environment, not the argv.
     const job = node.jobs[0];
     if (!job) throw new Error("no job");
@@ -342,27 +346,35 @@ describe("a node script", () => {
     expect(fakes.calls("docker").filter((c) => c.argv[0] === "run")).toEqual([]);
   });
 
-  it("runs a job once per trigger, starts containers that do not run as planned on every up, and removes everything on down", () => {
+  it("runs a job once per trigger, keeps unchanged containers running on every up, and removes everything on down", () => {
     const fakes = new Fakes();
     const plan = rayPlan();
     const script = join(fakes.dir, "node.sh");
     writeFileSync(script, renderNodeScript(plan, plan.nodes[0] as Plan["nodes"][0], { source: "s" }));
     const env = { HF_TOKEN: "t" };
     expect(fakes.run(script, ["up"], env).code).toBe(0);
+    const firstCalls = fakes.calls("docker").length;
     const second = fakes.run(script, ["up"], env);
-    expect(second.code).toBe(0);
+    expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain("rocm-vllm-llama405b-weights already ran for trigger");
+    expect(second.stdout).toContain(`${plan.nodes[0]?.containers[0]?.name} unchanged, keeps running`);
+    expect(second.stdout).toContain("0 container(s) started, 1 unchanged");
     const runs = fakes.calls("docker").filter((c) => c.argv[0] === "run");
-    expect(runs.map((c) => c.argv[1])).toEqual(["--rm", "--detach", "--detach"]);
+    expect(runs.map((c) => c.argv[1])).toEqual(["--rm", "--detach"]);
+    const secondCalls = fakes.calls("docker").slice(firstCalls);
+    expect(secondCalls.filter((c) => ["run", "stop", "rm"].includes(c.argv[0] ?? ""))).toEqual([]);
+    // The job's record is the stack's own file on the node.
+    expect(existsSync(join(fakes.dir, "home/.local/state/rocm-vllm", plan.stack, "node-a"))).toBe(true);
 
     const down = fakes.run(script, ["down"]);
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stdout).toContain("no container of this stack left");
+    expect(down.stdout).toContain(`no container of stack ${plan.stack} left`);
+    expect(fakes.containers()).toEqual({});
     const third = fakes.run(script, ["up"], env);
     expect(third.stdout).toContain("running rocm-vllm-llama405b-weights");
   });
 
-  it("stop-changed leaves the containers of rolling deployments to their waves, even when nothing else runs here", () => {
+  it("apply leaves the containers of rolling deployments to their waves, even when nothing else runs here", () => {
     const fakes = new Fakes();
     const plan = lbPlan();
     const node = plan.nodes[0];
@@ -372,12 +384,21 @@ describe("a node script", () => {
     for (const services of [node.services, []]) {
       const script = join(fakes.dir, `node-${services.length}.sh`);
       writeFileSync(script, renderNodeScript(plan, { ...node, services }, { source: "s" }));
-      const r = fakes.run(script, ["stop-changed"]);
+      const r = fakes.run(script, ["apply"], { HF_TOKEN: "t" });
       expect(r.code, r.stderr).toBe(0);
     }
-    // Only `docker ps` (the unplanned containers) and the balancer's inspect: no replica was looked at or removed.
-    const touched = fakes.calls("docker").flatMap((c) => c.argv);
-    for (const name of rolled) expect(touched).not.toContain(name);
+    // Only the balancer started (and, once it is no longer planned, removed); no replica was started or stopped.
+    const runs = fakes.calls("docker").filter((c) => c.argv[0] === "run");
+    expect(runs.map((c) => c.argv[c.argv.indexOf("--name") + 1])).toEqual(node.services.map((s) => s.name));
+    const stopped = fakes.calls("docker").filter((c) => c.argv[0] === "stop" || c.argv[0] === "rm");
+    for (const name of rolled) expect(stopped.flatMap((c) => c.argv)).not.toContain(name);
+    // The waves start them by name.
+    const script = join(fakes.dir, "node-0.sh");
+    const started = fakes.run(script, ["start", ...rolled], { HF_TOKEN: "t" });
+    expect(started.code, started.stderr).toBe(0);
+    expect(started.stdout).toContain(`${rolled.length} container(s) started, 0 unchanged`);
+    const again = fakes.run(script, ["changed", ...rolled]);
+    expect(again.stdout).toBe("");
   });
 
   it("counts a running container whose member gave up (state=failed) as changed, so deploy.sh replaces it", () => {
@@ -387,9 +408,10 @@ describe("a node script", () => {
     const spec = node?.containers[0];
     if (!node || !spec) throw new Error("no container");
     // docker: the container runs with the planned spec; its status file says failed when FAKE_FAILED is set.
+    const hash = labelOf(exportedRunArgv(spec), SPEC_LABEL);
     writeFileSync(
       join(fakes.dir, "docker"),
-      `#!/bin/bash\ncase "$1" in\n  inspect) echo "true ${specHash(spec)}" ;;\n  exec) [[ -n "\${FAKE_FAILED:-}" ]] ;;\nesac\n`,
+      `#!/bin/bash\ncase "$1" in\n  container) echo "${hash} true" ;;\n  exec) [[ -n "\${FAKE_FAILED:-}" ]] ;;\nesac\n`,
     );
     const script = join(fakes.dir, "node.sh");
     writeFileSync(script, renderNodeScript(plan, node, { source: "s" }));
@@ -414,9 +436,126 @@ describe("a node script", () => {
     );
     const r = fakes.run(script, ["preflight"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("FAIL: nothing real here");
-    expect(readFileSync(marker, "utf8").trim()).toBe("sh");
-    expect(renderNodeScript(plan, node, { source: "s" })).toContain(node.preflight.script);
+    // Run by sh from the guard's own copy of the text, and reported with the node and the phase.
+    expect(r.stdout).toContain("FAIL: nothing real here");
+    expect(r.stderr).toContain(`rocm-vllm: ${node.name}: preflight: failed with exit status 1`);
+    expect(readFileSync(marker, "utf8").trim()).toMatch(/rocm-vllm-step\.\w+\/body$/);
+    expect(renderNodeScript(plan, node, { source: "s" })).toContain(preflightStep(node)?.script);
+  });
+});
+
+describe("a node script and the other stacks on its node", () => {
+  /** A one-node stack whose deployment `name` runs `replicas` TP 1 containers from `port` on. */
+  const small = (stack: string, name: string, replicas: number, port: number, extraEnv: Record<string, string> = {}) =>
+    planOk(
+      rawCluster({ nodes: [{ name: "shared", host: "10.0.9.10", gpus: 8 }], preflight: false }),
+      [
+        rawDeployment({
+          name,
+          parallelism: { tensor: 1 },
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          replicas,
+          port,
+          extraEnv,
+        }),
+      ],
+      false,
+      stack,
+    );
+  const nodeScript = (fakes: Fakes, plan: Plan, file: string) => {
+    const script = join(fakes.dir, file);
+    writeFileSync(script, renderNodeScript(plan, plan.nodes[0] as Plan["nodes"][0], { source: "s" }));
+    return script;
+  };
+  const names = (fakes: Fakes) => Object.keys(fakes.containers()).sort();
+  const stackOf = (fakes: Fakes, name: string) => fakes.containers()[name]?.labels["rocm-vllm.stack"];
+
+  it("labels every container it starts with the stack's name", () => {
+    const fakes = new Fakes();
+    expect(fakes.run(nodeScript(fakes, small("blue", "chat", 2, 8000), "blue.sh"), ["up"]).code).toBe(0);
+    expect(names(fakes)).toEqual(["rocm-vllm-chat-0", "rocm-vllm-chat-1"]);
+    for (const name of names(fakes)) expect(stackOf(fakes, name)).toBe("blue");
+  });
+
+  it("up removes the stack's containers the plan no longer has: a renamed deployment leaves no orphan", () => {
+    const fakes = new Fakes();
+    expect(fakes.run(nodeScript(fakes, small("blue", "chat", 2, 8000), "v1.sh"), ["up"]).code).toBe(0);
+    const renamed = fakes.run(nodeScript(fakes, small("blue", "assistant", 1, 8000), "v2.sh"), ["up"]);
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(renamed.stdout).toContain("removing rocm-vllm-chat-0 rocm-vllm-chat-1");
+    expect(names(fakes)).toEqual(["rocm-vllm-assistant"]);
+    // The orphans were stopped before the new container started (they held its GPU and port).
+    const calls = fakes.calls("docker").map((c) => c.argv.slice(0, 2).join(" "));
+    expect(calls.lastIndexOf("rm --force")).toBeLessThan(calls.lastIndexOf("run --detach"));
+  });
+
+  it("two stacks with the same deployment name: up and down of one leave the other's containers alone", () => {
+    const fakes = new Fakes();
+    const blue = nodeScript(fakes, small("blue", "chat", 2, 8000), "blue.sh");
+    const green = nodeScript(fakes, small("green", "chat", 1, 9000), "green.sh");
+    expect(fakes.run(blue, ["up"]).code).toBe(0);
+    const greenUp = fakes.run(green, ["up"]);
+    expect(greenUp.code, greenUp.stderr).toBe(0);
+    expect(greenUp.stdout).not.toContain("removing");
+    expect(names(fakes)).toEqual(["rocm-vllm-chat", "rocm-vllm-chat-0", "rocm-vllm-chat-1"]);
+    expect(fakes.run(blue, ["up"]).stdout).not.toContain("removing");
+
+    const greenDown = fakes.run(green, ["down"]);
+    expect(greenDown.code, greenDown.stderr).toBe(0);
+    expect(names(fakes)).toEqual(["rocm-vllm-chat-0", "rocm-vllm-chat-1"]);
+    expect(fakes.run(green, ["up"]).code).toBe(0);
+    expect(fakes.run(blue, ["down"]).code).toBe(0);
+    expect(names(fakes)).toEqual(["rocm-vllm-chat"]);
+    expect(stackOf(fakes, "rocm-vllm-chat")).toBe("green");
+  });
+
+  it("never replaces or removes a container of its name that another stack (or no stack) owns", () => {
+    for (const [labels, why] of [
+      [{ "rocm-vllm.managed": "true", "rocm-vllm.stack": "blue" }, "it belongs to stack blue"],
+      [{ maintainer: "someone" }, "it is not a rocm-vllm container"],
+    ] as const) {
+      const fakes = new Fakes();
+      fakes.addContainer("rocm-vllm-chat", labels);
+      const green = nodeScript(fakes, small("green", "chat", 1, 9000), "green.sh");
+      const up = fakes.run(green, ["up"]);
+      expect(up.code).toBe(1);
+      expect(up.stderr).toContain(`rocm-vllm-chat is already on this node and ${why}; stack green leaves it alone`);
+      const down = fakes.run(green, ["down"]);
+      expect(down.code, down.stderr).toBe(0);
+      expect(down.stdout).toContain(`leaving rocm-vllm-chat: ${why}`);
+      expect(fakes.calls("docker").filter((c) => ["run", "stop", "rm"].includes(c.argv[0] ?? ""))).toEqual([]);
+      expect(fakes.containers()["rocm-vllm-chat"]?.labels).toEqual(labels);
+    }
+  });
+
+  it("up starts again only what changed or stopped; an unchanged container keeps running", () => {
+    const fakes = new Fakes();
+    const v1 = small("blue", "chat", 2, 8000);
+    expect(fakes.run(nodeScript(fakes, v1, "v1.sh"), ["up"]).code).toBe(0);
+    const stopped = fakes.containers()["rocm-vllm-chat-1"];
+    if (!stopped) throw new Error("no container");
+    fakes.addContainer(stopped.name, stopped.labels, false);
+    const again = fakes.run(nodeScript(fakes, v1, "v1.sh"), ["up"]);
+    expect(again.stdout).toContain("rocm-vllm-chat-0 unchanged, keeps running");
+    expect(again.stdout).toContain("removing rocm-vllm-chat-1");
+    expect(again.stdout).toContain("1 container(s) started, 1 unchanged");
+
+    const v2 = small("blue", "chat", 2, 8000, { NCCL_DEBUG: "WARN" });
+    const changed = fakes.run(nodeScript(fakes, v2, "v2.sh"), ["up"]);
+    expect(changed.stdout).toContain("2 container(s) started, 0 unchanged");
+    const spec = v2.nodes[0]?.containers[0];
+    if (!spec) throw new Error("no container");
+    expect(fakes.containers()[spec.name]?.labels[SPEC_LABEL]).toBe(labelOf(exportedRunArgv(spec), SPEC_LABEL));
+  });
+
+  it("requires the action: run without one, it says which exist and touches nothing", () => {
+    const fakes = new Fakes();
+    const r = fakes.run(nodeScript(fakes, small("blue", "chat", 1, 8000), "n.sh"), []);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /say what to do: .*n\.sh preflight\|prepare\|apply\|changed\|stop\|start\|up\|after-ready\|status\|down/,
+    );
+    expect(fakes.calls("docker")).toEqual([]);
   });
 });
 
@@ -438,8 +577,7 @@ describe("deploy.sh and teardown.sh", () => {
     expect(kinds).toEqual([
       "preflight",
       "prepare",
-      "stop-changed",
-      "start",
+      "apply",
       ...d.rollout.waves.flatMap((w) => {
         const names = w.containers.map((c) => c.name).join(" ");
         return [`changed ${names}`, "script", `stop ${names}`, `start ${names}`, "script", "script", "script"];
@@ -448,12 +586,15 @@ describe("deploy.sh and teardown.sh", () => {
     ]);
     expect(lb?.name).toBe("rocm-vllm-llama8b-lb");
     const scripts = calls.filter((c) => !c.stdin?.startsWith("set -- ")).map((c) => c.stdin);
-    expect(scripts[0]).toBe(d.rollout.waves[0]?.drain);
-    expect(scripts[3]).toBe(d.rollout.waves[0]?.undrain);
+    // The drain and undrain inside the guard every step runs in (time limit on the node, progress lines).
+    expect(scripts[0]).toContain(d.rollout.waves[0]?.drain);
+    expect(scripts[0]).toContain("rocm-vllm step on pack-0: drain of llama8b, wave 1;");
+    expect(scripts[3]).toContain(d.rollout.waves[0]?.undrain);
     expect(calls.every((c) => c.argv[0] === "pack-0" && c.argv[1] === "10.0.3.10")).toBe(true);
+    // The gates are the Pulumi program's guarded steps, byte for byte.
     const sent = calls.filter((c) => !c.stdin?.startsWith("set -- ")).map((c) => c.stdin);
-    for (const check of d.readiness) expect(sent).toContain(check.script);
-    for (const test of d.smokeTests) expect(sent).toContain(test.script);
+    for (const check of d.readiness) expect(sent).toContain(readinessStep(check, d.name).script);
+    for (const test of d.smokeTests) expect(sent).toContain(smokeTestStep(test, d.name).script);
     expect(r.stdout).toContain("llama8b (meta-llama/Llama-3.1-8B-Instruct): http://10.0.3.10:8080");
   });
 
@@ -524,11 +665,15 @@ describe("deploy.sh and teardown.sh", () => {
       "-o",
       "BatchMode=yes",
       "-o",
-      "StrictHostKeyChecking=accept-new",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "UpdateHostKeys=no",
       "-o",
       "ConnectTimeout=30",
       "-o",
       "ServerAliveInterval=30",
+      "-o",
+      "ServerAliveCountMax=4",
       "--",
       "ops@10.0.3.10",
       "bash",

@@ -4,10 +4,11 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseBenchmarkResult } from "../../planner/scripts/dayTwoScripts";
+import { parseBenchmarkResult, preflightScript } from "../../planner/scripts/dayTwoScripts";
 import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "rv-day2-"));
@@ -48,6 +49,7 @@ describe("preflight", () => {
       "20 GiB free under /var/cache/rocm-vllm for compile caches, on a local file system",
       "interface ens50f0np0 exists and carries 10.0.0.11",
       "/dev/infiniband exists (RDMA)",
+      "port 29501 free or held by rocm-vllm-llama70b (torch.distributed store of llama70b, where its node ranks meet)",
       "curl is installed (readiness gate)",
     ]);
     expect(pf?.script).toContain("grep -qF ' 10.0.0.11/'");
@@ -89,6 +91,49 @@ describe("preflight", () => {
   });
 });
 
+describe("preflight of a native multi-node group", () => {
+  it("checks node 0's master port: free, or held by its own rank 0 container, else FAIL naming what needs it", async () => {
+    const plan = planOk(twoNodes, [llama405]);
+    expect(plan.deployments[0].kind).toBe("native-multi-node");
+    expect(plan.nodes[0].preflight?.checks).toContain(
+      "port 29501 free or held by rocm-vllm-llama70b (torch.distributed store of llama70b, where its node ranks meet)",
+    );
+    expect(plan.nodes[1].preflight?.checks.some((c) => c.startsWith("port "))).toBe(false);
+    expect(shellcheck(plan.nodes[0].preflight?.script ?? "")).toBe("");
+
+    // The same check against a real listener on a free port, with a stand-in docker saying whether the container runs.
+    const server = net.createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const port = (server.address() as net.AddressInfo).port;
+    const script = preflightScript({
+      node: "n",
+      ip: "127.0.0.1",
+      gpus: 0,
+      rdma: false,
+      modelCache: "/",
+      imageGiB: 0,
+      weightsGiB: 0,
+      minDocker: [0, 0],
+      ports: [{ port, container: "rank0", purpose: "the store" }],
+    });
+    const bin = mkdtempSync(join(tmpdir(), "rv-fake-docker-"));
+    const run = (running: boolean) => {
+      writeFileSync(join(bin, "docker"), `#!/bin/sh\necho ${running}\n`, { mode: 0o755 });
+      const r = spawnSync("sh", ["-c", script], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin` } });
+      return `${r.stdout}${r.stderr}`.split("\n").filter((l) => l.includes(`port ${port}`));
+    };
+    try {
+      expect(run(false)).toEqual([
+        `rocm-vllm preflight n: FAIL: port ${port} is in use by a process outside the plan; rank0 needs it (the store)`,
+      ]);
+      expect(run(true)).toEqual([`rocm-vllm preflight n: ok: port ${port} held by rank0`]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    expect(run(false)).toEqual([`rocm-vllm preflight n: ok: port ${port} free`]);
+  });
+});
+
 describe("weights", () => {
   it("pre-downloads on every node of a spanning deployment, and serving runs offline without the token", () => {
     const plan = planOk(twoNodes, [{ ...llama405, weights: { revision: "abc123" } }], true);
@@ -110,6 +155,35 @@ describe("weights", () => {
     expect(single.nodes[0].containers[0].secretEnv).toEqual(["HF_TOKEN"]);
     const forced = planOk(rawCluster(), [rawDeployment({ weights: { predownload: true } })], true);
     expect(forced.nodes[0].jobs.map((j) => j.container.role)).toEqual(["weights"]);
+  });
+});
+
+describe("gated models", () => {
+  const warningsOf = (deployment: Record<string, unknown>, hasHfToken: boolean) =>
+    planOk(rawCluster(), [rawDeployment(deployment)], hasHfToken).warnings.filter(
+      (w) => w.code === "gated-model-without-token",
+    );
+  it("warns when a gated model has no token, saying how Pulumi and script users set one", () => {
+    const [w, ...rest] = warningsOf({}, false);
+    expect(rest).toEqual([]);
+    expect(w?.path).toBe("rocm-vllm:deployments[0].model");
+    expect(w?.message).toMatch(/^meta-llama\/Llama-3\.3-70B-Instruct is gated on Hugging Face and no token is set/);
+    expect(w?.message).toContain("pulumi config set --secret hfToken <token> (Pulumi)");
+    expect(w?.message).toContain("rocm-vllm export --hf-token and HF_TOKEN=<token> deploy.sh (exported scripts)");
+    const mixtral = { model: "mistralai/Mixtral-8x7B-Instruct-v0.1", parallelism: { tensor: 8 } };
+    expect(warningsOf(mixtral, false)).toHaveLength(1);
+  });
+  it("says nothing with a token, for open models, or for a model already in the cache", () => {
+    expect(warningsOf({}, true)).toEqual([]);
+    expect(warningsOf({ model: "Qwen/Qwen2.5-72B-Instruct" }, false)).toEqual([]);
+    expect(warningsOf({ model: "/models/Llama-3.3-70B-Instruct" }, false)).toEqual([]);
+  });
+  it("warns about a gated draft model too", () => {
+    const draft = {
+      model: "Qwen/Qwen2.5-72B-Instruct",
+      speculative: { method: "eagle3", model: "meta-llama/Llama-3.1-8B-Instruct" },
+    };
+    expect(warningsOf(draft, false).map((w) => w.path)).toEqual(["rocm-vllm:deployments[0].speculative.model"]);
   });
 });
 

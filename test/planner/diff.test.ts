@@ -65,15 +65,15 @@ describe("planDiff: changed settings", () => {
     expect(d.changes).toEqual([
       { path: "rocm-vllm:cluster.nodes[1]", before: null, after: { name: "node-c", host: "10.0.0.13", gpus: 8 } },
     ]);
-    // The deployment uses all nodes in order, so its Ray worker moves from node-b to node-c.
+    // The deployment uses all nodes in order, so its headless rank moves from node-b to node-c.
     expect(d.impact.filter((i) => i.action !== "no change").map((i) => `${i.target}: ${i.action}`)).toEqual([
       "node-c: node added",
       "node-b: release image",
       "node-b: re-run preflight checks",
-      "llama405b@node-a: re-form the Ray cluster",
-      "llama405b@node-c: re-form the Ray cluster",
+      "llama405b@node-a: re-form the native multi-node group",
+      "llama405b@node-c: re-form the native multi-node group",
       "llama405b@node-c: run weights download",
-      "llama405b@node-b: re-form the Ray cluster",
+      "llama405b@node-b: re-form the native multi-node group",
       "llama405b@node-b: drop weights download",
     ]);
   });
@@ -99,9 +99,9 @@ describe("planDiff: changed settings", () => {
   });
 
   it("lists new and resolved warnings", () => {
-    const d = diffEdit("llama70b-mi300x", ["maxNumSeqs: 256", "maxNumSeqs: 512"]);
+    const d = diffEdit("llama70b-mi300x", ["maxNumSeqs: 256", "maxNumSeqs: 4096"]);
     expect(d.changes.map((c) => c.path)).toContain(
-      "warning kv-demand-exceeds-budget at rocm-vllm:deployments[0].maxNumSeqs",
+      "warning max-num-seqs-unreachable at rocm-vllm:deployments[0].maxNumSeqs",
     );
   });
 });
@@ -109,7 +109,7 @@ describe("planDiff: changed settings", () => {
 describe("planDiff: secrets", () => {
   const token = (secure: string) => `  rocm-vllm:hfToken:\n    secure: ${secure}\n`;
   const base = text("llama405b-2node");
-  const CIPHER = "v1:2ZcV0kdqT9bKk5pG:8PjJ3dSx4m7Cw0aZBvD9jq0cX1Y2Z3e4QpQ=";
+  const CIPHER = "v1:vOfRmIShh/Rb6D7h:bf/wvjUvt1qelyzaGe8m6sxHTL0jLSyQZxu0MIkydP6NVMZSyBHsb4AV0huVbG4n84LBrwVlGpBynw8=";
 
   it("shows (secret changed) for a new ciphertext and never the ciphertext itself", () => {
     expect(base).toContain(CIPHER);
@@ -164,11 +164,6 @@ describe("planDiff: impact and output", () => {
     expect(d.changes).toEqual([
       { path: "rocm-vllm:deployments[0].maxNumSeqs", before: 256, after: 128 },
       { path: "dp argv", before: "--max-num-seqs 256", after: "--max-num-seqs 128" },
-      {
-        path: "warning kv-demand-exceeds-budget at rocm-vllm:deployments[0].maxNumSeqs",
-        before: expect.stringContaining("256 × 8192"),
-        after: null,
-      },
     ]);
     expect(d.summary).toBe(
       "dp: re-form data-parallel group on 2 nodes (model reload), one replica: cannot roll; 0 image pulls",

@@ -22,6 +22,7 @@ describe("example stacks", () => {
       "deepseek-r1-dp8-ep",
       "deepseek-r1-mla",
       "gpt-oss-mi355x",
+      "llama405b-2node-ray",
       "llama405b-2node",
       "llama70b-mi300x",
       "llama70b-vllm023",
@@ -43,11 +44,12 @@ describe("example stacks", () => {
     expect(flagValue(inst.argv, "--tensor-parallel-size")).toBe("8");
     expect(inst.endpoint).toBe("http://10.0.0.11:8000");
   });
-  it("llama405b-2node: Ray head + worker, TP8 × PP2, RDMA, weights pre-downloaded with the token, serving offline", () => {
+  it("llama405b-2node: native multi-node on vLLM 0.11.1 (no Ray across nodes there), TP8 × PP2, RDMA, weights pre-downloaded with the token, serving offline", () => {
     const { plan } = planOf("llama405b-2node");
     const d = plan.deployments[0];
-    expect(d.kind).toBe("ray");
+    expect(d.kind).toBe("native-multi-node");
     expect(flagValue(d.instances[0].argv, "--pipeline-parallel-size")).toBe("2");
+    expect(plan.nodes.map((n) => n.containers.map((c) => c.role))).toEqual([["serve"], ["headless-rank"]]);
     const all = plan.nodes.flatMap((n) => n.containers);
     expect(all.map((c) => c.secretEnv)).toEqual([[], []]);
     expect(all.map((c) => c.env.HF_HUB_OFFLINE)).toEqual(["1", "1"]);
@@ -57,6 +59,14 @@ describe("example stacks", () => {
     ]);
     expect(JSON.stringify(plan)).not.toMatch(/v1:2ZcV0k/);
     expect(new Set(all.map((c) => c.labels["rocm-vllm.generation"])).size).toBe(1);
+  });
+  it("llama405b-2node-ray: the same model on vLLM 0.17.1's image, which ships Ray: a Ray head and worker", () => {
+    const { plan } = planOf("llama405b-2node-ray");
+    const d = plan.deployments[0];
+    expect(d.kind).toBe("ray");
+    expect(flagValue(d.instances[0].argv, "--distributed-executor-backend")).toBe("ray");
+    expect(plan.nodes.map((n) => n.containers.map((c) => c.role))).toEqual([["ray-head"], ["ray-worker"]]);
+    expect(d.rayClusters.map((r) => [r.headNode, r.workerNodes])).toEqual([["node-a", ["node-b"]]]);
   });
   it("deepseek-r1-mla: AITER MLA with --block-size 1 on vLLM 0.10.2", () => {
     const { plan } = planOf("deepseek-r1-mla");

@@ -16,7 +16,12 @@ import { invalidStackArb, type RawStack, toStackYaml, validStackArb } from "../s
 const RUNS = 60;
 
 function load(stack: RawStack) {
-  return parseStackConfig({ cluster: stack.cluster, deployments: stack.deployments, hasHfToken: stack.hasHfToken });
+  return parseStackConfig({
+    stack: "prop",
+    cluster: stack.cluster,
+    deployments: stack.deployments,
+    hasHfToken: stack.hasHfToken,
+  });
 }
 
 function planValid(stack: RawStack): Plan {
@@ -90,23 +95,24 @@ describe("invariants of every plan built from a valid config", () => {
     );
   });
 
-  it("never over-commits a node's GPUs: placements are disjoint and within the node's count", () => {
+  it("never over-commits a node's GPUs: placements are within the node's count, shared GPUs hold at most 100%", () => {
     fc.assert(
       fc.property(validStackArb, (stack) => {
         const plan = planValid(stack);
         const gpusOf = new Map(plan.nodes.map((n) => [n.name, n.gpus]));
-        const used = new Map<string, Set<number>>();
-        for (const inst of plan.deployments.flatMap((d) => d.instances)) {
-          for (const p of inst.placement) {
-            const count = gpusOf.get(p.node);
-            expect(count, `placement on unknown node ${p.node}`).toBeDefined();
-            const taken = used.get(p.node) ?? new Set<number>();
-            for (const g of p.gpus) {
-              expect(Number.isInteger(g) && g >= 0 && g < (count ?? 0), `GPU ${g} of ${p.node}`).toBe(true);
-              expect(taken.has(g), `GPU ${g} of ${p.node} placed twice`).toBe(false);
-              taken.add(g);
+        const used = new Map<string, number>();
+        for (const d of plan.deployments) {
+          for (const inst of d.instances) {
+            for (const p of inst.placement) {
+              const count = gpusOf.get(p.node);
+              expect(count, `placement on unknown node ${p.node}`).toBeDefined();
+              for (const g of p.gpus) {
+                expect(Number.isInteger(g) && g >= 0 && g < (count ?? 0), `GPU ${g} of ${p.node}`).toBe(true);
+                const key = `${p.node}/${g}`;
+                used.set(key, (used.get(key) ?? 0) + d.memory.gpuMemoryUtilization);
+                expect(used.get(key), `GPU ${g} of ${p.node} over-committed`).toBeLessThanOrEqual(1);
+              }
             }
-            used.set(p.node, taken);
           }
         }
       }),
@@ -210,6 +216,42 @@ describe("invariants of every plan built from a valid config", () => {
       }),
       { numRuns: RUNS },
     );
+  });
+
+  it("runs an engine spanning nodes as one group: Ray where the release runs it across nodes, else native ranks meeting at node 0", () => {
+    const kinds = new Set<string>();
+    fc.assert(
+      fc.property(validStackArb, (stack) => {
+        const plan = planValid(stack);
+        const byName = new Map(plan.nodes.map((n) => [n.name, n]));
+        for (const d of plan.deployments.filter((x) => x.kind === "ray" || x.kind === "native-multi-node")) {
+          kinds.add(d.kind);
+          // 0.10.2 and 0.11.0 images run Ray across nodes; 0.11.1 cannot (vllm#28997) and runs natively.
+          expect(d.kind).toBe(plan.cluster.vllmVersion === "0.11.1" ? "native-multi-node" : "ray");
+          for (const instance of d.instances) {
+            const group = instance.placement.map((p) =>
+              byName.get(p.node)?.containers.find((c) => c.deployment === d.name && c.replica === instance.replica),
+            );
+            expect(new Set(group.map((c) => c?.labels["rocm-vllm.generation"])).size).toBe(1);
+            if (d.kind !== "native-multi-node") continue;
+            const master = byName.get(instance.placement[0].node)?.ip;
+            group.forEach((c, rank) => {
+              const argv = memberCommand(c?.command ?? []);
+              const at = (f: string) => argv[argv.indexOf(f) + 1];
+              expect([at("--nnodes"), at("--node-rank"), at("--master-addr")]).toEqual([
+                String(instance.placement.length),
+                String(rank),
+                master,
+              ]);
+              expect(argv.includes("--port")).toBe(rank === 0);
+              expect(argv.includes("--headless")).toBe(rank > 0);
+            });
+          }
+        }
+      }),
+      { numRuns: RUNS },
+    );
+    expect([...kinds].sort()).toEqual(["native-multi-node", "ray"]);
   });
 
   it("holds only finite numbers, so the JSON plan round-trips exactly", () => {

@@ -31,9 +31,17 @@ describe("kind selection", () => {
     const ext = deployment({ parallelism: { tensor: 1, data: 8, dataLoadBalancing: "external" } });
     expect(selectKind({ d, shape: shape({}) }).id).toBe("single-node");
     expect(selectKind({ d, shape: shape({ data: 8, tensor: 1 }) }).id).toBe("single-node");
-    expect(selectKind({ d, shape: shape({ pipeline: 2, spansNodes: true, nodesPerReplica: 2 }) }).id).toBe(
-      "ray-cluster",
-    );
+    const engineOverNodes = shape({
+      pipeline: 2,
+      gpusPerEngine: 16,
+      gpusPerReplica: 16,
+      spansNodes: true,
+      nodesPerReplica: 2,
+    });
+    expect(selectKind({ d, shape: engineOverNodes, multiNode: "ray" }).id).toBe("ray-cluster");
+    expect(selectKind({ d, shape: engineOverNodes, multiNode: "native" }).id).toBe("native-multi-node");
+    // An engine spanning nodes without an executor decision is a bug in the planner, not a config problem.
+    expect(() => selectKind({ d, shape: engineOverNodes })).toThrow(/internal: no deployment kind/);
     expect(selectKind({ d, shape: shape({ tensor: 1, data: 16, spansNodes: true }) }).id).toBe(
       "multi-node-data-parallel",
     );

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { shellJoin, shellQuote, shellQuoteAlways } from "../../planner/scripts/shellQuote";
 import { memberCommand } from "../../planner/scripts/supervisor";
-import { planOk, rawCluster, rawDeployment } from "../support/stackConfigs";
+import { planOk, rawCluster, rawDeployment, rayCluster } from "../support/stackConfigs";
 
 function shellcheck(script: string, shell: "sh" | "bash"): string {
   const file = join(mkdtempSync(join(tmpdir(), "rv-sc-")), "script.sh");
@@ -21,7 +21,7 @@ function shellcheck(script: string, shell: "sh" | "bash"): string {
 
 describe("launch scripts", () => {
   const plan = planOk(
-    rawCluster({
+    rayCluster({
       nodes: [
         { name: "node-a", host: "10.0.0.11" },
         { name: "node-b", host: "10.0.0.12" },
@@ -65,11 +65,11 @@ describe("launch scripts", () => {
   });
   it("readiness really times out and exits 1 with the log excerpt header", () => {
     const short = planOk(rawCluster(), [rawDeployment({ timeouts: { readySeconds: 30 }, port: 1 + 40000 })]);
-    const script = short.deployments[0].readiness[0].script.replace("+ 30 ))", "+ 0 ))");
+    const script = short.deployments[0].readiness[0].script.replace("start + 30))", "start + 0))");
     const r = spawnSync("sh", ["-c", script], { encoding: "utf8", timeout: 20_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(
-      /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s; member: .*; last log lines:/,
+      /rocm-vllm: llama70b on node-a \(container rocm-vllm-llama70b\) not ready after 30s \(was waiting for container rocm-vllm-llama70b to run\); member: .*; last log lines:/,
     );
     expect(r.stderr).toContain("rocm-vllm: left on node-a: rocm-vllm-llama70b, which restarts with back-off");
   });
@@ -94,6 +94,53 @@ describe("launch scripts", () => {
     expect(r.stderr).toMatch(
       /container rocm-vllm-llama70b-ray-head\) gave up; member: failed {3}gave up after 5 restarts ; last log lines:\n {2}ValueError: bad flag/,
     );
+  });
+  it("readiness says what it waits for at least every 30 s (the container runs, /health does not answer yet)", () => {
+    const bin = mkdtempSync(join(tmpdir(), "rv-fake-docker-"));
+    // The container runs and has not restarted; nothing listens on the port: the model is still loading.
+    writeFileSync(
+      join(bin, "docker"),
+      '#!/bin/sh\ncase "$1 $3" in "inspect {{.State.Running}}") echo true;; "inspect {{.RestartCount}}") echo 0;; *) echo loading;; esac\n',
+      { mode: 0o755 },
+    );
+    const short = planOk(rawCluster(), [rawDeployment({ timeouts: { readySeconds: 30 }, port: 40001 })]);
+    const script = short.deployments[0].readiness[0].script.replace("start + 30))", "start + 33))");
+    const r = spawnSync("sh", ["-c", script], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { PATH: `${bin}:${process.env.PATH}` },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(
+      /rocm-vllm: llama70b on node-a waiting for \/health on port 40001 \(model loading\): 3\ds of 30s/,
+    );
+    expect(r.stderr).toContain("was waiting for /health on port 40001 (model loading)");
+  }, 70_000);
+  it("native multi-node readiness names every node of the engine by node rank when it fails; shellcheck-clean", () => {
+    const native = planOk(rawCluster({ nodes: [...plan.nodes.map((n) => ({ name: n.name, host: n.host }))] }), [
+      rawDeployment({ model: "meta-llama/Llama-3.1-405B-Instruct", parallelism: { tensor: 8, pipeline: 2 } }),
+    ]);
+    const [check] = native.deployments[0].readiness;
+    expect(shellcheck(check.script, "sh")).toBe("");
+    const bin = mkdtempSync(join(tmpdir(), "rv-fake-docker-"));
+    writeFileSync(
+      join(bin, "docker"),
+      // Running, its member gave up (the supervisor's state file), and its log says why.
+      '#!/bin/sh\ncase "$1 $3" in "inspect {{.State.Running}}") echo true;; "exec cat") printf "state=failed\\nreason=gave up after 5 restarts\\n";; *) echo "Timed out waiting for clients";; esac\n',
+      { mode: 0o755 },
+    );
+    const r = spawnSync("sh", ["-c", check.script], {
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("  Timed out waiting for clients\n");
+    expect(r.stderr).toContain(
+      "rocm-vllm: llama70b is one engine over 2 nodes and serves only once every node rank has joined node rank 0: node rank 0 = node-a (10.0.0.11, container rocm-vllm-llama70b); node rank 1 = node-b (10.0.0.12, container rocm-vllm-llama70b-rank1)",
+    );
+    // Single-engine gates have nothing to name.
+    expect(plan.deployments[0].readiness[0].script).not.toContain("node rank");
   });
   it("Ray worker leaves promptly on SIGTERM although it runs as the shell (PID 1 in the container)", async () => {
     const bin = mkdtempSync(join(tmpdir(), "rv-fake-ray-"));

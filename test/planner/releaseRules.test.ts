@@ -34,7 +34,7 @@ const reasons = (plan: Plan) => plan.deployments[0].reasons;
 const problems = (version: string, d: RawDeployment, cluster: RawCluster = {}) =>
   planRaw(on(version, cluster), [rawDeployment(d)]).problems.map((p) => `${p.path}: ${p.message} Fix: ${p.fix}`);
 const plan = (version: string, d: RawDeployment = {}, cluster: RawCluster = {}) =>
-  planOk(on(version, cluster), [rawDeployment(d)]);
+  planOk(on(version, cluster), [rawDeployment(d)], true);
 
 describe("attention backend selection", () => {
   it("is by environment up to 0.12.0 and named with --attention-backend from 0.13.0 (vllm#26315)", () => {
@@ -98,26 +98,31 @@ describe("async scheduling", () => {
     );
   });
   it("on Ray: refused with the v1 executor (to 0.20.x, where RayExecutorV2 is opt-in), allowed from 0.21.0 (vllm#41421)", () => {
+    // Official images have no Ray from 0.18.0: Ray needs an image with it and an explicit executor.
     const d = {
       model: "meta-llama/Llama-3.1-405B-Instruct",
-      parallelism: { tensor: 8, pipeline: 2 },
+      parallelism: { tensor: 8, pipeline: 2, executor: "ray" },
       asyncScheduling: true,
     };
-    const [refusal] = problems("0.20.2", d, TWO_NODES);
+    const withRay = { ...TWO_NODES, imageHasRay: true };
+    const [refusal] = problems("0.20.2", d, withRay);
     expect(refusal).toMatch(/default Ray executor does not run async scheduling.*VLLM_USE_RAY_V2_EXECUTOR_BACKEND=1/);
-    expect(problems("0.19.1", d, TWO_NODES)[0]).toMatch(/only with the mp executor, not Ray/);
-    expect(problems("0.21.0", d, TWO_NODES)).toEqual([]);
+    expect(problems("0.19.1", d, withRay)[0]).toMatch(/only with the mp executor, not Ray/);
+    expect(problems("0.21.0", d, withRay)).toEqual([]);
+    // The same deployment on the native executor (auto on these images) runs async scheduling.
+    const native = { ...d, parallelism: { tensor: 8, pipeline: 2 } };
+    expect(problems("0.20.2", native, TWO_NODES)).toEqual([]);
   });
-  it("with speculative decoding: EAGLE/MTP accepted from 0.11.2, draft models from 0.15.0, n-gram never", () => {
+  it("with speculative decoding: EAGLE/MTP accepted from 0.11.1 (vllm#24799), draft models from 0.15.0, n-gram never", () => {
     const spec = (method: string) => ({
       asyncScheduling: true,
       speculative: { method, ...(method === "ngram" ? {} : { model: "org/draft" }) },
     });
-    expect(problems("0.11.1", spec("eagle"))).toHaveLength(1);
-    expect(problems("0.11.2", spec("eagle"))).toEqual([]);
+    expect(problems("0.11.0", spec("eagle"))).toHaveLength(1);
+    expect(problems("0.11.1", spec("eagle"))).toEqual([]);
     expect(problems("0.14.1", spec("draft_model"))).toHaveLength(1);
     expect(problems("0.15.0", spec("draft_model"))).toEqual([]);
-    expect(problems("0.23.0", spec("ngram"))[0]).toMatch(/speculative decoding \(method ngram\)/);
+    expect(problems("0.23.0", spec("ngram"))[0]).toMatch(/speculative decoding only for eagle, .*, not ngram/);
   });
 });
 

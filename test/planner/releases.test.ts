@@ -62,7 +62,7 @@ function checkPlan(plan: Plan, version: string): string[] {
       ...d.instances.map((i) => ({ argv: i.argv, env: i.env })),
       ...plan.nodes.flatMap((n) =>
         n.containers
-          .filter((c) => c.deployment === d.name && (c.role === "serve" || c.role === "dp-engine"))
+          .filter((c) => c.deployment === d.name && ["serve", "dp-engine", "headless-rank"].includes(c.role))
           .map((c) => ({ argv: memberCommand(c.command), env: c.env })),
       ),
     ];

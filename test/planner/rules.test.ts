@@ -2,9 +2,10 @@
  * One block per guide rule (numbered as in issue 2). Each test fails when its rule is removed or changed.
  */
 import { describe, expect, it } from "vitest";
+import { asDaemonStores } from "../../planner/rules/containerRuntime";
 import { memberCommand } from "../../planner/scripts/supervisor";
 import type { DeploymentPlan, Plan } from "../../planner/types";
-import { planOk, planRaw, problemsOf, rawCluster, rawDeployment } from "../support/stackConfigs";
+import { planOk, planRaw, problemsOf, RAY_IMAGE, rawCluster, rawDeployment } from "../support/stackConfigs";
 
 const dep = (plan: Plan, i = 0): DeploymentPlan => plan.deployments[i];
 const argv = (plan: Plan, i = 0) => dep(plan, i).instances[0].argv;
@@ -22,6 +23,8 @@ const twoNodes = (extra: Record<string, unknown> = {}) =>
     ],
     ...extra,
   });
+/** Two nodes on a release whose images run Ray across nodes (executor auto → ray). */
+const twoRayNodes = (extra: Record<string, unknown> = {}) => twoNodes({ image: RAY_IMAGE, ...extra });
 const paths = (ps: { path: string }[]) => ps.map((p) => p.path);
 
 describe("rule 1: GPU container runtime", () => {
@@ -32,8 +35,10 @@ describe("rule 1: GPU container runtime", () => {
     expect(c.groupAdd).toEqual(["video"]);
     expect(c.ipcMode).toBe("host");
     expect(c.networkMode).toBe("host");
-    expect(c.securityOpt).toEqual(["seccomp=unconfined"]);
-    expect(c.capAdd).toEqual(["SYS_PTRACE"]);
+    // As `docker inspect` reports them (asDaemonStores): otherwise the Docker provider replaces the container on
+    // every `pulumi up`.
+    expect(c.securityOpt).toEqual(["seccomp=unconfined", "label=disable"]);
+    expect(c.capAdd).toEqual(["CAP_SYS_PTRACE"]);
     expect(c.ulimits).toEqual([
       { name: "memlock", soft: -1, hard: -1 },
       { name: "stack", soft: 67108864, hard: 67108864 },
@@ -56,6 +61,37 @@ describe("rule 1: GPU container runtime", () => {
         },
       ]);
       expect(c.env.HF_HOME).toBe("/root/.cache/huggingface");
+    }
+  });
+});
+
+describe("rule 1b: container fields as the Docker daemon stores them", () => {
+  it("prefixes, upper-cases, sorts and deduplicates capabilities as the Docker client does", () => {
+    const r = asDaemonStores({
+      capAdd: ["sys_ptrace", "IPC_LOCK", "CAP_IPC_LOCK"],
+      securityOpt: [],
+      ipcMode: "private",
+    });
+    expect(r.capAdd).toEqual(["CAP_IPC_LOCK", "CAP_SYS_PTRACE"]);
+    expect(r.securityOpt).toEqual([]);
+  });
+  it("adds label=disable with host IPC unless a label option is given, as the daemon does", () => {
+    expect(asDaemonStores({ capAdd: [], securityOpt: ["seccomp=unconfined"], ipcMode: "host" }).securityOpt).toEqual([
+      "seccomp=unconfined",
+      "label=disable",
+    ]);
+    expect(asDaemonStores({ capAdd: [], securityOpt: ["label=type:x"], ipcMode: "host" }).securityOpt).toEqual([
+      "label=type:x",
+    ]);
+  });
+  it("leaves every container, service and job of a plan unchanged (the plan already is what docker inspect reports)", () => {
+    for (const rdma of [false, true]) {
+      const plan = planOk(rawCluster({ network: { rdma } }), [rawDeployment({ loadBalancer: {}, benchmark: {} })]);
+      for (const n of plan.nodes) {
+        for (const c of [...n.containers, ...n.services, ...n.jobs.map((j) => j.container)]) {
+          expect(asDaemonStores(c), c.name).toEqual(c);
+        }
+      }
     }
   });
 });
@@ -119,18 +155,20 @@ describe("rule 3: NCCL_MIN_NCHANNELS", () => {
 });
 
 describe("rule 4: RDMA and RCCL names", () => {
-  it("adds /dev/infiniband, IPC_LOCK and NCCL_NET_GDR_LEVEL (not the guide's RCCL_ spelling)", () => {
-    const plan = planOk(rawCluster({ network: { rdma: true } }), [rawDeployment()]);
+  const rayOver = (network: Record<string, unknown>) =>
+    planOk(twoNodes({ network: { ibHca: "rdma0", ...network } }), [
+      rawDeployment({ parallelism: { tensor: 8, pipeline: 2 }, model: "meta-llama/Llama-3.1-405B-Instruct" }),
+    ]);
+  it("adds /dev/infiniband, IPC_LOCK and NCCL_NET_GDR_LEVEL (not the guide's RCCL_ spelling) across nodes", () => {
+    const plan = rayOver({ rdma: true });
     const [c] = containers(plan);
     expect(c.devices).toContain("/dev/infiniband");
-    expect(c.capAdd).toContain("IPC_LOCK");
+    expect(c.capAdd).toEqual(["CAP_IPC_LOCK", "CAP_SYS_PTRACE"]);
     expect(c.env.NCCL_NET_GDR_LEVEL).toBe("2");
     expect(Object.keys(c.env).filter((k) => k.startsWith("RCCL_"))).toEqual([]);
   });
   it("honours gdrLevel and leaves RDMA out when rdma is false", () => {
-    expect(
-      env(planOk(rawCluster({ network: { rdma: true, gdrLevel: 3 } }), [rawDeployment()])).NCCL_NET_GDR_LEVEL,
-    ).toBe("3");
+    expect(env(rayOver({ rdma: true, gdrLevel: 3 })).NCCL_NET_GDR_LEVEL).toBe("3");
     const plain = planOk(rawCluster(), [rawDeployment()]);
     expect(containers(plain)[0].devices).not.toContain("/dev/infiniband");
     expect(env(plain).NCCL_NET_GDR_LEVEL).toBeUndefined();
@@ -167,7 +205,7 @@ describe("rule 5: GPU visibility", () => {
     expect(env(planOk(rawCluster(), [rawDeployment()])).CUDA_VISIBLE_DEVICES).toBeUndefined();
   });
   it("opts Ray out of setting HIP/ROCR visibility on Ray deployments only", () => {
-    const ray = planOk(twoNodes(), [
+    const ray = planOk(twoRayNodes(), [
       rawDeployment({ parallelism: { tensor: 8, pipeline: 2 }, model: "meta-llama/Llama-3.1-405B-Instruct" }),
     ]);
     for (const c of containers(ray)) {
@@ -177,6 +215,10 @@ describe("rule 5: GPU visibility", () => {
       });
     }
     expect(env(planOk(rawCluster(), [rawDeployment()])).RAY_EXPERIMENTAL_NOSET_HIP_VISIBLE_DEVICES).toBeUndefined();
+    const native = planOk(twoNodes(), [
+      rawDeployment({ parallelism: { tensor: 8, pipeline: 2 }, model: "meta-llama/Llama-3.1-405B-Instruct" }),
+    ]);
+    for (const c of containers(native)) expect(c.env.RAY_EXPERIMENTAL_NOSET_HIP_VISIBLE_DEVICES).toBeUndefined();
   });
 });
 
@@ -265,14 +307,20 @@ describe("rules 9–13: parallelism", () => {
     expect(clash).toHaveLength(1);
     expect(clash[0].message).toMatch(/used by one/);
   });
-  it("9: warns above 8 GPUs of tensor parallelism (leaves the XGMI island)", () => {
-    const plan = planOk(rawCluster({ nodes: [{ name: "cpx", host: "10.0.0.9", gpus: 16 }] }), [
-      rawDeployment({ model: "meta-llama/Llama-3.1-405B-Instruct", parallelism: { tensor: 16 }, maxModelLen: 8192 }),
-    ]);
-    expect(plan.warnings.map((w) => w.code)).toContain("tensor-beyond-xgmi");
+  it("9: tensor above 8 needs partitioned GPUs, which stay inside the node's XGMI island", () => {
+    const dpx = { name: "dpx", host: "10.0.0.9", gpus: 16 };
+    const tp16 = rawDeployment({
+      model: "meta-llama/Llama-3.1-405B-Instruct",
+      parallelism: { tensor: 16 },
+      maxModelLen: 8192,
+    });
+    expect(paths(problemsOf(rawCluster({ nodes: [dpx] }), [tp16]))).toEqual(["rocm-vllm:cluster.nodes[0].gpus"]);
+    const plan = planOk(rawCluster({ nodes: [dpx], partition: "dpx" }), [tp16]);
+    expect(plan.warnings).toEqual([]);
+    expect(plan.cluster.hbmGiB).toBe(96);
   });
   it("10: runs TP×PP across nodes on Ray with the head on the first node", () => {
-    const plan = planOk(twoNodes(), [
+    const plan = planOk(twoRayNodes(), [
       rawDeployment({ parallelism: { tensor: 8, pipeline: 2 }, model: "meta-llama/Llama-3.1-405B-Instruct" }),
     ]);
     const d = dep(plan);
@@ -324,13 +372,17 @@ describe("rules 9–13: parallelism", () => {
     );
   });
   it("11: external load balancing runs one vllm serve per rank with its own GPUs, port and --data-parallel-rank", () => {
-    const plan = planOk(rawCluster(), [
-      rawDeployment({
-        model: "meta-llama/Llama-3.1-8B-Instruct",
-        parallelism: { tensor: 2, data: 4, dataLoadBalancing: "external" },
-        loadBalancer: { port: 9000 },
-      }),
-    ]);
+    const plan = planOk(
+      rawCluster(),
+      [
+        rawDeployment({
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          parallelism: { tensor: 2, data: 4, dataLoadBalancing: "external" },
+          loadBalancer: { port: 9000 },
+        }),
+      ],
+      true,
+    );
     const d = dep(plan);
     expect(
       d.instances.map((i) => [i.port, i.env.CUDA_VISIBLE_DEVICES, flagValue(i.argv, "--data-parallel-rank")]),
@@ -353,12 +405,16 @@ describe("rules 9–13: parallelism", () => {
       rawDeployment({ parallelism: { tensor: 8, dataLoadBalancing: "external" } }),
     ]);
     expect(paths(one)).toEqual(["rocm-vllm:deployments[0].parallelism.dataLoadBalancing"]);
-    const bare = planOk(rawCluster(), [
-      rawDeployment({
-        model: "meta-llama/Llama-3.1-8B-Instruct",
-        parallelism: { tensor: 1, data: 8, dataLoadBalancing: "external" },
-      }),
-    ]);
+    const bare = planOk(
+      rawCluster(),
+      [
+        rawDeployment({
+          model: "meta-llama/Llama-3.1-8B-Instruct",
+          parallelism: { tensor: 1, data: 8, dataLoadBalancing: "external" },
+        }),
+      ],
+      true,
+    );
     expect(bare.warnings.map((w) => w.code)).toEqual(["external-dp-without-balancer"]);
   });
   it("12: expert parallelism only for MoE models, and experts are split across DP ranks in the memory budget", () => {
@@ -454,11 +510,11 @@ describe("rules 14–16: engine arguments", () => {
       ),
     ).toBe("0.95");
   });
-  it("16: warns when maxNumSeqs × maxModelLen exceeds the KV budget", () => {
+  it("16: warns when an explicit maxNumSeqs cannot be reached even with sequences of typical length", () => {
     const plan = planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 4096, maxModelLen: 32768 })]);
-    const w = plan.warnings.find((x) => x.code === "kv-demand-exceeds-budget");
+    const w = plan.warnings.find((x) => x.code === "max-num-seqs-unreachable");
     expect(w?.path).toBe("rocm-vllm:deployments[0].maxNumSeqs");
-    expect(planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 64, maxModelLen: 8192 })]).warnings).toEqual([]);
+    expect(planOk(rawCluster(), [rawDeployment({ maxNumSeqs: 64, maxModelLen: 8192 })], true).warnings).toEqual([]);
   });
 });
 
@@ -555,7 +611,7 @@ describe("rule 21: memory", () => {
   });
   it("warns that memory was not checked for uncatalogued models, and checks it with modelInfo", () => {
     const unknown = planOk(rawCluster(), [rawDeployment({ model: "acme/secret-model", parallelism: { tensor: 1 } })]);
-    expect(unknown.warnings.map((w) => w.code)).toEqual(["memory-unchecked"]);
+    expect(unknown.warnings.map((w) => w.code)).toEqual(["architecture-unknown", "memory-unchecked"]);
     const info = { paramsB: 400, layers: 40, heads: 32, kvHeads: 8, headDim: 128 };
     const [p] = problemsOf(rawCluster(), [
       rawDeployment({ model: "acme/secret-model", parallelism: { tensor: 1 }, modelInfo: info }),

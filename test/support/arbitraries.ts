@@ -2,7 +2,7 @@
  * Generators of stack configs for property tests and the scale benchmark.
  *
  * Valid configs are built from deployment shapes the guide recommends (TP8 on one node, packed small-model replicas,
- * TP8 × PP2 on Ray over two nodes, DP8 + EP, multi-node DP16 + EP), each placed on nodes the generator reserves for it,
+ * TP8 × PP2 over two nodes (Ray or native, as the image's release runs it), DP8 + EP, multi-node DP16 + EP), each placed on nodes the generator reserves for it,
  * so every generated config must plan without problems: a problem is a finding, not noise. Invalid configs are
  * mutations of valid ones (bad enum, negative or zero numbers, unknown keys, duplicate names).
  *
@@ -21,14 +21,14 @@ export interface RawStack {
 }
 
 /** Deployment shapes, each with the whole nodes (or GPUs of one node) it occupies. */
-export const SHAPES = ["tp8", "packed", "ray-tp8-pp2", "dp8-ep", "dp16-ep"] as const;
+export const SHAPES = ["tp8", "packed", "tp8-pp2-2node", "dp8-ep", "dp16-ep"] as const;
 export type ShapeName = (typeof SHAPES)[number];
 
 /** Whole nodes a shape reserves (packed shapes share one node). */
 export const SHAPE_NODES: Record<ShapeName, number> = {
   tp8: 1,
   packed: 1,
-  "ray-tp8-pp2": 2,
+  "tp8-pp2-2node": 2,
   "dp8-ep": 1,
   "dp16-ep": 2,
 };
@@ -114,12 +114,12 @@ export function shapeDeployments(
         parallelism: { tensor: p.tensor },
         replicas: p.replicas,
       }));
-    case "ray-tp8-pp2":
+    case "tp8-pp2-2node":
       return [
         {
           // Within the KV budget at 8192 tokens (vLLM's default of 1024 sequences is not), unless knobs say otherwise.
           maxNumSeqs: 128,
-          ...common(`ray-${index}`),
+          ...common(`span-${index}`),
           model: "meta-llama/Llama-3.1-405B-Instruct",
           parallelism: { tensor: 8, pipeline: 2 },
           maxModelLen: 8192,
@@ -131,6 +131,8 @@ export function shapeDeployments(
           // Within the KV budget at 8192 tokens (vLLM's default of 1024 sequences is not), unless knobs say otherwise.
           maxNumSeqs: 128,
           ...common(`dpep-${index}`),
+          // Without AITER, MLA runs on Triton MLA, which rejects an FP8 KV cache before vLLM 0.18 (vllm#34597).
+          kvCacheDtype: knobs.aiter ? knobs.kvCacheDtype : "auto",
           model: "deepseek-ai/DeepSeek-R1",
           parallelism: { tensor: 1, data: 8, expert: true },
           maxModelLen: 8192,
@@ -142,6 +144,8 @@ export function shapeDeployments(
           // Within the KV budget at 8192 tokens (vLLM's default of 1024 sequences is not), unless knobs say otherwise.
           maxNumSeqs: 128,
           ...common(`dp16-${index}`),
+          // Without AITER, MLA runs on Triton MLA, which rejects an FP8 KV cache before vLLM 0.18 (vllm#34597).
+          kvCacheDtype: knobs.aiter ? knobs.kvCacheDtype : "auto",
           model: "deepseek-ai/DeepSeek-R1",
           parallelism: { tensor: 1, data: 16, expert: true },
           maxModelLen: 8192,
@@ -152,10 +156,11 @@ export function shapeDeployments(
 
 /**
  * A deterministic cluster of `nodeCount` 8-GPU MI300X nodes filled with a repeating mix of shapes (TP8 single-node,
- * packed TP1 replicas, TP8 × PP2 on Ray, DP8 + EP): the benchmark's workload. Leftover nodes get TP8 deployments.
+ * packed TP1 replicas, TP8 × PP2 on Ray over two nodes, DP8 + EP): the benchmark's workload. Leftover nodes get TP8
+ * deployments. On vLLM 0.11.0, whose images run Ray across nodes (0.11.1 would run the two-node shape natively).
  */
 export function mixedCluster(nodeCount: number): RawStack {
-  const cycle: ShapeName[] = ["tp8", "packed", "ray-tp8-pp2", "dp8-ep"];
+  const cycle: ShapeName[] = ["tp8", "packed", "tp8-pp2-2node", "dp8-ep"];
   const deployments: RawDeployment[] = [];
   let next = 0;
   let index = 0;
@@ -170,7 +175,7 @@ export function mixedCluster(nodeCount: number): RawStack {
   return {
     cluster: {
       gpu: "mi300x",
-      image: IMAGES[2],
+      image: IMAGES[1],
       network: { interface: "ens50f0np0", rdma: true },
       nodes: Array.from({ length: nodeCount }, (_, i) => rawNode(i)),
     },
@@ -298,7 +303,7 @@ export interface Mutation {
 }
 
 const ENUM_FIELDS: { at: "cluster" | "deployment" | "parallelism"; key: string; bad: string[] }[] = [
-  { at: "cluster", key: "gpu", bad: ["MI300X", "mi250x", "h100", ""] },
+  { at: "cluster", key: "gpu", bad: ["MI250X", "mi250x", "h100", ""] },
   { at: "deployment", key: "profile", bad: ["fast", "Latency", "throughput "] },
   { at: "deployment", key: "quickReduce", bad: ["int8", "fp", "Int4", "INT2"] },
   { at: "deployment", key: "cudagraphMode", bad: ["full", "piecewise", "FULL_DECODE"] },

@@ -149,6 +149,7 @@ export function fixturePlan(rayNodes = 2): Plan {
   }
   return {
     planVersion: 1,
+    stack: "test",
     cluster: {
       gpu: "mi300x",
       gpuArch: "gfx942",

@@ -22,7 +22,7 @@ export const STACK_TYPE = "pulumi:pulumi:Stack";
 export const DOCKER_PROVIDER = "pulumi:providers:docker";
 export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
 export const CONTAINER = "docker:index/container:Container";
-export const REMOTE_COMMAND = "command:remote:Command";
+export const NODE_COMMAND = "command:local:Command";
 
 /** What `runProgram` writes into the stack config. Secrets are plain strings here; they are marked secret. */
 export interface StackInput {
@@ -61,6 +61,8 @@ export interface RecordedResource {
   propertyDependencies: Record<string, string[]>;
   /** Aliases as sent to the engine (protobuf `Alias.toObject()`). */
   aliases: unknown[];
+  /** The `deleteBeforeReplace` resource option. */
+  deleteBeforeReplace: boolean;
   /** Inputs with secrets unwrapped (see `secretInputs`). */
   inputs: Record<string, unknown>;
   /** Top-level input keys whose value is (or contains) a secret. */
@@ -84,6 +86,7 @@ interface RegisterRequest {
   getDependenciesList(): string[];
   getAliasesList(): { toObject(): unknown }[];
   getPropertydependenciesMap(): { forEach(f: (value: { getUrnsList(): string[] }, key: string) => void): void };
+  getDeletebeforereplace(): boolean;
 }
 interface RegisterResponse {
   getUrn(): string;
@@ -102,6 +105,7 @@ interface Pending {
   dependencies: string[];
   propertyDependencies: Record<string, string[]>;
   aliases: unknown[];
+  deleteBeforeReplace: boolean;
   inputs?: Record<string, unknown>;
   secretInputs?: string[];
 }
@@ -170,7 +174,7 @@ const mocks: pulumi.runtime.Mocks = {
       state.imageId = `sha256:${digest}`;
       state.repoDigest = `${String(inputs.name).split(":")[0]}@sha256:${digest}`;
     }
-    if (args.type === REMOTE_COMMAND) {
+    if (args.type === NODE_COMMAND) {
       // Benchmark jobs end their stdout with `vllm bench serve`'s result JSON, preflights print `ok:` lines; other
       // commands print nothing.
       state.stdout = args.name.includes("-benchmark-")
@@ -222,6 +226,7 @@ export function installMocks(): Promise<void> {
         dependencies: [...req.getDependenciesList()].sort(),
         propertyDependencies: {},
         aliases: req.getAliasesList().map((a) => a.toObject()),
+        deleteBeforeReplace: req.getDeletebeforereplace(),
       };
       req.getPropertydependenciesMap().forEach((value, key) => {
         const urns = [...value.getUrnsList()].sort();
@@ -243,6 +248,7 @@ export function installMocks(): Promise<void> {
               dependencies: pending.dependencies,
               propertyDependencies: pending.propertyDependencies,
               aliases: pending.aliases,
+              deleteBeforeReplace: pending.deleteBeforeReplace,
               inputs: pending.inputs ?? {},
               secretInputs: pending.secretInputs ?? [],
             });
@@ -488,6 +494,16 @@ export function dependencyDepth(resources: readonly RecordedResource[]): number 
   return Math.max(0, ...resources.map((r) => depth(r.urn)));
 }
 
+/** Host a node command reaches: the `user@host` after `--` in its ssh command line. */
+export function commandHost(r: Pick<RecordedResource, "inputs">): string | undefined {
+  return /(?:^|\s)--\s+[^\s@']+@(\S+)/.exec(String(r.inputs.create ?? ""))?.[1];
+}
+
+/** The step text a node command sends on stdin after its secrets (`export NAME=...` lines). */
+export function commandStep(r: Pick<RecordedResource, "inputs">): string {
+  return String(r.inputs.stdin ?? "").replace(/^(export [A-Z_][A-Z0-9_]*='[^']*(?:'\\''[^']*)*'\n)+/, "");
+}
+
 /** Resources of one type. */
 export function ofType(run: Pick<ProgramRun<unknown>, "resources">, type: string): RecordedResource[] {
   return run.resources.filter((r) => r.type === type);
@@ -542,4 +558,43 @@ export function diffRuns(
       .sort(),
     changed,
   };
+}
+
+/**
+ * The most of `members` that can run at the same time: the largest set of them with no "waits for" path between any
+ * two (the width of the order the dependencies define, by Dilworth's theorem: members minus a maximum matching of the
+ * "reaches" relation). Dependencies are followed through every resource of the run, not only `members`.
+ */
+export function maxConcurrent(run: Pick<ProgramRun<unknown>, "resources">, members: ReadonlySet<string>): number {
+  const deps = new Map(run.resources.map((r) => [r.urn, r.dependencies]));
+  const reach = new Map<string, Set<string>>();
+  const reachable = (urn: string): Set<string> => {
+    const known = reach.get(urn);
+    if (known) return known;
+    const out = new Set<string>();
+    reach.set(urn, out);
+    for (const d of deps.get(urn) ?? []) {
+      out.add(d);
+      for (const x of reachable(d)) out.add(x);
+    }
+    return out;
+  };
+  const list = [...members];
+  const edges = new Map(list.map((u) => [u, list.filter((v) => v !== u && reachable(u).has(v))]));
+  const matchOf = new Map<string, string>();
+  const augment = (u: string, seen: Set<string>): boolean => {
+    for (const v of edges.get(u) ?? []) {
+      if (seen.has(v)) continue;
+      seen.add(v);
+      const owner = matchOf.get(v);
+      if (owner === undefined || augment(owner, seen)) {
+        matchOf.set(v, u);
+        return true;
+      }
+    }
+    return false;
+  };
+  let matching = 0;
+  for (const u of list) if (augment(u, new Set())) matching++;
+  return list.length - matching;
 }

@@ -87,10 +87,16 @@ export async function mapLimit<T, R>(
 
 /** Runs the CLI synchronously from the repository root with `NO_COLOR`, for tests that run a few cases in order. */
 export function runCliSync(...args: string[]): CliResult {
+  return runCliSyncWith({}, ...args);
+}
+
+/** `runCliSync` with text on stdin (`-`) or an environment of its own (added to this process's, NO_COLOR unset). */
+export function runCliSyncWith(opts: { input?: string; env?: NodeJS.ProcessEnv }, ...args: string[]): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
+    input: opts.input ?? "",
+    env: opts.env ? { ...process.env, NO_COLOR: undefined, ...opts.env } : { ...process.env, NO_COLOR: "1" },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

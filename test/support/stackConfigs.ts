@@ -14,6 +14,9 @@ export type RawDeployment = Record<string, unknown>;
 
 export const STACKS_DIR = join(__dirname, "..", "..", "stacks");
 
+/** The stack name of test configs: the one the Pulumi mocks run (`test/support/pulumiMocks.ts`). */
+export const TEST_STACK = "test";
+
 export function rawCluster(overrides: RawCluster = {}): RawCluster {
   return {
     gpu: "mi300x",
@@ -23,13 +26,26 @@ export function rawCluster(overrides: RawCluster = {}): RawCluster {
   };
 }
 
+/** An image of a release whose images ship Ray and run it across nodes (0.11.1 cannot: vllm#28997). */
+export const RAY_IMAGE = "rocm/vllm:rocm7.0.0_vllm_0.11.0_20251006";
+
+/** `rawCluster` on a release where an engine spanning nodes runs on Ray by default. */
+export function rayCluster(overrides: RawCluster = {}): RawCluster {
+  return rawCluster({ image: RAY_IMAGE, ...overrides });
+}
+
 export function rawDeployment(overrides: RawDeployment = {}): RawDeployment {
   return { name: "llama70b", model: "meta-llama/Llama-3.3-70B-Instruct", parallelism: { tensor: 8 }, ...overrides };
 }
 
+/**
+ * Test stacks have `rocm-vllm:hfToken` unless a test says otherwise (`hasHfToken` false): the default model is a gated
+ * Meta model, and a real stack serving it has the token (without it, every plan would carry the gated-model warning).
+ */
+
 /** Validates a raw config; throws with the problems when it is invalid. */
-export function stackConfig(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = false): StackConfig {
-  const r = parseStackConfig({ cluster, deployments, hasHfToken });
+export function stackConfig(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = true): StackConfig {
+  const r = parseStackConfig({ stack: TEST_STACK, cluster, deployments, hasHfToken });
   if (!r.ok) throw new Error(r.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
   return r.config;
 }
@@ -38,12 +54,13 @@ export function stackConfig(cluster: RawCluster, deployments: RawDeployment[], h
 export function planRaw(
   cluster: RawCluster,
   deployments: RawDeployment[],
-  hasHfToken = false,
+  hasHfToken = true,
+  stack = TEST_STACK,
 ): PlanResult & { loadProblems: Problem[] } {
-  const r = parseStackConfig({ cluster, deployments, hasHfToken });
+  const r = parseStackConfig({ stack, cluster, deployments, hasHfToken });
   if (!r.ok) {
     return {
-      plan: { planVersion: 1, cluster: {} as never, nodes: [], deployments: [], warnings: [] },
+      plan: { planVersion: 1, stack, cluster: {} as never, nodes: [], deployments: [], warnings: [] },
       problems: r.problems,
       loadProblems: r.problems,
     };
@@ -52,8 +69,8 @@ export function planRaw(
 }
 
 /** Plans a single deployment on a cluster and insists it is valid. */
-export function planOk(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = false) {
-  const r = planRaw(cluster, deployments, hasHfToken);
+export function planOk(cluster: RawCluster, deployments: RawDeployment[], hasHfToken = true, stack = TEST_STACK) {
+  const r = planRaw(cluster, deployments, hasHfToken, stack);
   if (r.problems.length > 0) throw new Error(r.problems.map((p) => `${p.path}: ${p.message} (${p.fix})`).join("\n"));
   return r.plan;
 }
@@ -75,9 +92,9 @@ export function exampleStacks(): { name: string; file: string; text: string }[] 
     }));
 }
 
-/** Loads an example stack into a validated config. */
+/** Loads an example stack into a validated config (stack name: that of the test stacks, `TEST_STACK`). */
 export function exampleConfig(text: string): StackConfig {
-  const r = parseStackYaml(text);
+  const r = parseStackYaml(text, `Pulumi.${TEST_STACK}.yaml`);
   if (!r.ok) throw new Error(r.problems.map((p) => p.message).join("\n"));
   return r.config;
 }
