@@ -6,6 +6,8 @@
  *
  * - `createBody`: `resource_docker_container_funcs.go` `resourceDockerContainerCreate` (the request it sends), with
  *   the client's own rewrite of capabilities (moby v28.5.2 `client/container_create.go` `normalizeCapabilities`);
+ *   `init` always (`hostConfig.Init = &init`), `stop_timeout` when non-zero, `healthcheck` durations through
+ *   `time.ParseDuration`, read back with `Duration.String()` (so the program sends `1h0m0s`, not `3600s`);
  * - `readState`: `resourceDockerContainerRead` (every attribute it sets from `ContainerInspect`);
  * - `FIELDS` and `driftedFields`: `resource_docker_container.go` (Optional / Computed / Default / DiffSuppressFunc /
  *   set or list), which decides whether the read-back state differs from the program's inputs. Every field here is
@@ -90,6 +92,32 @@ export function normalizeCapabilities(caps: readonly string[]): string[] | null 
 
 const list = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
 
+/** Go's `time.ParseDuration` for the `XhYmZs` texts the program sends, in nanoseconds (the API's unit). */
+export function parseGoDuration(text: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  if (!m || text === "") throw new Error(`not a whole-second Go duration: ${text}`);
+  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1e9;
+}
+
+/** Go's `time.Duration.String()` for whole seconds, from nanoseconds (`10s`, `2m0s`, `1h0m0s`). */
+export function goDurationString(ns: number): string {
+  const seconds = Math.trunc(ns / 1e9);
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const sec = seconds % 60;
+  if (h > 0) return `${h}h${m}m${sec}s`;
+  if (m > 0) return `${m}m${sec}s`;
+  return `${sec}s`;
+}
+
+interface HealthcheckInput {
+  tests: string[];
+  interval?: string;
+  timeout?: string;
+  startPeriod?: string;
+  retries?: number;
+}
+
 /** The `POST /containers/create` body the provider sends for these inputs (only what the program sets). */
 export function createBody(inputs: Inputs, image: string): Record<string, unknown> {
   const volumes = list<{ hostPath?: string; containerPath: string; readOnly?: boolean }>(inputs.volumes);
@@ -97,6 +125,7 @@ export function createBody(inputs: Inputs, image: string): Record<string, unknow
   const labels = list<{ label: string; value: string }>(inputs.labels);
   const command = list<string>(inputs.command);
   const entrypoints = list<string>(inputs.entrypoints);
+  const health = inputs.healthcheck as HealthcheckInput | undefined;
   return {
     Image: image,
     Hostname: "",
@@ -104,6 +133,20 @@ export function createBody(inputs: Inputs, image: string): Record<string, unknow
     Tty: false,
     OpenStdin: false,
     StopSignal: "",
+    // `stop_timeout` only when set (GetOk: 0 is unset).
+    ...(typeof inputs.stopTimeout === "number" && inputs.stopTimeout !== 0 ? { StopTimeout: inputs.stopTimeout } : {}),
+    // `healthcheck`: test, and each duration parsed with time.ParseDuration.
+    ...(health
+      ? {
+          Healthcheck: {
+            Test: health.tests,
+            ...(health.interval ? { Interval: parseGoDuration(health.interval) } : {}),
+            ...(health.timeout ? { Timeout: parseGoDuration(health.timeout) } : {}),
+            ...(health.startPeriod ? { StartPeriod: parseGoDuration(health.startPeriod) } : {}),
+            ...(health.retries !== undefined ? { Retries: health.retries } : {}),
+          },
+        }
+      : {}),
     Env: list<string>(inputs.envs),
     ...(command.length > 0 ? { Cmd: command } : {}),
     ...(entrypoints.length > 0 ? { Entrypoint: entrypoints } : {}),
@@ -142,7 +185,7 @@ export function createBody(inputs: Inputs, image: string): Record<string, unknow
       NetworkMode: inputs.networkMode ?? "bridge",
       ...(inputs.ipcMode ? { IpcMode: inputs.ipcMode } : {}),
       ...(list(inputs.groupAdds).length > 0 ? { GroupAdd: list<string>(inputs.groupAdds) } : {}),
-      Init: false,
+      Init: inputs.init === true,
     },
   };
 }
@@ -217,7 +260,23 @@ export function readState(c: InspectJson, inputs: Inputs): Inputs {
   }
   if (inputs.pidMode !== undefined) state.pidMode = h.PidMode;
   if (h.NanoCpus > 0) state.cpus = String(h.NanoCpus / 1e9);
-  if (c.Config.Healthcheck) state.healthcheck = c.Config.Healthcheck;
+  if (c.Config.Healthcheck) {
+    // Durations as Duration.String(): the program sends them in that form, so they read back equal.
+    const h = c.Config.Healthcheck as {
+      Test?: string[];
+      Interval?: number;
+      Timeout?: number;
+      StartPeriod?: number;
+      Retries?: number;
+    };
+    state.healthcheck = {
+      tests: h.Test ?? [],
+      interval: goDurationString(h.Interval ?? 0),
+      timeout: goDurationString(h.Timeout ?? 0),
+      startPeriod: goDurationString(h.StartPeriod ?? 0),
+      retries: h.Retries ?? 0,
+    };
+  }
   return state;
 }
 
