@@ -13,6 +13,10 @@
  *   VLLM_STANDIN_ENGINE_DEATH=hang keeps /health answering while generations hang (vllm-project/vllm#39863).
  * - Without `--shutdown-timeout` (the test image is vLLM 0.11.1) SIGTERM aborts in-flight requests, as vLLM's default
  *   of 0 does (vllm#36666): a rolling update that stopped a replica with requests in flight would fail them.
+ * - Native multi-node ranks (rocm_vllm_standin/rendezvous.py) hold a connection to node rank 0's store; when one ends
+ *   every other process of the engine exits, as vLLM's do when a collective across nodes breaks.
+ * - A container is crashed with SIGKILL to its init process from the host (an OOM kill, a crash): `docker kill` is a
+ *   manual stop that Docker's restart policy ignores (moby/moby#21359).
  * - A restart finds what an earlier start of the same model compiled under VLLM_CACHE_ROOT / TRITON_CACHE_DIR and
  *   skips compiling ("compile cache hit"), as torch.compile's and Triton's caches do.
  */
@@ -332,6 +336,65 @@ describe("self-healing multi-node groups", () => {
     const status = await onNode("gpu-a", HOSTS.h1, `set -- status\n${readFileSync(join(dir, "gpu-a.sh"), "utf8")}`);
     expect(status.stdout).toMatch(new RegExp(`${head}: running restarts=${restarts}.* state=failed`));
   }, 900_000);
+});
+
+describe("self-healing native multi-node groups", () => {
+  /**
+   * The same group behaviour on vLLM's native multi-node mode (no Ray): the stand-in ranks hold a connection to node
+   * rank 0's store, and when one ends every other process of the engine exits (collectives across nodes break), as
+   * vLLM's do. Bound: the crash is seen at once (the connection closes), back-off 2 s, the restarted rank retries
+   * the store until rank 0 is back, the model loads in 1 s: well within 60 s.
+   */
+  it("a crashed headless rank and a crashed node rank 0 each re-form the whole native group and serve again within 60 s", async () => {
+    const healing =
+      "      healing: { maxRestarts: 2, backoffSeconds: 2, stableSeconds: 10, probeSeconds: 3, probeFailures: 2 }";
+    const dir = await exportEditedStack("e2e-native", (t) =>
+      t.replace("      timeouts: { readySeconds: 120 }", `      timeouts: { readySeconds: 120 }\n${healing}`),
+    );
+    const deployed = await runScript(dir, "deploy.sh", { HF_TOKEN: "hf_e2e_native_heal" }, 240_000);
+    expect(deployed.code, deployed.output).toBe(0);
+    const url = "http://10.77.0.11:8000";
+    const [rank0, rank1] = ["rocm-vllm-llama405b", "rocm-vllm-llama405b-rank1"];
+    const joined = async () => (await containerLog("h1", rank0)).split("all 16 ranks of 2 nodes joined").length - 1;
+    const times: number[] = [];
+    for (const [host, victim] of [
+      ["h2", rank1],
+      ["h1", rank0],
+    ] as const) {
+      await waitFor(
+        `${victim}: both ranks stable`,
+        async () => {
+          const [a, b] = [await memberState("h1", rank0), await memberState("h2", rank1)];
+          return a.state === "serving" && a.failures === "0" && b.state === "serving" && b.failures === "0"
+            ? true
+            : undefined;
+        },
+        60_000,
+      );
+      const before = await joined();
+      const t0 = Date.now();
+      await crash(host, victim);
+      await waitFor(
+        `${victim}: the group breaks`,
+        async () => ((await completes("h2", url, "llama-405b")) ? undefined : true),
+        30_000,
+      );
+      await waitFor(
+        `${victim}: it serves again`,
+        async () => ((await completes("h2", url, "llama-405b")) ? true : undefined),
+        60_000,
+      );
+      times.push(Date.now() - t0);
+      // Re-formed as a whole: rank 0 held a new rendezvous with both nodes.
+      expect(await joined()).toBeGreaterThan(before);
+    }
+    // The survivor failed with its group each time, and said why.
+    expect(await containerLog("h1", rank0)).toContain("node rank 1 left the engine");
+    expect(await containerLog("h2", rank1)).toContain("node rank 0 left the engine");
+    process.stderr.write(
+      `[e2e heal] native group served again after: crashed headless rank ${times[0]} ms, crashed rank 0 ${times[1]} ms\n`,
+    );
+  }, 600_000);
 });
 
 describe("the balancer and warm restarts", () => {
