@@ -10,7 +10,7 @@ import { exportScripts, GENERATED_MARKER, planSecrets, STACK_LINE_PREFIX } from 
 import { formatProblems } from "../planner/problems";
 import { colorEnabled } from "./color";
 import { EXIT } from "./exitCodes";
-import { hfTokenOption, stackOptions } from "./options";
+import { apiKeyOption, hfTokenOption, stackOptions } from "./options";
 import { renderWarnings } from "./renderPlan";
 import { InputError, planStackFile, STDIN_NAME, UsageError } from "./stackFile";
 
@@ -36,6 +36,7 @@ export interface ExportOptions {
   stack?: string;
   color?: boolean;
   hfToken?: boolean;
+  apiKey?: boolean;
 }
 
 /**
@@ -108,7 +109,8 @@ export function registerExport(program: Command): void {
       .argument("<stack-file>", "stacks/Pulumi.<stack>.yaml, or - to read it from stdin (with --stack)")
       .requiredOption("--out <dir>", "(required) directory to write the scripts into (created if missing)")
       .option("--force", "replace the scripts of another stack found in --out (refused otherwise)")
-      .addOption(hfTokenOption()),
+      .addOption(hfTokenOption())
+      .addOption(apiKeyOption()),
   ).action((file: string, opts: ExportOptions) => {
     process.exitCode = exportCommand(file, opts);
   });

@@ -11,7 +11,7 @@ import { colorEnabled } from "./color";
 import { registerDiff } from "./diff";
 import { EXIT, EXIT_CODES_HELP } from "./exitCodes";
 import { registerExport } from "./export";
-import { hfTokenOption, stackOptions } from "./options";
+import { apiKeyOption, hfTokenOption, stackOptions } from "./options";
 import { renderPlan } from "./renderPlan";
 import { InputError, planStackFile, STDIN_NAME, UsageError } from "./stackFile";
 
@@ -28,6 +28,7 @@ interface PlanOptions {
   stack?: string;
   color?: boolean;
   hfToken?: boolean;
+  apiKey?: boolean;
 }
 
 function planCommand(file: string, opts: PlanOptions): number {
@@ -61,7 +62,8 @@ export function buildProgram(): Command {
       .description("print the deployment plan of a stack file (containers per node, vllm serve argv, memory, warnings)")
       .argument("<stack-file>", "stacks/Pulumi.<stack>.yaml, or - to read it from stdin (with --stack)")
       .option("--json", "print the plan as one JSON object; an invalid config as {problems: [...]}")
-      .addOption(hfTokenOption()),
+      .addOption(hfTokenOption())
+      .addOption(apiKeyOption()),
   ).action((file: string, opts: PlanOptions) => {
     process.exitCode = planCommand(file, opts);
   });

@@ -17,3 +17,11 @@ export function hfTokenOption(): Option {
     "the deployments need a Hugging Face token (gated models): plan as if rocm-vllm:hfToken were set; the exported scripts then require HF_TOKEN in deploy.sh's environment",
   );
 }
+
+/** `--api-key` (no value): what script users say instead of `pulumi config set --secret apiKey`. */
+export function apiKeyOption(): Option {
+  return new Option(
+    "--api-key",
+    "the API requires a key: plan as if rocm-vllm:apiKey were set; the exported scripts then require VLLM_API_KEY in deploy.sh's environment (never give the key itself on a command line)",
+  );
+}

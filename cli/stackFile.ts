@@ -18,12 +18,18 @@ export interface StackOptions {
   stack?: string;
   /** Plan as if `rocm-vllm:hfToken` were set: exported scripts take `HF_TOKEN` from deploy.sh's environment. */
   hfToken?: boolean;
+  /** Plan as if `rocm-vllm:apiKey` were set: exported scripts take `VLLM_API_KEY` from deploy.sh's environment. */
+  apiKey?: boolean;
 }
 
 /** Plans a stack from its YAML text. */
 export function planStackText(text: string, file: string, opts: StackOptions = {}): StackPlan {
   const loaded = parseStackYaml(text, file, opts.stack ?? stackNameFromFile(file));
-  return planLoaded(loaded, (config) => (opts.hfToken ? { ...config, hasHfToken: true } : config));
+  return planLoaded(loaded, (config) => ({
+    ...config,
+    ...(opts.hfToken ? { hasHfToken: true } : {}),
+    ...(opts.apiKey ? { hasApiKey: true } : {}),
+  }));
 }
 
 /** A command line that cannot be run as given (exit 64). */

@@ -5,6 +5,7 @@
  * depth of the graph is the same for 2 nodes and for 64 and all nodes roll out in parallel.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { API_KEY_ENV } from "../planner/rules/apiKey";
 import type { Plan } from "../planner/types";
 import type { PlacedContainer, PlacedJob } from "./deployment";
 import { missingSecrets, type SecretEnv } from "./gpuContainer";
@@ -16,6 +17,8 @@ export interface ClusterArgs {
   plan: Plan;
   /** `rocm-vllm:hfToken`; reaches only containers whose spec lists `HF_TOKEN` in `secretEnv`. */
   hfToken?: pulumi.Output<string>;
+  /** `rocm-vllm:apiKey`; reaches containers and gates whose spec lists `VLLM_API_KEY` in `secretEnv`. */
+  apiKey?: pulumi.Output<string>;
   /** `rocm-vllm:registryPassword`, the password of `Plan.cluster.registry` for every node's image pulls. */
   registryPassword?: pulumi.Output<string>;
 }
@@ -26,12 +29,12 @@ export class Cluster extends pulumi.ComponentResource {
   readonly deployments: Readonly<Record<string, RayCluster | VllmDeployment>>;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-    const secrets: SecretEnv = { HF_TOKEN: args.hfToken };
+    const secrets: SecretEnv = { HF_TOKEN: args.hfToken, [API_KEY_ENV]: args.apiKey };
     const missing = missingSecrets(args.plan, secrets);
     if (missing.length > 0) {
       // Before super(): nothing is registered when the secrets do not match the plan.
       throw new pulumi.RunError(
-        `the plan needs secrets that are not configured (set rocm-vllm:hfToken with pulumi config set --secret hfToken):\n${missing.join("\n")}`,
+        `the plan needs secrets that are not configured (set rocm-vllm:hfToken with pulumi config set --secret hfToken, rocm-vllm:apiKey with pulumi config set --secret apiKey):\n${missing.join("\n")}`,
       );
     }
     super("rocm-vllm:index:Cluster", name, {}, opts);

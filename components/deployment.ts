@@ -218,7 +218,7 @@ export function createDeployment(
       return { node: node.plan.name, spec, container };
     });
     containers.push(...made);
-    const gates = createGates(name, d, made, { seen, parent, nodeOf, stage: w });
+    const gates = createGates(name, d, made, { seen, parent, nodeOf, stage: w, secrets: args.secrets });
     readiness.push(...gates.readiness);
     smokeTests.push(...gates.smokeTests);
     const passed = [...gates.readiness, ...gates.smokeTests];
@@ -260,6 +260,7 @@ interface GateContext {
   nodeOf: (node: string) => Node;
   /** The wave: the gates' stage in the node's session lanes. */
   stage: number;
+  secrets: SecretEnv;
 }
 
 /**
@@ -291,6 +292,7 @@ function createGates(
         instanceContainers: mine.map((c) => c.container),
         deploymentContainers: all,
         stage: ctx.stage,
+        secrets: ctx.secrets,
       },
       ctx.parent,
     );
@@ -325,6 +327,7 @@ function createGates(
           readiness: gate,
           instanceContainers: instanceContainers(instance, waveContainers).map((c) => c.container),
           stage: ctx.stage,
+          secrets: ctx.secrets,
         },
         ctx.parent,
       ),

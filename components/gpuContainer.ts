@@ -12,7 +12,8 @@ import type { Node } from "./node";
 import { PHASE } from "./sessions";
 
 /**
- * Secret values the program can supply to containers, by environment variable name (today only `HF_TOKEN`).
+ * Secret values the program can supply to containers and steps, by environment variable name (`HF_TOKEN`,
+ * `VLLM_API_KEY`).
  * A container receives a secret only when its spec lists the name in `secretEnv`.
  */
 export type SecretEnv = Readonly<Record<string, pulumi.Output<string> | undefined>>;
@@ -48,7 +49,7 @@ export function containerEnvs(
     const value = secrets[key];
     if (value === undefined) {
       throw new pulumi.ResourceError(
-        `container ${spec.name} needs the secret ${key}, but the program has no value for it (set rocm-vllm:hfToken with pulumi config set --secret)`,
+        `container ${spec.name} needs the secret ${key}, but the program has no value for it (set rocm-vllm:hfToken or rocm-vllm:apiKey with pulumi config set --secret)`,
         parent,
       );
     }

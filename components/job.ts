@@ -13,12 +13,18 @@ import type { SecretEnv } from "./gpuContainer";
 import type { Node } from "./node";
 import { createNodeStep } from "./nodeStep";
 
-/** The job's secret values by name; a name the program has no value for is an error (checked before any resource). */
-export function jobSecrets(job: JobPlan, secrets: SecretEnv): { name: string; value: pulumi.Output<string> }[] {
-  return job.container.secretEnv.map((name) => {
+/**
+ * A step's secret values by name (a job's, a gate's); a name the program has no value for is an error (checked
+ * before any resource).
+ */
+export function stepSecrets(
+  who: string,
+  names: readonly string[],
+  secrets: SecretEnv,
+): { name: string; value: pulumi.Output<string> }[] {
+  return names.map((name) => {
     const value = secrets[name];
-    if (value === undefined)
-      throw new Error(`job ${job.container.name} needs the secret ${name}, which is not configured`);
+    if (value === undefined) throw new Error(`${who} needs the secret ${name}, which is not configured`);
     return { name, value };
   });
 }
@@ -46,7 +52,7 @@ export function createJob(logicalName: string, args: JobArgs, parent: pulumi.Res
       {
         node: args.node.plan,
         step: jobStep(args.node.plan, args.job, args.modelCache),
-        secrets: jobSecrets(args.job, args.secrets),
+        secrets: stepSecrets(`job ${args.job.container.name}`, args.job.container.secretEnv, args.secrets),
         triggers: [args.job.trigger],
         dependsOn: place.dependsOn(args.dependsOn),
       },

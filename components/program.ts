@@ -77,13 +77,14 @@ export function planOutputs(plan: Plan): PlanOutputs {
 }
 
 /**
- * Reads `rocm-vllm:cluster`, `rocm-vllm:deployments` and the optional secrets `rocm-vllm:hfToken` and
+ * Reads `rocm-vllm:cluster`, `rocm-vllm:deployments` and the optional secrets `rocm-vllm:hfToken`, `rocm-vllm:apiKey` and
  * `rocm-vllm:registryPassword`, builds the plan and creates the `Cluster`. Config errors throw before any resource is
  * registered.
  */
 export function deployCluster(): ProgramOutputs {
   const config = new pulumi.Config(CONFIG_NAMESPACE);
   const hfToken = config.getSecret("hfToken");
+  const apiKey = config.getSecret("apiKey");
   const registryPassword = config.getSecret("registryPassword");
   // The same checks as the CLI on the same keys: unknown rocm-vllm: keys, secrets stored in plaintext, then the
   // cluster and deployments (getObject, not requireObject: a missing key is reported in the CLI's words).
@@ -104,7 +105,7 @@ export function deployCluster(): ProgramOutputs {
   const { plan } = planned;
 
   for (const w of plan.warnings) pulumi.log.warn(`${w.path}: ${w.message} [${w.code}]`);
-  const cluster = new Cluster(CLUSTER_COMPONENT_NAME, { plan, hfToken, registryPassword });
+  const cluster = new Cluster(CLUSTER_COMPONENT_NAME, { plan, hfToken, apiKey, registryPassword });
   return { ...planOutputs(plan), benchmarks: benchmarkResults(cluster), preflight: preflightSummary(cluster) };
 }
 

@@ -9,6 +9,8 @@ import type * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
 import { type NodeStep, readinessStep, smokeTestStep } from "../planner/scripts/nodeSteps";
 import type { ReadinessCheck, SmokeTest } from "../planner/types";
+import type { SecretEnv } from "./gpuContainer";
+import { stepSecrets } from "./job";
 import type { Node } from "./node";
 import { createNodeStep } from "./nodeStep";
 import { PHASE } from "./sessions";
@@ -26,6 +28,8 @@ export interface ReadinessArgs {
   deploymentContainers: docker.Container[];
   /** The node's session lane stage: the instance's rolling-update wave (0 otherwise). */
   stage?: number;
+  /** Secret values by name: the check's `secretEnv` (the API key) reaches the step on its stdin. */
+  secrets: SecretEnv;
 }
 
 /** A gate step on `node` in the given lane phase, re-run when the instance's containers are replaced. */
@@ -36,12 +40,17 @@ function createGate(
   step: NodeStep,
   instanceContainers: docker.Container[],
   waitFor: pulumi.Resource[],
+  secrets: { name: string; value: pulumi.Output<string> }[],
   parent: pulumi.Resource,
 ): command.local.Command {
   const place = node.sessions.place(lane.phase, lane.stage);
   const triggers = instanceContainers.map((c) => c.id);
   return place.bind(
-    createNodeStep(logicalName, { node: node.plan, step, triggers, dependsOn: place.dependsOn(waitFor) }, parent),
+    createNodeStep(
+      logicalName,
+      { node: node.plan, step, secrets, triggers, dependsOn: place.dependsOn(waitFor) },
+      parent,
+    ),
   );
 }
 
@@ -59,6 +68,7 @@ export function createReadiness(
     step,
     args.instanceContainers,
     args.deploymentContainers,
+    stepSecrets(step.phase, args.check.secretEnv, args.secrets),
     parent,
   );
 }
@@ -73,6 +83,8 @@ export interface SmokeTestArgs {
   instanceContainers: docker.Container[];
   /** The node's session lane stage: the instance's rolling-update wave (0 otherwise). */
   stage?: number;
+  /** Secret values by name: the test's `secretEnv` (the API key) reaches the step on its stdin. */
+  secrets: SecretEnv;
 }
 
 /** Runs the plan's smoke test (one completion request) for one instance; its failure fails `pulumi up`. */
@@ -89,6 +101,7 @@ export function createSmokeTest(
     step,
     args.instanceContainers,
     [args.readiness],
+    stepSecrets(step.phase, args.test.secretEnv, args.secrets),
     parent,
   );
 }

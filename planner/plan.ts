@@ -74,7 +74,15 @@ export function buildPlan(config: StackConfig): PlanResult {
   config.deployments.forEach((d, index) => {
     const out = new Decisions(`rocm-vllm:deployments[${index}]`);
     const candidates = (d.nodes ?? nodes.map((n) => n.name)).flatMap((name) => slots.get(name) ?? []);
-    const decided = decideDeployment(out, { d, cluster, gpu, version, candidates, hasHfToken: config.hasHfToken });
+    const decided = decideDeployment(out, {
+      d,
+      cluster,
+      gpu,
+      version,
+      candidates,
+      hasHfToken: config.hasHfToken,
+      hasApiKey: config.hasApiKey === true,
+    });
     const placed = decided && layOutReplicas(out, decided, candidates, byName);
     const day2 =
       decided && placed && out.problems.length === 0

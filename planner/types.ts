@@ -232,6 +232,8 @@ export interface ReadinessCheck {
   container: string;
   servedModelName: string;
   timeoutSeconds: number;
+  /** Secrets the check takes from its environment (`VLLM_API_KEY` when `rocm-vllm:apiKey` guards the API). */
+  secretEnv: string[];
   /** POSIX shell run on the node: waits for `/health` and `/v1/models`; on timeout quotes the container's log. */
   script: string;
 }
@@ -239,6 +241,8 @@ export interface ReadinessCheck {
 export interface SmokeTest {
   node: string;
   port: number;
+  /** Secrets the test takes from its environment (`VLLM_API_KEY` when `rocm-vllm:apiKey` guards the API). */
+  secretEnv: string[];
   /** POSIX shell run on the node: one completion request; exit 1 with the response when it fails. */
   script: string;
 }

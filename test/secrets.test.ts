@@ -1,5 +1,5 @@
 /**
- * The HF token and the registry password never appear in plaintext: not in `plan` (text or JSON), not in `diff`, not in exported
+ * The HF token, vLLM's API key and the registry password never appear in plaintext: not in `plan` (text or JSON), not in `diff`, not in exported
  * scripts (which take the token from the environment when they run and hand it to nodes on stdin only), and not in
  * any Pulumi resource input or stack output that is not a secret.
  *
@@ -26,6 +26,7 @@ import { exampleStacks, rawCluster, rawDeployment } from "./support/stackConfigs
 
 const HF_CANARY = "hf_CANARY_1234";
 const REGISTRY_CANARY = "dckr_pat_REGISTRY_CANARY_5678";
+const API_CANARY = "sk-API_CANARY_4242";
 /** Ciphertexts as `pulumi config set --secret` writes them; one per side of a diff. */
 const CIPHER = ["v1:CIPHER_CANARY_A:aGZfQ0FOQVJZXzEyMzQ=", "v1:CIPHER_CANARY_B:aGZfQ0FOQVJZXzk5OTk="];
 /** Any of these in an output is a leak. */
@@ -39,6 +40,7 @@ function withSecrets(text: string, side: 0 | 1): string {
   const doc = parseDocument(text);
   doc.setIn(["config", "rocm-vllm:hfToken"], { secure: CIPHER[side] });
   doc.setIn(["config", "rocm-vllm:registryPassword"], { secure: CIPHER[side] });
+  doc.setIn(["config", "rocm-vllm:apiKey"], { secure: CIPHER[side] });
   doc.setIn(["config", "rocm-vllm:cluster", "registry"], { address: "docker.io", username: "bot" });
   return doc.toString();
 }
@@ -49,6 +51,7 @@ const CLI_ENV = {
   NO_COLOR: "1",
   HF_TOKEN: HF_CANARY,
   ROCM_VLLM_REGISTRY_PASSWORD: REGISTRY_CANARY,
+  VLLM_API_KEY: API_CANARY,
 };
 
 /** Runs CLI invocations in one batch (cwd DIR, the tempting environment), by key. */
@@ -96,6 +99,13 @@ describe("secrets in the CLI's output", () => {
       // Every stack downloads its model from the Hub here, so the token is wanted, by name only.
       expect(specs.some((c) => c.secretEnv.includes("HF_TOKEN"))).toBe(true);
       for (const c of specs) expect(Object.keys(c.env)).not.toContain("HF_TOKEN");
+      // The API key: by name, in every serving container and every step that calls the API.
+      for (const d of plan.deployments) {
+        for (const check of [...d.readiness, ...d.smokeTests]) expect(check.secretEnv).toEqual(["VLLM_API_KEY"]);
+      }
+      for (const c of plan.nodes.flatMap((n) => n.containers)) expect(c.secretEnv).toContain("VLLM_API_KEY");
+      for (const c of specs) expect(Object.keys(c.env)).not.toContain("VLLM_API_KEY");
+      expect(JSON.stringify(plan)).not.toMatch(/--api-key/);
     });
 
     it(`diff ${name}: a changed secret is reported without either ciphertext`, () => {
@@ -105,6 +115,8 @@ describe("secrets in the CLI's output", () => {
       for (const r of [text, json]) expect(`${r.stdout}${r.stderr}`).not.toMatch(LEAKS);
       expect(text.stdout).toMatch(/hfToken/);
       expect(json.stdout).toMatch(/hfToken/);
+      expect(text.stdout).toMatch(/apiKey/);
+      expect(json.stdout).toMatch(/apiKey/);
     });
 
     it(`export ${name}: scripts hold no secret and read HF_TOKEN from the environment when they run`, () => {
@@ -117,9 +129,10 @@ describe("secrets in the CLI's output", () => {
       for (const text of scripts) {
         expect(text).not.toMatch(LEAKS);
         // The token is passed through by name (`docker run --env HF_TOKEN`), never assigned in a script.
-        expect(text).not.toMatch(/HF_TOKEN=[^$'"\s]/);
+        expect(text).not.toMatch(/(HF_TOKEN|VLLM_API_KEY)=[^$'"%\s]/);
       }
       expect(readFileSync(join(out, "deploy.sh"), "utf8")).toMatch(/\$\{HF_TOKEN:-\}/);
+      expect(readFileSync(join(out, "deploy.sh"), "utf8")).toMatch(/\$\{VLLM_API_KEY:-\}/);
     });
   }
 
@@ -140,6 +153,7 @@ describe("secrets in the CLI's output", () => {
         PATH: process.env.PATH,
         HF_TOKEN: HF_CANARY,
         ROCM_VLLM_REGISTRY_PASSWORD: REGISTRY_CANARY,
+        VLLM_API_KEY: API_CANARY,
         ROCM_VLLM_ON_NODE: stub,
       },
       timeout: 60_000,
@@ -160,6 +174,15 @@ describe("secrets in the CLI's output", () => {
     const withPassword = sent.filter((s) => s.text.includes(REGISTRY_CANARY));
     expect(withPassword.map((s) => s.f.split(".")[0]).sort()).toEqual(["node-a", "node-b"]);
     for (const s of withPassword) expect(s.f).toMatch(/\.stdin$/);
+    // The API key: to both nodes (their containers), and to the readiness gate and smoke test, on stdin only.
+    const withKey = sent.filter((s) => s.text.includes(API_CANARY));
+    expect([...new Set(withKey.map((s) => s.f.split(".")[0]))].sort()).toEqual(["node-a", "node-b"]);
+    for (const s of withKey) {
+      expect(s.f).toMatch(/\.stdin$/);
+      expect(s.text).toContain(`export VLLM_API_KEY=${API_CANARY}`);
+    }
+    expect(withKey.some((s) => s.text.includes("Authorization: Bearer") && s.text.includes("readiness"))).toBe(true);
+    expect(withKey.some((s) => s.text.includes("Authorization: Bearer") && s.text.includes("smoke test"))).toBe(true);
   });
 });
 
@@ -177,11 +200,12 @@ describe("secrets in the Pulumi program under mocks", () => {
         ...base,
         cluster: { ...(base.cluster as object), registry: { address: "docker.io", username: "bot" } },
         hfToken: HF_CANARY,
-        secretConfig: { "rocm-vllm:registryPassword": REGISTRY_CANARY },
+        secretConfig: { "rocm-vllm:registryPassword": REGISTRY_CANARY, "rocm-vllm:apiKey": API_CANARY },
       };
       const run = await mocks.runProgram(stack);
       let seenHf = 0;
       let seenRegistry = 0;
+      let seenApi = 0;
       for (const r of run.resources) {
         expect(`${r.urn} ${r.name}`).not.toMatch(LEAKS);
         for (const [key, value] of Object.entries(r.inputs)) {
@@ -190,11 +214,20 @@ describe("secrets in the Pulumi program under mocks", () => {
           expect(r.secretInputs, `${r.type} ${r.name}.${key} holds a canary but is not secret`).toContain(key);
           if (text.includes(HF_CANARY)) seenHf++;
           if (text.includes(REGISTRY_CANARY)) seenRegistry++;
+          if (text.includes(API_CANARY)) seenApi++;
         }
       }
       // The secrets did reach the resources that need them (else this test would prove nothing).
       expect(seenHf).toBeGreaterThan(0);
       expect(seenRegistry).toBeGreaterThan(0);
+      // The key reached the containers and the gates (readiness, smoke test: command stdin), always as secrets.
+      expect(seenApi).toBeGreaterThan(0);
+      const gates = run.resources.filter((r) => /-r\d+-(ready|smoke)$/.test(r.name));
+      expect(gates.length).toBeGreaterThan(0);
+      for (const g of gates) {
+        expect(JSON.stringify(g.inputs.stdin)).toContain(API_CANARY);
+        expect(g.secretInputs).toContain("stdin");
+      }
       for (const [key, value] of Object.entries(run.outputs)) {
         if (LEAKS.test(JSON.stringify(value) ?? "")) expect(run.secretOutputs).toContain(key);
       }
@@ -254,6 +287,16 @@ const MISPLACED: Misplaced[] = [
       extraArgs: [`--api-key ${MISPLACED_API}`],
     },
   ),
+  // vLLM's API key has its own secret (rocm-vllm:apiKey): as a flag and its value, inline, or in extraEnv it is refused.
+  misplaced("api-key-flag-then-value", "rocm-vllm:deployments[0].extraArgs[0]", {}, {
+    extraArgs: ["--api-key", MISPLACED_API],
+  }),
+  misplaced("api-key-flag-equals-value", "rocm-vllm:deployments[0].extraArgs[0]", {}, {
+    extraArgs: [`--api-key=${MISPLACED_API}`],
+  }),
+  misplaced("api-key-in-extra-env", "rocm-vllm:deployments[0].extraEnv.VLLM_API_KEY", {}, {
+    extraEnv: { VLLM_API_KEY: MISPLACED_API },
+  }),
   misplaced(
     "extra-args-as-a-string",
     "rocm-vllm:deployments[0].extraArgs",

@@ -26,9 +26,10 @@ const CLUSTER_KEY = `${CONFIG_NAMESPACE}:cluster`;
 const DEPLOYMENTS_KEY = `${CONFIG_NAMESPACE}:deployments`;
 const HF_TOKEN_KEY = `${CONFIG_NAMESPACE}:hfToken`;
 const REGISTRY_PASSWORD_KEY = `${CONFIG_NAMESPACE}:registryPassword`;
-const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY];
+const API_KEY_KEY = `${CONFIG_NAMESPACE}:apiKey`;
+const KNOWN_KEYS = [CLUSTER_KEY, DEPLOYMENTS_KEY, HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY, API_KEY_KEY];
 /** Secrets a stack may hold; each must be stored encrypted. */
-const SECRET_KEYS = [HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY];
+const SECRET_KEYS = [HF_TOKEN_KEY, REGISTRY_PASSWORD_KEY, API_KEY_KEY];
 
 /** Keys rocm-vllm read once and refuses now, with why and what to do instead. */
 const RETIRED_KEYS: Record<string, { message: string; fix: string }> = {
@@ -49,6 +50,8 @@ export interface RawStackConfig {
   hasHfToken: boolean;
   /** Whether `rocm-vllm:registryPassword` is set. Its value never enters the planner. */
   hasRegistryPassword?: boolean;
+  /** Whether `rocm-vllm:apiKey` is set. Its value never enters the planner. */
+  hasApiKey?: boolean;
 }
 
 /** A value parsed as is, or after removing the keys the schema refused (`removed`, as config paths). */
@@ -152,6 +155,7 @@ export function parseStackEntries(entries: StackEntries): LoadResult {
     deployments: entries.values[DEPLOYMENTS_KEY],
     hasHfToken: entries.values[HF_TOKEN_KEY] !== undefined,
     hasRegistryPassword: entries.values[REGISTRY_PASSWORD_KEY] !== undefined,
+    hasApiKey: entries.values[API_KEY_KEY] !== undefined,
   });
   if (problems.length === 0) return result;
   // A key refused for holding a secret is not validated further: its problems would be about (and could quote) it.
@@ -174,7 +178,7 @@ function secretInStructuredKey(key: string): Problem {
     key,
     new Hidden("secret, not shown"),
     "holds a Pulumi secret (a secure: value set with pulumi config set --secret --path); rocm-vllm puts every value of this key in plaintext into container commands, the plan, the Pulumi state and exported scripts",
-    "remove the secure: value; secrets go in their own keys: pulumi config set --secret hfToken <token> (Hugging Face), pulumi config set --secret registryPassword <token> (registry login); SSH keys go in ssh-agent; see README.md § Secrets",
+    "remove the secure: value; secrets go in their own keys: pulumi config set --secret hfToken <token> (Hugging Face), pulumi config set --secret apiKey <key> (vLLM's API key), pulumi config set --secret registryPassword <token> (registry login); SSH keys go in ssh-agent; see README.md § Secrets",
   );
 }
 
@@ -207,7 +211,13 @@ export function parseStackConfig(raw: RawStackConfig): LoadResult {
   const deployments = parseKey(DEPLOYMENTS_KEY, deploymentsSchema, raw.deployments, problems);
   const config =
     cluster.value && deployments.value
-      ? { stack: raw.stack, cluster: cluster.value, deployments: deployments.value, hasHfToken: raw.hasHfToken }
+      ? {
+          stack: raw.stack,
+          cluster: cluster.value,
+          deployments: deployments.value,
+          hasHfToken: raw.hasHfToken,
+          ...(raw.hasApiKey ? { hasApiKey: true } : {}),
+        }
       : undefined;
   if (config?.cluster.registry && !raw.hasRegistryPassword) {
     problems.push(

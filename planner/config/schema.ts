@@ -504,6 +504,11 @@ export interface StackConfig {
   deployments: DeploymentConfig[];
   /** Whether `rocm-vllm:hfToken` is set. Its value never enters the planner. */
   hasHfToken: boolean;
+  /**
+   * Whether `rocm-vllm:apiKey` is set (absent: not set): every deployment's API then requires it
+   * (`planner/rules/apiKey.ts`). Its value never enters the planner.
+   */
+  hasApiKey?: boolean;
 }
 
 /** Config namespace: the project name in `Pulumi.yaml`. */

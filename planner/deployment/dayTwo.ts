@@ -4,6 +4,7 @@
  */
 import type { ClusterConfig } from "../config/schema";
 import { LABELS, sortedByKey } from "../kinds/containers";
+import { apiKeySecretEnv } from "../rules/apiKey";
 import { HF_CACHE_IN_CONTAINER } from "../rules/containerRuntime";
 import { benchmarkJob, loadBalancer, triggerHash, weightsJob } from "../rules/dayTwo";
 import type { Decisions } from "../rules/decisions";
@@ -63,7 +64,8 @@ export function planDayTwo(
     ? instances.map((i) => ({
         node: i.node,
         port: i.port,
-        script: smokeTestScript({ deployment: d.name, port: i.port, servedModelName }),
+        secretEnv: apiKeySecretEnv(decided.apiKey),
+        script: smokeTestScript({ deployment: d.name, port: i.port, servedModelName, apiKey: decided.apiKey }),
       }))
     : [];
   let lbPlan: LoadBalancerPlan | undefined;

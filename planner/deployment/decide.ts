@@ -9,6 +9,7 @@ import type { ClusterConfig, DeploymentConfig } from "../config/schema";
 import { deploymentContext } from "../kinds/containers";
 import { selectKind } from "../kinds/index";
 import type { DeploymentContext, DeploymentKindModule } from "../kinds/kind";
+import { apiKeySecretEnv } from "../rules/apiKey";
 import { attentionTraits, chooseAttention } from "../rules/attention";
 import { compileCache } from "../rules/compileCache";
 import { gpuContainerRuntime, HF_CACHE_IN_CONTAINER } from "../rules/containerRuntime";
@@ -43,6 +44,8 @@ export interface DecideInput {
   /** GPU occupancy of the nodes the deployment may use, in its node order. */
   candidates: NodeSlots[];
   hasHfToken: boolean;
+  /** `rocm-vllm:apiKey` is set: the deployment's API requires it. */
+  hasApiKey: boolean;
 }
 
 /** A deployment whose rules all passed: what the kinds and day-2 assembly work from. */
@@ -60,6 +63,8 @@ export interface Decided {
   servedModelName: string;
   /** Secret variables of the serving containers. */
   secretEnv: string[];
+  /** `rocm-vllm:apiKey` guards the API: every client step sends it (`planner/rules/apiKey.ts`). */
+  apiKey: boolean;
   /** Builders of argv and containers for the kind. */
   ctx: DeploymentContext;
   rollout: RolloutDecision;
@@ -137,7 +142,10 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     d.servedModelName ?? (d.model.startsWith("/") ? (d.model.split("/").pop() ?? d.model) : d.model);
   const downloads = [d.model, d.speculative?.model].some((m) => m !== undefined && downloadsFromHub(m));
   // With pre-download only the download job holds the token; serving stays offline.
-  const secretEnv = downloads && input.hasHfToken && !predownload ? ["HF_TOKEN"] : [];
+  const secretEnv = [
+    ...(downloads && input.hasHfToken && !predownload ? ["HF_TOKEN"] : []),
+    ...apiKeySecretEnv(input.hasApiKey),
+  ];
   const ctx = deploymentContext({
     d,
     shape,
@@ -164,6 +172,7 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     downloads,
     servedModelName,
     secretEnv,
+    apiKey: input.hasApiKey,
     ctx,
     share,
     rollout,

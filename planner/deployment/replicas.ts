@@ -4,6 +4,7 @@
  */
 import { stampGeneration } from "../kinds/containers";
 import type { ReservedPort } from "../kinds/kind";
+import { apiKeySecretEnv } from "../rules/apiKey";
 import type { Decisions } from "../rules/decisions";
 import { type NodeSlots, placeReplica, replicaPort } from "../rules/placement";
 import { readinessScript } from "../scripts/launchScripts";
@@ -89,6 +90,7 @@ export function layOutReplicas(
         container: s.container.name,
         servedModelName,
         timeoutSeconds: d.timeouts.readySeconds,
+        secretEnv: apiKeySecretEnv(decided.apiKey),
         script: readinessScript({
           deployment: d.name,
           node: s.node.name,
@@ -97,6 +99,7 @@ export function layOutReplicas(
           container: s.container.name,
           servedModelName,
           timeoutSeconds: d.timeouts.readySeconds,
+          apiKey: decided.apiKey,
           ranks: s.ranks,
         }),
       });

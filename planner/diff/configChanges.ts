@@ -5,7 +5,7 @@
  */
 import { CONFIG_NAMESPACE } from "../config/schema";
 import { isRecord, same, toJson } from "./jsonValues";
-import type { Change, SecretKey, StackSide } from "./types";
+import { type Change, SECRET_KEYS, type SecretKey, type StackSide } from "./types";
 
 /** What a secret shows instead of its value. */
 export const SECRET_SHOWN = { set: "(secret)", changed: "(secret changed)", added: "(secret set)" } as const;
@@ -54,7 +54,7 @@ export function configChanges(base: StackSide | undefined, head: StackSide | und
   const out: Change[] = [];
   diffValue(`${CONFIG_NAMESPACE}:cluster`, base?.config.cluster, head?.config.cluster, out);
   diffValue(`${CONFIG_NAMESPACE}:deployments`, base?.config.deployments ?? [], head?.config.deployments ?? [], out);
-  for (const key of ["hfToken", "registryPassword"] as const) {
+  for (const key of SECRET_KEYS) {
     out.push(...secretChange(key, base?.secrets[key], head?.secrets[key]));
   }
   return out;

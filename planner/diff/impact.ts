@@ -30,7 +30,7 @@ import {
   servingArgv,
   union,
 } from "./planParts";
-import type { Impact, ImpactAction, SecretFingerprints } from "./types";
+import { type Impact, type ImpactAction, SECRET_OF_ENV, type SecretFingerprints } from "./types";
 
 export interface ImpactResult {
   impact: Impact[];
@@ -96,8 +96,13 @@ function containerReason(
   const env = changedKeys(before.env, after.env).filter((k) => k !== GENERATION_ENV);
   if (env.length > 0) why.push(`env changed (${list(env)})`);
   if (!same(before.secretEnv, after.secretEnv)) why.push(`secret env changed (${list(after.secretEnv) || "none"})`);
-  else if (after.secretEnv.includes("HF_TOKEN") && base.secrets.hfToken !== head.secrets.hfToken) {
-    why.push("rocm-vllm:hfToken changed (replaced only if the token's value changed)");
+  else {
+    for (const name of after.secretEnv) {
+      const key = SECRET_OF_ENV.get(name);
+      if (key && base.secrets[key] !== head.secrets[key]) {
+        why.push(`rocm-vllm:${key} changed (replaced only if its value changed)`);
+      }
+    }
   }
   const labels = changedKeys(before.labels, after.labels);
   const fields = (

@@ -18,7 +18,7 @@ import type {
   RolloutPlan,
   SmokeTest,
 } from "../types";
-import type { SecretFingerprints } from "./types";
+import { SECRET_OF_ENV, type SecretFingerprints } from "./types";
 
 export interface PlacedSpec {
   node: string;
@@ -149,7 +149,10 @@ export function commandConnection(node: NodePlan | undefined, _secrets: SecretFi
  */
 export function containerInputs(spec: ContainerSpec, secrets: SecretFingerprints): Record<string, unknown> {
   const { ports: _p, sharedMemory: _s, role: _r, deployment: _d, replica: _n, restart: _x, ...inputs } = spec;
-  const secretValues = spec.secretEnv.map((key) => (key === "HF_TOKEN" ? secrets.hfToken : undefined));
+  const secretValues = spec.secretEnv.map((name) => {
+    const key = SECRET_OF_ENV.get(name);
+    return key ? secrets[key] : undefined;
+  });
   return { ...inputs, secretValues };
 }
 

@@ -8,11 +8,9 @@ import { parseStackYaml } from "../config/load";
 import { CONFIG_NAMESPACE } from "../config/schema";
 import { planLoaded } from "../stack";
 import type { Problem } from "../types";
-import type { SecretFingerprints, SecretKey, StackSide } from "./types";
+import { SECRET_KEYS, type SecretFingerprints, type StackSide } from "./types";
 
 export type LoadedSide = { ok: true; side: StackSide } | { ok: false; problems: Problem[] };
-
-const SECRET_KEYS: readonly SecretKey[] = ["hfToken", "registryPassword"];
 
 /** Fingerprints of the `{secure: ...}` values of the secret keys (namespaced or not). Call on valid YAML only. */
 export function secretFingerprints(text: string): SecretFingerprints {

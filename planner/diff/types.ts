@@ -12,7 +12,16 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 export type SecretFingerprints = Partial<Record<SecretKey, string>>;
 
 /** Config keys that hold secrets (`pulumi config set --secret`). */
-export type SecretKey = "hfToken" | "registryPassword";
+export type SecretKey = "hfToken" | "registryPassword" | "apiKey";
+
+/** Every secret config key, in the order changes are listed. */
+export const SECRET_KEYS: readonly SecretKey[] = ["hfToken", "registryPassword", "apiKey"];
+
+/** The secret config key whose value a container's secret variable carries. */
+export const SECRET_OF_ENV: ReadonlyMap<string, SecretKey> = new Map([
+  ["HF_TOKEN", "hfToken"],
+  ["VLLM_API_KEY", "apiKey"],
+]);
 
 /** One version of a stack: its validated config, its plan and its secrets' fingerprints. */
 export interface StackSide {

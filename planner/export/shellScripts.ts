@@ -157,6 +157,17 @@ function heredoc(command: string, body: string, base: string): string {
   return `${command} <<'${delimiter}'\n${body.endsWith("\n") ? body : `${body}\n`}${delimiter}`;
 }
 
+/**
+ * Like `heredoc`, with `export NAME=<value>` lines for the named variables of this script's environment written
+ * before the body by the builtin printf: a secret (the API key of a readiness gate) reaches the node on stdin, never
+ * as an argument.
+ */
+function heredocWithSecrets(command: string, body: string, base: string, names: readonly string[]): string {
+  if (names.length === 0) return heredoc(command, body, base);
+  const exports = names.map((n) => `printf 'export ${n}=%q\\n' "$${n}"; `).join("");
+  return `{ ${exports}${heredoc("cat", body, base)}\n  } | ${command}`;
+}
+
 /** A comment line: interpolated text can never end the comment and start a command. */
 function comment(text: string): string {
   return `# ${text.replace(/[\r\n]+/g, " ")}`;
@@ -722,10 +733,10 @@ function readinessSteps(plan: Plan): GateStep[] {
             `${d.name} on ${check.node}: ${check.container} serves ${check.servedModelName} on port ${check.port}.`,
           ),
           `${fn}() {`,
-          `  ${heredoc(`on_node ${shellQuote(check.node)} ${shellQuote(check.host)}`, readinessStep(check, d.name).script, "ROCM_VLLM_READINESS")}`,
+          `  ${heredocWithSecrets(`on_node ${shellQuote(check.node)} ${shellQuote(check.host)}`, readinessStep(check, d.name).script, "ROCM_VLLM_READINESS", check.secretEnv)}`,
           ...smoke.map(
             ({ t }) =>
-              `  ${heredoc(`on_node ${shellQuote(t.node)} ${shellQuote(check.host)}`, smokeTestStep(t, d.name).script, "ROCM_VLLM_SMOKE_TEST")}`,
+              `  ${heredocWithSecrets(`on_node ${shellQuote(t.node)} ${shellQuote(check.host)}`, smokeTestStep(t, d.name).script, "ROCM_VLLM_SMOKE_TEST", t.secretEnv)}`,
           ),
           "}",
         ].join("\n"),
@@ -742,7 +753,7 @@ function readinessSteps(plan: Plan): GateStep[] {
         deployment: d.name,
         node: t.node,
         container: "",
-        body: `${fn}() {\n  ${heredoc(`on_node ${shellQuote(t.node)} ${shellQuote(host)}`, smokeTestStep(t, d.name).script, "ROCM_VLLM_SMOKE_TEST")}\n}`,
+        body: `${fn}() {\n  ${heredocWithSecrets(`on_node ${shellQuote(t.node)} ${shellQuote(host)}`, smokeTestStep(t, d.name).script, "ROCM_VLLM_SMOKE_TEST", t.secretEnv)}\n}`,
       });
     });
   }

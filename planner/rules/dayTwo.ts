@@ -9,6 +9,7 @@ import { type NginxInput, nginxConfig } from "../scripts/dayTwoScripts";
 import { shellJoin } from "../scripts/shellQuote";
 import { fact, guide } from "../sources";
 import type { ContainerSpec, NodePlan } from "../types";
+import { API_KEY_ENV, BENCHMARK_API_KEY_ENV } from "./apiKey";
 import { HF_CACHE_IN_CONTAINER } from "./containerRuntime";
 import type { Decisions } from "./decisions";
 import type { Shape } from "./parallelism";
@@ -211,9 +212,21 @@ export function benchmarkJob(
     env,
     secretEnv,
     // `echo`: the result file ends without a newline, and the next line of a parallel deploy's output would stick to it.
-    command: ["bash", "-c", `set -euo pipefail\n${shellJoin(argv)} >&2\ncat ${dir}/result.json\necho\n`],
+    command: [
+      "bash",
+      "-c",
+      `set -euo pipefail\n${benchmarkKeyLine(secretEnv)}${shellJoin(argv)} >&2\ncat ${dir}/result.json\necho\n`,
+    ],
     labels: { ...labels, "rocm-vllm.role": "benchmark" },
   };
+}
+
+/**
+ * With an API key, `vllm bench serve` must send it: it reads `OPENAI_API_KEY` (planner/rules/apiKey.ts), set here
+ * from the container's secret `VLLM_API_KEY` inside the job's shell, so the value is in no command line.
+ */
+function benchmarkKeyLine(secretEnv: readonly string[]): string {
+  return secretEnv.includes(API_KEY_ENV) ? `export ${BENCHMARK_API_KEY_ENV}="$${API_KEY_ENV}"\n` : "";
 }
 
 /** nginx in front of the instances, on the chosen nodes (default: the deployment's first node). */

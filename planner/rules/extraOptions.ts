@@ -9,6 +9,7 @@
 import { flagAbsence, REMOVED_FLAGS, type VllmVersionSpec } from "../catalog/vllmVersions";
 import { suggest } from "../problems";
 import { displayValue } from "../redact";
+import { API_KEY_ENV, API_KEY_FIX } from "./apiKey";
 import type { Decisions } from "./decisions";
 
 /** Flags derived from config keys: set the key, not the flag. */
@@ -67,15 +68,24 @@ const WIRING_ENV = new Set(["VLLM_HOST_IP", "HF_HOME", "RAY_ADDRESS"]);
 
 /**
  * `extraArgs` and `extraEnv` are plaintext everywhere: the plan, the Pulumi state, exported scripts, `docker inspect`.
- * A Hugging Face token has a secret of its own (`rocm-vllm:hfToken`), so these ways of passing one are refused; other
- * credentials are warned about. Problems and warnings show values through `displayValue` (planner/redact.ts), which
+ * A Hugging Face token and vLLM's API key have secrets of their own (`rocm-vllm:hfToken`, `rocm-vllm:apiKey`), so
+ * these ways of passing them are refused; other credentials are warned about. Problems and warnings show values through `displayValue` (planner/redact.ts), which
  * masks credentials.
  */
-const HF_TOKEN_FLAGS = new Set(["--hf-token"]);
-const HF_TOKEN_ENV = new Set(["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]);
-const CREDENTIAL_FLAGS = new Set(["--api-key"]);
-const CREDENTIAL_ENV = /(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|ACCESS_KEY)(_|$)/;
 const HF_TOKEN_FIX = "remove it and run: pulumi config set --secret hfToken <token>";
+const HF_TOKEN = { what: "the Hugging Face token", fix: HF_TOKEN_FIX };
+const API_KEY = { what: "the API key", fix: API_KEY_FIX };
+/** Flags and variables that carry a secret rocm-vllm holds in a key of its own. */
+const SECRET_FLAGS: ReadonlyMap<string, { what: string; fix: string }> = new Map([
+  ["--hf-token", HF_TOKEN],
+  ["--api-key", API_KEY],
+]);
+const SECRET_ENV: ReadonlyMap<string, { what: string; fix: string }> = new Map([
+  ["HF_TOKEN", HF_TOKEN],
+  ["HUGGING_FACE_HUB_TOKEN", HF_TOKEN],
+  [API_KEY_ENV, API_KEY],
+]);
+const CREDENTIAL_ENV = /(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|ACCESS_KEY)(_|$)/;
 
 /** An extraArgs element for a problem: `--flag=value` shows only the flag, the value may be a credential. */
 const shownArg = (arg: string) => (arg.includes("=") ? `${arg.split("=")[0]}=…` : arg);
@@ -199,12 +209,13 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
     const what = written === flag ? flag : `${written} (= ${flag})`;
     const key = PLANNED_FLAGS[flag];
     const owned = OWNED_WHERE_SET[flag];
-    if (HF_TOKEN_FLAGS.has(flag)) {
+    const secret = SECRET_FLAGS.get(flag);
+    if (secret) {
       out.refuse(
         path,
         opt.spelling,
-        `${what} would put the Hugging Face token in plaintext in the plan, the Pulumi state and exported scripts`,
-        HF_TOKEN_FIX,
+        `${what} would put ${secret.what} in plaintext in the plan, the Pulumi state and exported scripts`,
+        secret.fix,
       );
     } else if (opt.spaced) {
       out.refuse(
@@ -212,12 +223,6 @@ export function checkExtraArgs(out: Decisions, extraArgs: readonly string[], ver
         opt.spelling,
         `${what} and its value are one item: vllm serve gets them as one argument, which argparse reads as a positional and rejects ("unrecognized arguments")`,
         `write them as two items ("${written}", "<value>") or as one "${written}=<value>"`,
-      );
-    } else if (CREDENTIAL_FLAGS.has(flag)) {
-      out.warn(
-        "extra-args-credential",
-        `${what} is stored in plaintext in the plan, the Pulumi state and exported scripts: anyone who can read them has the credential`,
-        path,
       );
     } else if (key) {
       out.refuse(
@@ -367,12 +372,13 @@ export function checkEnvForRelease(out: Decisions, name: string, value: string, 
 export function applyExtraEnv(out: Decisions, extraEnv: Record<string, string>, version: VllmVersionSpec): void {
   for (const name of Object.keys(extraEnv).sort()) {
     const value = extraEnv[name];
-    if (HF_TOKEN_ENV.has(name)) {
+    const secret = SECRET_ENV.get(name);
+    if (secret) {
       out.refuse(
         `.extraEnv.${name}`,
         value,
-        "would put the Hugging Face token in plaintext in the plan, the Pulumi state and exported scripts",
-        HF_TOKEN_FIX,
+        `would put ${secret.what} in plaintext in the plan, the Pulumi state and exported scripts`,
+        secret.fix,
       );
       continue;
     }

@@ -2,6 +2,7 @@
  * Shell for day-2 operations, run on a node: host preflight checks, the smoke-test completion, and the nginx
  * configuration of a load balancer. Same text in the Pulumi program, the exported scripts and the end-to-end test.
  */
+import { apiCurl, apiKeySecretEnv, requireSecretsLines } from "../rules/apiKey";
 import { shellQuote, shellQuoteAlways } from "./shellQuote";
 
 export interface PreflightInput {
@@ -148,6 +149,8 @@ export interface SmokeTestInput {
   deployment: string;
   port: number;
   servedModelName: string;
+  /** `rocm-vllm:apiKey` guards the API: the request carries `Authorization: Bearer $VLLM_API_KEY`. */
+  apiKey: boolean;
 }
 
 /** One completion request against the instance; exit 1 with the response when it does not return choices. */
@@ -156,7 +159,8 @@ export function smokeTestScript(i: SmokeTestInput): string {
   return [
     `# rocm-vllm smoke test of ${i.deployment}: one completion on port ${i.port}.`,
     "set -u",
-    `out=$(curl -sS -m 300 -H 'Content-Type: application/json' -d ${shellQuote(body)} http://127.0.0.1:${i.port}/v1/completions 2>&1)`,
+    ...requireSecretsLines(apiKeySecretEnv(i.apiKey), `the smoke test of ${i.deployment}`),
+    `out=$(${apiCurl(i.apiKey)} -sS -m 300 -H 'Content-Type: application/json' -d ${shellQuote(body)} http://127.0.0.1:${i.port}/v1/completions 2>&1)`,
     'case "$out" in',
     `  *'"choices"'*) echo ${shellQuote(`rocm-vllm: smoke test of ${i.deployment} on port ${i.port} passed`)} ;;`,
     `  *) echo ${shellQuote(`rocm-vllm: smoke test of ${i.deployment} on port ${i.port} failed:`)} "$out" >&2; exit 1 ;;`,

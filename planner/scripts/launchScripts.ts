@@ -6,6 +6,7 @@
  * Every interpolated value is quoted with `shellQuote` or is validated to a safe alphabet by the schema.
  */
 
+import { apiCurl, apiKeySecretEnv, requireSecretsLines } from "../rules/apiKey";
 import { MEMBER_STATUS_FILE } from "../rules/healing";
 import { shellJoin, shellQuote } from "./shellQuote";
 import { RAY_FORMED_FILE, RAY_JOINED_FILE } from "./supervisor";
@@ -164,6 +165,8 @@ export interface ReadinessScriptInput {
   container: string;
   servedModelName: string;
   timeoutSeconds: number;
+  /** `rocm-vllm:apiKey` guards the API: `/v1` requests carry `Authorization: Bearer $VLLM_API_KEY`. */
+  apiKey: boolean;
   /** Nodes of an engine spanning nodes whose ranks meet at this one, by node rank (named when the gate fails). */
   ranks?: { node: string; ip: string; container: string }[];
 }
@@ -190,9 +193,11 @@ export function readinessScript(i: ReadinessScriptInput): string {
   const modelId = shellQuote(`"id":"${i.servedModelName}"`);
   const body = shellQuote(JSON.stringify({ model: i.servedModelName, prompt: "ping", max_tokens: 1, temperature: 0 }));
   const who = shellQuote(`rocm-vllm: ${i.deployment} on ${i.node}`);
+  const curl = apiCurl(i.apiKey);
   return [
     `# rocm-vllm readiness of ${i.deployment} on ${i.node}: /health, /v1/models and a one-token generation within ${i.timeoutSeconds}s.`,
     "set -u",
+    ...requireSecretsLines(apiKeySecretEnv(i.apiKey), `the readiness gate of ${i.deployment}`),
     `url=http://127.0.0.1:${i.port}`,
     "start=$(date +%s)",
     `deadline=$((start + ${i.timeoutSeconds}))`,
@@ -212,9 +217,9 @@ export function readinessScript(i: ReadinessScriptInput): string {
     `    waiting="container ${i.container.replace(/[^\w.-]/g, "")} to run"`,
     '  elif ! curl -fsS -m 5 "$url/health" >/dev/null 2>&1; then',
     `    waiting="/health on port ${i.port} (model loading)"`,
-    `  elif ! curl -fsS -m 5 "$url/v1/models" 2>/dev/null | grep -qF ${modelId}; then`,
+    `  elif ! ${curl} -fsS -m 5 "$url/v1/models" 2>/dev/null | grep -qF ${modelId}; then`,
     `    waiting="/v1/models to list the served model"`,
-    `  elif ! curl -fsS -m 60 -H 'Content-Type: application/json' -d ${body} "$url/v1/completions" 2>/dev/null | grep -qF '"choices"'; then`,
+    `  elif ! ${curl} -fsS -m 60 -H 'Content-Type: application/json' -d ${body} "$url/v1/completions" 2>/dev/null | grep -qF '"choices"'; then`,
     `    waiting="a one-token generation to complete"`,
     "  else",
     `    echo ${shellQuote(`rocm-vllm: ${i.deployment} ready at ${i.endpoint}`)} "after $(( $(date +%s) - start ))s"`,

@@ -5,6 +5,8 @@
  * `ssh … sh -s`, and the exported scripts run the same texts, so both faces time out, report and clean up the same
  * way.
  */
+
+import { requireSecretsLines } from "../rules/apiKey";
 import type { JobPlan, NodePlan, ReadinessCheck, SmokeTest } from "../types";
 import { dockerJobArgv } from "./dockerRun";
 import { remoteStep } from "./remoteStep";
@@ -57,10 +59,7 @@ export function jobStep(node: NodePlan, job: JobPlan, modelCache: string): NodeS
   const body = [
     "set -eu",
     `# rocm-vllm job ${spec.name} (${spec.role} of ${spec.deployment}): runs to completion.`,
-    ...spec.secretEnv.map(
-      (key) =>
-        `[ -n "\${${key}:-}" ] || { echo 'rocm-vllm: ${spec.name} needs ${key} in its environment' >&2; exit 1; }`,
-    ),
+    ...requireSecretsLines(spec.secretEnv, spec.name),
     `docker rm --force ${name} >/dev/null 2>&1 || true`,
     `exec ${shellJoin(["docker", ...dockerJobArgv(spec)])}`,
     "",

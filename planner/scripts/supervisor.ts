@@ -114,7 +114,10 @@ def pause(seconds):
 
 def http(method, url, body=None, timeout=5.0):
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("VLLM_API_KEY"):  # rocm-vllm:apiKey guards /v1 (planner/rules/apiKey.ts)
+        headers["Authorization"] = "Bearer " + os.environ["VLLM_API_KEY"]
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return r.status, r.read().decode("utf-8", "replace")
 

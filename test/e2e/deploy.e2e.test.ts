@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { parseDocument } from "yaml";
 import { remoteStep, SESSION_LOST_EXIT, TIMEOUT_EXIT } from "../../planner/scripts/remoteStep";
 import { sshArgv } from "../../planner/scripts/sshOptions";
 import { memberCommand } from "../../planner/scripts/supervisor";
@@ -100,8 +101,9 @@ async function devicesInside(host: HostName, container: string): Promise<string[
   return out.split(/\s+/).filter((w) => w !== "" && !w.endsWith(":"));
 }
 
-const curlJson = async (from: HostName, url: string): Promise<unknown> => {
-  const r = await inHost(from, ["curl", "-fsS", "-m", "5", url]);
+/** GET `url` from a host as JSON; `headers`: curl -H arguments (an API key's Authorization). */
+const curlJson = async (from: HostName, url: string, headers: string[] = []): Promise<unknown> => {
+  const r = await inHost(from, ["curl", "-fsS", "-m", "5", ...headers, url]);
   if (r.code !== 0) throw new Error(`curl ${url} from ${from}: ${r.output}`);
   return JSON.parse(r.stdout) as unknown;
 };
@@ -299,27 +301,45 @@ describe("rocm-vllm export on simulated hosts", () => {
     expect(modelIds(await curlJson("h2", "http://10.77.0.11:8000/v1/models"))).toEqual(["llama-405b"]);
   }, 360_000);
 
-  it("single-node packed stack, over real ssh, serves on every port, behind its load balancer, and runs its benchmark", async () => {
-    const plan = await planOf("e2e-packed");
-    const dir = await exportStack("e2e-packed", withKnownHosts("e2e-packed", KNOWN_HOSTS));
-    const r = await runScriptOverSsh(dir, "deploy.sh", {}, 180_000);
+  it("single-node packed stack with an API key, over real ssh, serves on every port, behind its load balancer, and runs its benchmark", async () => {
+    // rocm-vllm:apiKey set: every step that calls /v1 (readiness, smoke test, benchmark, supervisor) must send the
+    // key, or the stand-in answers 401 as vLLM does and the deploy fails.
+    const doc = parseDocument(readFileSync(withKnownHosts("e2e-packed", KNOWN_HOSTS), "utf8"));
+    doc.setIn(["config", "rocm-vllm:apiKey"], { secure: "v1:e2e-ciphertext" });
+    const file = stackVariant("e2e-packed", doc.toString());
+    const plan = await planOf("e2e-packed", file);
+    const dir = await exportStack("e2e-packed", file);
+    const key = "sk-e2e-packed-key";
+    const missing = await runScriptOverSsh(dir, "deploy.sh", {}, 60_000);
+    expect(missing.code).not.toBe(0);
+    expect(missing.output).toContain("VLLM_API_KEY must be set in the environment");
+    const r = await runScriptOverSsh(dir, "deploy.sh", { VLLM_API_KEY: key }, 180_000);
     expect(r.code, r.output).toBe(0);
+    expect(r.output).not.toContain(key);
+    const bearer = ["-H", `Authorization: Bearer ${key}`];
+    // Without the key /v1 is refused, directly and through the balancer; /health stays open.
+    for (const url of ["http://10.77.0.11:8000/v1/models", "http://10.77.0.11:8080/v1/models"]) {
+      const refused = await inHost("h2", ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", url]);
+      expect(refused.stdout).toBe("401");
+    }
+    expect((await inHost("h2", ["curl", "-fsS", "-m", "5", "http://10.77.0.11:8000/health"])).code).toBe(0);
 
     const node = plan.nodes[0];
     if (!node) throw new Error("packed stack has no node");
     expect(node.containers).toHaveLength(8);
     for (const [i, spec] of node.containers.entries()) {
-      await expectAsPlanned("h1", spec, r.output, {});
+      expect(spec.secretEnv).toContain("VLLM_API_KEY");
+      await expectAsPlanned("h1", spec, r.output, { VLLM_API_KEY: key });
       expect(spec.env.CUDA_VISIBLE_DEVICES).toBe(String(i));
-      expect(modelIds(await curlJson("h2", `http://10.77.0.11:${8000 + i}/v1/models`))).toEqual([
+      expect(modelIds(await curlJson("h2", `http://10.77.0.11:${8000 + i}/v1/models`, bearer))).toEqual([
         "meta-llama/Llama-3.1-8B-Instruct",
       ]);
       expect(await docker("h1", "logs", spec.name)).toContain("1 GPUs visible in this container; TP=1");
     }
-    for (const spec of node.services) await expectAsPlanned("h1", spec, r.output, {});
+    for (const spec of node.services) await expectAsPlanned("h1", spec, r.output, { VLLM_API_KEY: key });
 
     // The balancer answers for the deployment, and the benchmark went through it to more than one replica.
-    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8080/v1/models"))).toEqual([
+    expect(modelIds(await curlJson("h2", "http://10.77.0.11:8080/v1/models", bearer))).toEqual([
       "meta-llama/Llama-3.1-8B-Instruct",
     ]);
     const result = r.output

@@ -159,8 +159,8 @@ export function cli(...args: string[]): Promise<RunResult> {
 }
 
 /** The plan of a test stack, through the CLI. */
-export async function planOf(stack: string): Promise<Plan> {
-  const r = await cli("plan", "--json", stackFile(stack));
+export async function planOf(stack: string, file = stackFile(stack)): Promise<Plan> {
+  const r = await cli("plan", "--json", file);
   if (r.code !== 0) throw new Error(`rocm-vllm plan ${stack} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Plan;
 }

@@ -58,6 +58,7 @@ function readiness(nodeName: string, host: string, container: string, model: str
     container,
     servedModelName: model,
     timeoutSeconds: 3600,
+    secretEnv: [],
     script: `#!/bin/sh\n# wait for ${container}\ncurl -fsS http://${host}:8000/health\n`,
   };
 }

@@ -2,7 +2,8 @@
 
 Sends `--num-prompts` real completion requests to `--base-url` with `--max-concurrency` in flight, and writes the
 result JSON with the keys `vllm bench serve --save-result` writes (throughput, TTFT/ITL percentiles), so the plan's
-benchmark job and its parsing run end to end.
+benchmark job and its parsing run end to end. Like vLLM's, every request carries `Authorization: Bearer
+$OPENAI_API_KEY` (vllm v0.11.0 vllm/benchmarks/lib/endpoint_request_func.py).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def main(args: list[str]) -> None:
                 todo.pop()
             body = json.dumps({"model": model, "prompt": "x", "max_tokens": output_len}).encode()
             req = urllib.request.Request(f"{base}/v1/completions", data=body,
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY')}"})
             t0 = time.monotonic()
             try:
                 with urllib.request.urlopen(req, timeout=30) as resp:
