@@ -4,10 +4,11 @@
  * and smoke test scripts run here against a stub `curl` that answers `/v1` only with the right header, as vLLM does.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { planStackText } from "../../cli/stackFile";
 import { ENV_TABLE_RELEASES, envTableFor } from "../../planner/catalog/vllmEnv";
 import { parseStackConfig } from "../../planner/config/load";
 import { buildPlan } from "../../planner/plan";
@@ -119,7 +120,21 @@ describe("rocm-vllm:apiKey", () => {
     expect(bench?.container.command.join(" ")).toContain('export OPENAI_API_KEY="$VLLM_API_KEY"');
     const serving = plan.nodes.flatMap((n) => n.containers)[0];
     expect(serving.command.join(" ")).toContain('"Bearer " + os.environ["VLLM_API_KEY"]');
-    const without = planWith(false).nodes.flatMap((n) => n.jobs).find((j) => j.container.role === "benchmark");
+    const without = planWith(false)
+      .nodes.flatMap((n) => n.jobs)
+      .find((j) => j.container.role === "benchmark");
     expect(without?.container.command.join(" ")).not.toContain("OPENAI_API_KEY");
+  });
+});
+
+describe("rocm-vllm plan/export --api-key", () => {
+  it("plans as if rocm-vllm:apiKey were set: the key is required by name, never given", () => {
+    const file = "stacks/Pulumi.llama70b-mi300x.yaml";
+    const text = readFileSync(join(__dirname, "..", "..", file), "utf8");
+    const withKey = planStackText(text, file, { apiKey: true });
+    const without = planStackText(text, file);
+    if (!withKey.ok || !without.ok) throw new Error("example stack does not plan");
+    expect(withKey.plan.deployments[0].readiness[0].secretEnv).toEqual(["VLLM_API_KEY"]);
+    expect(without.plan.deployments[0].readiness[0].secretEnv).toEqual([]);
   });
 });
