@@ -763,8 +763,9 @@ function readinessSteps(plan: Plan): GateStep[] {
 /**
  * The rolling update of one deployment: per wave, ask the wave's nodes which of its containers differ from the plan;
  * if any, drain the wave on every balancer node, remove the changed containers, start them, pass their readiness
- * gates and smoke tests, and put the wave back, before the next wave. A failure stops the update at that wave. The
- * drains and undrains are the Pulumi program's guarded steps (`rolloutStep`).
+ * gates and smoke tests, and put the wave back, before the next wave; if none, only put it back (a run stopped
+ * mid-wave left it out of the balancer). A failure stops the update at that wave. The drains and undrains are the
+ * Pulumi program's guarded steps (`rolloutStep`).
  */
 function rolloutFunctions(plan: Plan, ready: GateStep[]): { name: string; fn: string; body: string }[] {
   const byName = new Map(plan.nodes.map((n) => [n.name, n]));
@@ -797,6 +798,9 @@ function rolloutFunctions(plan: Plan, ready: GateStep[]): { name: string; fn: st
           `  changed=$(${nodes.map((n) => `changed_on ${shellJoin([n, byName.get(n)?.host ?? n, ...wave.containers.filter((c) => c.node === n).map((c) => c.name)])}`).join(" && ")}) || return 1`,
           '  if [[ -z "$changed" ]]; then',
           `    echo ${shellQuote(`rocm-vllm: ${what} runs as planned`)}`,
+          // A run stopped between this wave's drain and its undrain (Ctrl-C, a gate timeout) left its servers out of
+          // the balancer; the undrain is idempotent, so it always runs (as the Pulumi program's undrain resource does).
+          ...(undrains.length > 0 ? [`    run_all ${stepList(undrains)} || return 1`] : []),
           "    return 0",
           "  fi",
           `  echo ${shellQuote(`rocm-vllm: ${what}: replacing`)} "$(tr '\\n' ' ' <<<"$changed")"`,

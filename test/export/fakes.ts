@@ -100,14 +100,15 @@ export class Fakes {
     );
     this.script("ssh", "", true);
     // The hook: $1 node, $2 host, the script on stdin. FAKE_FAIL="<node>:<action>" makes that call fail. Asked which
-    // containers differ from the plan (`changed <names>`), it answers all of them, as on a first deployment.
+    // containers differ from the plan (`changed <names>`), it answers all of them, as on a first deployment (none with
+    // FAKE_UNCHANGED set, as on a rerun after every container was replaced).
     this.script(
       "on-node",
       `const first = stdin.split("\\n")[0];
        const words = first.startsWith("set -- ") ? first.slice(7).split(" ") : ["script"];
        const action = words[0];
        if (process.env.FAKE_FAIL === argv[0] + ":" + action) { console.error("fake failure on " + argv[0]); process.exitCode = 1; }
-       else if (action === "changed") for (const name of words.slice(1)) console.log(name);
+       else if (action === "changed") { if (!process.env.FAKE_UNCHANGED) for (const name of words.slice(1)) console.log(name); }
        else console.log("fake " + action + " on " + argv[0]);`,
       true,
     );

@@ -598,6 +598,37 @@ describe("deploy.sh and teardown.sh", () => {
     expect(r.stdout).toContain("llama8b (meta-llama/Llama-3.1-8B-Instruct): http://10.0.3.10:8080");
   });
 
+  it("a rerun where every wave runs as planned still puts each wave back in the balancer, touching no container", () => {
+    // A run stopped between a wave's drain and its undrain (Ctrl-C, a gate timeout) left that wave's servers out.
+    const plan = lbPlan();
+    const d = plan.deployments[0];
+    if (!d) throw new Error("no deployment");
+    expect(d.rollout.waves.length).toBeGreaterThan(1);
+    const dir = writeExport(plan);
+    const fakes = new Fakes();
+    const r = fakes.run(join(dir, "deploy.sh"), [], {
+      ROCM_VLLM_ON_NODE: fakes.hook,
+      HF_TOKEN: "t",
+      FAKE_UNCHANGED: "1",
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const calls = fakes.calls("on-node");
+    const kinds = calls.map((c) => (c.stdin?.startsWith("set -- ") ? c.stdin.split("\n")[0]?.slice(7) : "undrain"));
+    expect(kinds).toEqual([
+      "preflight",
+      "prepare",
+      "apply",
+      ...d.rollout.waves.flatMap((w) => [`changed ${w.containers.map((c) => c.name).join(" ")}`, "undrain"]),
+      "after-ready",
+    ]);
+    const undrains = calls.filter((c) => !c.stdin?.startsWith("set -- ")).map((c) => c.stdin);
+    d.rollout.waves.forEach((w, i) => {
+      expect(undrains[i]).toContain(w.undrain);
+      expect(undrains[i]).toContain(`rocm-vllm step on pack-0: undrain of llama8b, wave ${i + 1};`);
+    });
+    expect(r.stdout).toContain("rocm-vllm: llama8b: wave 1/2 (replica 0) runs as planned");
+  });
+
   it("sends secrets on stdin only, re-quoted so the node sees the exact value", () => {
     const dir = writeExport(rayPlan());
     const fakes = new Fakes();
