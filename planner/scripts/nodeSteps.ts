@@ -29,8 +29,12 @@ export const STEP_LIMITS = {
   benchmark: 2 * 3600,
   /** One completion request (its curl has a 300 s limit). */
   smokeTest: 330,
-  /** Beyond the readiness script's own deadline, so its diagnostics (the container's log) win. */
-  readinessMargin: 60,
+  /**
+   * Beyond the readiness script's own deadline, so its diagnostics (the container's log) win: one round of its loop
+   * may start just before the deadline and take 75 s when generation hangs (curl limits 5 + 5 + 60 s, a 5 s sleep),
+   * then its docker calls and the log.
+   */
+  readinessMargin: 120,
   /** A balancer reload (a rolling update's undrain), and beyond `drainSeconds` for a drain. */
   balancerReload: 120,
 } as const;

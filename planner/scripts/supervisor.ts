@@ -17,7 +17,8 @@
  * in a row (at most `maxBackoffSeconds`); after `maxRestarts` restarts without serving `stableSeconds` in between the
  * member stays `failed`: it keeps no process and no GPU memory, and stays so across restarts until the container is
  * replaced. A member that was killed without recording why (docker kill, out of memory) counts as a failure when it
- * starts again; a clean stop (docker stop, the daemon shutting down) does not.
+ * starts again; a clean stop (docker stop, the daemon shutting down) does not. A stop signal ends a probe that waits on
+ * a hung engine at once, so the stop is clean (the member gets its SIGTERM) well within Docker's stop grace.
  *
  * The state is a `key=value` file in the container's own file system (kept across restarts, new with a new
  * container): `state` is one of starting, loading, forming, serving, backoff, crashed, stopped, failed.
@@ -66,6 +67,11 @@ FORMED = os.path.join(os.path.dirname(STATUS), "ray-formed")
 JOINED = os.path.join(os.path.dirname(STATUS), "ray-joined")
 RUNNING = ("starting", "loading", "forming", "serving")
 stopping = []
+waiting = []  # non-empty while the supervisor waits on an HTTP answer: a stop signal then ends the wait at once
+
+
+class Stop(BaseException):
+    """A stop signal during an HTTP wait (a probe of a hung engine can block for minutes): the normal stop path follows."""
 
 
 def log(msg):
@@ -74,6 +80,8 @@ def log(msg):
 
 def on_term(signum, frame):
     stopping.append(signum)
+    if waiting:
+        raise Stop()
 
 
 signal.signal(signal.SIGTERM, on_term)
@@ -118,8 +126,14 @@ def http(method, url, body=None, timeout=5.0):
     if os.environ.get("VLLM_API_KEY"):  # rocm-vllm:apiKey guards /v1 (planner/rules/apiKey.ts)
         headers["Authorization"] = "Bearer " + os.environ["VLLM_API_KEY"]
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.status, r.read().decode("utf-8", "replace")
+    waiting.append(url)
+    try:
+        if stopping:
+            raise Stop()
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        waiting.pop()
 
 
 def one_token(base, timeout):
@@ -210,69 +224,72 @@ def supervise(st):
     base = f"http://127.0.0.1:{M['port']}" if "port" in M else ""
     leader = f"http://{M['leader']['ip']}:{M['leader']['port']}" if M["kind"] == "follower" else ""
     started, next_probe, misses, tokens, monitor, beat = time.time(), 0.0, 0, None, None, 0.0
-    while not stopping:
-        now = time.time()
-        code = proc.poll()
-        if code is not None:
-            note = " (an engine that dies can exit 0: vllm-project/vllm#48966)" if code == 0 else ""
-            return fail(st, proc, f"the member's command exited with status {code}{note}")
-        if monitor is not None and monitor.poll() is not None:
-            lines = (monitor.stdout.read() or "").strip().splitlines()
-            return fail(st, proc, lines[-1] if lines else "the Ray membership monitor stopped")
-        if M["kind"] == "ray-head" and monitor is None and os.path.exists(FORMED):
-            monitor = subprocess.Popen([sys.executable, "-c", RAY_MONITOR, FORMED], stdout=subprocess.PIPE, text=True)
-        if st.state != "serving":
-            if now - started > C["readySeconds"]:
-                return fail(st, proc, f"not serving {C['readySeconds']} s after it started")
-            if M["kind"] == "ray-worker":
-                if os.path.exists(JOINED):
-                    st.put("serving", "joined the Ray head")
-                elif st.state == "starting":
-                    st.put("forming", "joining the Ray head")
-            elif M["kind"] == "follower":
-                if st.state == "starting":
-                    st.put("forming", f"waiting for the leader at {leader}")
-                if now >= next_probe:
-                    next_probe = now + 5
-                    if leader_up(leader):
-                        st.put("serving", f"the leader at {leader} serves")
-            else:
-                if st.state == "starting":
-                    st.put("forming" if M["kind"] == "ray-head" else "loading")
-                if st.state == "forming" and monitor is not None:
-                    st.put("loading", "Ray cluster formed")
-                if now >= next_probe:
-                    next_probe = now + 2
-                    if ready(base):
-                        st.put("serving", "a one-token generation completed")
-                        next_probe, misses = now + H["probeSeconds"], 0
-        else:
-            if st.failures and now - st.since >= H["stableSeconds"]:
-                st.failures = 0
-                st.put("serving", f"served {H['stableSeconds']} s: failure count reset")
-            if M["kind"] == "ray-worker":
-                # No API here: the worker lives while it is in a Ray cluster (its raylet exits when the head goes).
-                if not os.path.exists(JOINED):
-                    started = now  # a new head gets the whole readiness time to form
-                    st.put("forming", "the Ray head went away: rejoining")
-            elif H["probeSeconds"] > 0 and now >= next_probe:
-                next_probe = now + H["probeSeconds"]
-                if M["kind"] == "follower":
-                    ok, why = leader_up(leader), f"the leader at {leader} does not answer"
+    try:
+        while not stopping:
+            now = time.time()
+            code = proc.poll()
+            if code is not None:
+                note = " (an engine that dies can exit 0: vllm-project/vllm#48966)" if code == 0 else ""
+                return fail(st, proc, f"the member's command exited with status {code}{note}")
+            if monitor is not None and monitor.poll() is not None:
+                lines = (monitor.stdout.read() or "").strip().splitlines()
+                return fail(st, proc, lines[-1] if lines else "the Ray membership monitor stopped")
+            if M["kind"] == "ray-head" and monitor is None and os.path.exists(FORMED):
+                monitor = subprocess.Popen([sys.executable, "-c", RAY_MONITOR, FORMED], stdout=subprocess.PIPE, text=True)
+            if st.state != "serving":
+                if now - started > C["readySeconds"]:
+                    return fail(st, proc, f"not serving {C['readySeconds']} s after it started")
+                if M["kind"] == "ray-worker":
+                    if os.path.exists(JOINED):
+                        st.put("serving", "joined the Ray head")
+                    elif st.state == "starting":
+                        st.put("forming", "joining the Ray head")
+                elif M["kind"] == "follower":
+                    if st.state == "starting":
+                        st.put("forming", f"waiting for the leader at {leader}")
+                    if now >= next_probe:
+                        next_probe = now + 5
+                        if leader_up(leader):
+                            st.put("serving", f"the leader at {leader} serves")
                 else:
-                    ok, why = one_token(base, float(H["probeSeconds"]))
-                    if not ok:
-                        seen = tokens_generated(base)
-                        if seen is not None and tokens is not None and seen > tokens:
-                            ok = True  # busy, and producing tokens
-                        tokens = seen
-                misses = 0 if ok else misses + 1
-                if misses >= H["probeFailures"]:
-                    return fail(st, proc, f"{why} ({misses} probes in a row)")
-        if now - beat >= 10:
-            beat = now
-            st.put(st.state, st.reason)
-        time.sleep(1)
+                    if st.state == "starting":
+                        st.put("forming" if M["kind"] == "ray-head" else "loading")
+                    if st.state == "forming" and monitor is not None:
+                        st.put("loading", "Ray cluster formed")
+                    if now >= next_probe:
+                        next_probe = now + 2
+                        if ready(base):
+                            st.put("serving", "a one-token generation completed")
+                            next_probe, misses = now + H["probeSeconds"], 0
+            else:
+                if st.failures and now - st.since >= H["stableSeconds"]:
+                    st.failures = 0
+                    st.put("serving", f"served {H['stableSeconds']} s: failure count reset")
+                if M["kind"] == "ray-worker":
+                    # No API here: the worker lives while it is in a Ray cluster (its raylet exits when the head goes).
+                    if not os.path.exists(JOINED):
+                        started = now  # a new head gets the whole readiness time to form
+                        st.put("forming", "the Ray head went away: rejoining")
+                elif H["probeSeconds"] > 0 and now >= next_probe:
+                    next_probe = now + H["probeSeconds"]
+                    if M["kind"] == "follower":
+                        ok, why = leader_up(leader), f"the leader at {leader} does not answer"
+                    else:
+                        ok, why = one_token(base, float(H["probeSeconds"]))
+                        if not ok:
+                            seen = tokens_generated(base)
+                            if seen is not None and tokens is not None and seen > tokens:
+                                ok = True  # busy, and producing tokens
+                            tokens = seen
+                    misses = 0 if ok else misses + 1
+                    if misses >= H["probeFailures"]:
+                        return fail(st, proc, f"{why} ({misses} probes in a row)")
+            if now - beat >= 10:
+                beat = now
+                st.put(st.state, st.reason)
+            time.sleep(1)
+    except Stop:  # raised by on_term out of an HTTP wait; Stop is no Exception, so no probe counts it
+        pass
     if monitor is not None:
         monitor.kill()
     stop(proc, "container stopping")

@@ -559,6 +559,20 @@ describe("a node script and the other stacks on its node", () => {
   });
 });
 
+describe("a readiness step", () => {
+  it("limits the gate beyond its deadline by more than one round of its loop, so the gate's own report wins", () => {
+    const d = lbPlan().deployments[0];
+    const check = d?.readiness[0];
+    if (!d || !check) throw new Error("no readiness check");
+    // A round that starts just before the deadline runs every curl to its limit (a hung generation) and sleeps.
+    const waits = [...check.script.matchAll(/curl .*?-m (\d+) |^\s*sleep (\d+)$/gm)].map((m) => Number(m[1] ?? m[2]));
+    expect(waits).toEqual([5, 5, 60, 5]);
+    const round = waits.reduce((a, b) => a + b, 0);
+    // Its docker calls (inspect, exec, the log it prints on failure) get 30 s more.
+    expect(readinessStep(check, d.name).timeoutSeconds - check.timeoutSeconds).toBeGreaterThanOrEqual(round + 30);
+  });
+});
+
 describe("deploy.sh and teardown.sh", () => {
   it("run preflight, prepare, the changed containers, a rolling update wave by wave, then after-ready, through the hook", () => {
     const plan = lbPlan();

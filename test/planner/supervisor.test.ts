@@ -21,7 +21,10 @@ import { removeTempDirs, tempDir } from "../export/fakes";
 
 afterAll(removeTempDirs);
 
-/** A stand-in engine: serves /health, /v1/models, /v1/completions; DIE_AFTER s after its first generation it breaks per MODE. */
+/**
+ * A stand-in engine: serves /health, /v1/models, /v1/completions; DIE_AFTER s after its first generation it breaks per
+ * MODE. In MODE hang no generation ever answers (a hung engine): the request blocks until the client gives up.
+ */
 const FAKE_ENGINE = `
 import json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +42,9 @@ class H(BaseHTTPRequestHandler):
         else: self.send(404, {})
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if dead(): self.send(500, {"error": "EngineDeadError"})
+        if mode == "hang":
+            print("stand-in: generation hangs", flush=True); time.sleep(3600)
+        elif dead(): self.send(500, {"error": "EngineDeadError"})
         else:
             served[:1] = served[:1] or [time.time()]
             self.send(200, {"choices": [{"text": "x"}]})
@@ -65,10 +70,12 @@ interface Start {
   code: number | null;
   output: string;
   ms: number;
+  /** From the signal sent on `when.text` to the supervisor's exit. */
+  msAfterSignal?: number;
 }
 
 /** One member with its own status file; `start()` runs the supervisor once, as one container start. */
-async function member(mode: "healthy" | "exit0" | "dead-health", dieAfter: number, maxRestarts = 2) {
+async function member(mode: "healthy" | "exit0" | "dead-health" | "hang", dieAfter: number, maxRestarts = 2) {
   const dir = tempDir("rocm-vllm-supervisor-");
   const engine = join(dir, "engine.py");
   writeFileSync(engine, FAKE_ENGINE);
@@ -113,11 +120,11 @@ async function member(mode: "healthy" | "exit0" | "dead-health", dieAfter: numbe
       const t0 = Date.now();
       const child: ChildProcess = spawn(command[0] ?? "", command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
       let output = "";
-      let signalled = false;
+      let signalled: number | undefined;
       child.stdout?.on("data", (d: Buffer) => {
         output += d.toString();
-        if (when && !signalled && output.includes(when.text)) {
-          signalled = true;
+        if (when && signalled === undefined && output.includes(when.text)) {
+          signalled = Date.now();
           child.kill(when.signal);
         }
       });
@@ -137,7 +144,7 @@ async function member(mode: "healthy" | "exit0" | "dead-health", dieAfter: numbe
       });
       child.on("close", () => {
         for (const t of timers) if (t) clearTimeout(t);
-        resolve({ code, output, ms: Date.now() - t0 });
+        resolve({ code, output, ms: Date.now() - t0, msAfterSignal: signalled && Date.now() - signalled });
       });
     });
   return { start, read, status };
@@ -232,6 +239,19 @@ open(${JSON.stringify(joined)}, "w").close(); time.sleep(60)`;
     );
     expect(m.read().cause).toContain("2 probes in a row");
   }, 60_000);
+
+  it("stops at once on docker stop while a probe waits on a hung engine: the member stopped, a clean stopped status", async () => {
+    // The readiness probe's generation may wait 60 s; Docker's stop grace would end in SIGKILL first.
+    const m = await member("hang", 0);
+    const r = await m.start(undefined, undefined, { text: "stand-in: generation hangs", signal: "SIGTERM" });
+    expect(r.code, r.output).toBe(0);
+    expect(r.msAfterSignal).toBeLessThan(10_000);
+    expect(r.output).toContain("state loading");
+    expect(r.output).toContain("stopping the member (container stopping)");
+    expect(r.output).toContain("state stopped: stopped by a signal");
+    expect(r.output).not.toContain("FAILURE");
+    expect(m.read()).toMatchObject({ state: "stopped", failures: "0" });
+  }, 90_000);
 
   it("does not count a clean stop (docker stop, the daemon stopping), and counts a kill when it starts again", async () => {
     const m = await member("healthy", 0);
