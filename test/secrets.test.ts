@@ -288,15 +288,30 @@ const MISPLACED: Misplaced[] = [
     },
   ),
   // vLLM's API key has its own secret (rocm-vllm:apiKey): as a flag and its value, inline, or in extraEnv it is refused.
-  misplaced("api-key-flag-then-value", "rocm-vllm:deployments[0].extraArgs[0]", {}, {
-    extraArgs: ["--api-key", MISPLACED_API],
-  }),
-  misplaced("api-key-flag-equals-value", "rocm-vllm:deployments[0].extraArgs[0]", {}, {
-    extraArgs: [`--api-key=${MISPLACED_API}`],
-  }),
-  misplaced("api-key-in-extra-env", "rocm-vllm:deployments[0].extraEnv.VLLM_API_KEY", {}, {
-    extraEnv: { VLLM_API_KEY: MISPLACED_API },
-  }),
+  misplaced(
+    "api-key-flag-then-value",
+    "rocm-vllm:deployments[0].extraArgs[0]",
+    {},
+    {
+      extraArgs: ["--api-key", MISPLACED_API],
+    },
+  ),
+  misplaced(
+    "api-key-flag-equals-value",
+    "rocm-vllm:deployments[0].extraArgs[0]",
+    {},
+    {
+      extraArgs: [`--api-key=${MISPLACED_API}`],
+    },
+  ),
+  misplaced(
+    "api-key-in-extra-env",
+    "rocm-vllm:deployments[0].extraEnv.VLLM_API_KEY",
+    {},
+    {
+      extraEnv: { VLLM_API_KEY: MISPLACED_API },
+    },
+  ),
   misplaced(
     "extra-args-as-a-string",
     "rocm-vllm:deployments[0].extraArgs",
