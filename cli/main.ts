@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import pkg from "../package.json";
 import { formatProblems } from "../planner/problems";
+import { displayText } from "../planner/redact";
 import type { Problem } from "../planner/types";
 import { colorEnabled } from "./color";
 import { registerDiff } from "./diff";
@@ -54,7 +55,17 @@ export function buildProgram(): Command {
     .description("Plan, diff and export tuned vLLM deployments on AMD Instinct GPUs from a Pulumi stack config")
     .version(`rocm-vllm ${pkg.version}`, "-V, --version", "print the version")
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      // Commander quotes what was typed (`unknown option '--hf-token=hf_…'`): masked like every other message.
+      outputError: (s, write) =>
+        write(
+          s
+            .split("\n")
+            .map((line) => displayText(line, 400))
+            .join("\n"),
+        ),
+    })
     .addHelpText("after", EXIT_CODES_HELP);
   stackOptions(
     program

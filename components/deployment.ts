@@ -155,6 +155,9 @@ export function createDeployment(
       node,
       args.secrets,
       parent,
+      // Like the GPU containers: a switch between kinds (an image bump across vLLM 0.18 with `executor: auto`) keeps
+      // the balancer, whose Docker name would otherwise be taken when its new resource is created.
+      { aliases: [{ parent: identity.otherKindUrn }] },
     ),
   );
   const balancerNodes = args.services.filter((s) => s.spec.role === "load-balancer").map((s) => s.node);

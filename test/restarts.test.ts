@@ -200,6 +200,19 @@ describe("what rolls when", () => {
     expect(changedOf(x, CONTAINER).some((n) => n.includes("load-balancer"))).toBe(false);
   });
 
+  it("the balancer keeps its resource across a switch of deployment kind (its Docker name stays taken otherwise)", async () => {
+    const run = await runProgram(packed);
+    const balancers = run.resources.filter((r) => r.type === CONTAINER && /load-balancer/.test(r.name));
+    expect(balancers.length).toBeGreaterThan(0);
+    for (const b of balancers) expect(JSON.stringify(b.aliases)).toContain("rocm-vllm:index:RayCluster::");
+  });
+
+  it("switching a rolling deployment to all at once starts a fresh balancer: no replica a failed wave left drained stays out", async () => {
+    const x = await diff(packed, edit(packed, { deployment: { rollout: { strategy: "all-at-once" } } }));
+    expect(changedOf(x, CONTAINER)).toEqual(["rocm-vllm-llama8b-load-balancer-n0"]);
+    expect(x.d.changed["rocm-vllm-llama8b-load-balancer-n0"]).toEqual(["labels"]);
+  });
+
   it("an unchanged stack changes nothing, drains included", async () => {
     const x = await diff(packed, packed);
     expect(Object.keys(x.d.changed)).toEqual([]);

@@ -22,6 +22,9 @@ import type {
 import type { Decided } from "./decide";
 import type { Replicas } from "./replicas";
 
+/** Label of a balancer container: the rollout strategy it serves (see `deployment` below). */
+export const ROLLOUT_LABEL = "rocm-vllm.rollout";
+
 export interface DayTwo {
   jobs: { node: string; job: JobPlan }[];
   services: { node: string; spec: ContainerSpec }[];
@@ -74,7 +77,10 @@ export function planDayTwo(
     const upstreams = placed.groups.flatMap((g) =>
       g.instances.map((i) => ({ address: `${byName.get(i.node)?.ip}:${i.port}`, replica: g.replica })),
     );
-    const lb = loadBalancer(out, d, d.loadBalancer, upstreams, instances[0].node, byName, baseLabels);
+    // A rolling update takes replicas out of the running nginx; the strategy in the balancer's labels makes a switch
+    // to all-at-once (which has no undrain step) start a fresh nginx, so no replica stays out of it.
+    const lbLabels = { ...baseLabels, [ROLLOUT_LABEL]: decided.rollout.strategy };
+    const lb = loadBalancer(out, d, d.loadBalancer, upstreams, instances[0].node, byName, lbLabels);
     if (!lb) return undefined;
     services = lb.services;
     lbPlan = {

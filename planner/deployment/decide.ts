@@ -160,7 +160,7 @@ export function decideDeployment(out: Decisions, input: DecideInput): Decided | 
     healing,
     stopGraceSeconds: shutdown.stopGraceSeconds,
   });
-  const share = gpuShare(d.gpuMemoryUtilization ?? version.defaultGpuMemoryUtilization, gpu.hbmGiB);
+  const share = gpuShare(memory.gpuMemoryUtilization, gpu.hbmGiB);
   return {
     d,
     model,

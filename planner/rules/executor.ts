@@ -7,11 +7,14 @@
  * native where the image has no Ray (official images from 0.18.0, vllm#36170) or Ray across nodes is broken (0.11.1,
  * vllm#28997). Native is possible wherever the release's `vllm serve` has `--nnodes`.
  */
-import type { VllmVersionSpec } from "../catalog/vllmVersions";
+import { VLLM_VERSIONS, type VllmVersionSpec } from "../catalog/vllmVersions";
 import type { ClusterConfig, DeploymentConfig } from "../config/schema";
 import { cite, fact, guide } from "../sources";
 import type { Decisions } from "./decisions";
 import type { Shape } from "./parallelism";
+
+/** The first release with vLLM's own multi-node mode (`--nnodes`), read from the version table. */
+const FIRST_NATIVE_RELEASE = VLLM_VERSIONS.find((s) => s.serveFlags.has("--nnodes"))?.version ?? "(none known)";
 
 /** Executor of an engine spanning nodes. */
 export type MultiNodeExecutor = "ray" | "native";
@@ -91,13 +94,14 @@ export function chooseExecutor(
   }
   if (!native) {
     const why = wanted === "native" ? "" : `${hasRay ? `${broken?.message} (${broken?.source})` : noRay}, and `;
+    const first = FIRST_NATIVE_RELEASE;
     out.refuse(
       wanted === "native" ? EXECUTOR : ".parallelism",
       wanted === "native" ? "native" : { tensor: shape.tensor, pipeline: shape.pipeline },
-      `${why}vLLM ${v} has no native multi-node mode (--nnodes arrived in 0.11.1 with vllm#23691)`,
+      `${why}vLLM ${v} has no native multi-node mode (--nnodes arrived in ${first} with vllm#23691)`,
       rayWorks
-        ? "use executor: ray (or auto), or an image with vLLM 0.11.1 or later"
-        : "use an image with vLLM 0.11.1 or later, or one with Ray (cluster.imageHasRay: true), or fit tensor × pipeline on one node",
+        ? `use executor: ray (or auto), or an image with vLLM ${first} or later`
+        : `use an image with vLLM ${first} or later, or one with Ray (cluster.imageHasRay: true), or fit tensor × pipeline on one node`,
     );
     return undefined;
   }

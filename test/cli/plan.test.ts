@@ -13,6 +13,20 @@ const tmpStack = (text: string) => {
   return file;
 };
 
+describe("usage errors never echo a credential", () => {
+  // --hf-token and --api-key are switches: a value typed after `=` reaches commander's "unknown option" message.
+  it.each([
+    ["plan", "--hf-token=hf_CANARYabcdefghijklmnop123456"],
+    ["diff", "--hf-token=hf_CANARYabcdefghijklmnop123456"],
+    ["export", "--api-key=sk-CANARYabcdefghijklmnop123456"],
+  ])("%s %s", (command, arg) => {
+    const r = cli(command, "stacks/Pulumi.llama70b-mi300x.yaml", arg, "--out", join(tmpdir(), "rv-unused"));
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/unknown option '--(hf-token|api-key)=(hf|sk)-?_?\*\*\*'/);
+    expect(r.stdout + r.stderr).not.toContain("CANARY");
+  });
+});
+
 describe("rocm-vllm plan", () => {
   it("prints a readable report with the exact vllm serve line and exits 0", () => {
     const r = cli("plan", "stacks/Pulumi.llama70b-mi300x.yaml");
